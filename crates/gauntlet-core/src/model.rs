@@ -1,0 +1,602 @@
+//! The validated specification: what the engine executes.
+//!
+//! Values of these types exist only after `gauntlet-spec` has parsed and validated the files:
+//! every reference resolves, every regex and schema compiles, every name is unique. The engine
+//! never re-checks them. `Serialize` produces the configuration snapshot that is stored with
+//! each run and hashed; secrets serialize as their reference, never their value.
+
+use std::fmt;
+use std::sync::Arc;
+
+use indexmap::IndexMap;
+use regex::Regex;
+use serde::{Serialize, Serializer};
+use serde_json::Value;
+
+use crate::expr::Expr;
+use crate::template::Template;
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Project {
+    pub providers: IndexMap<String, Provider>,
+    pub tools: IndexMap<String, Tool>,
+    pub agents: IndexMap<String, Agent>,
+    pub graphs: IndexMap<String, Graph>,
+    pub suites: IndexMap<String, Suite>,
+}
+
+/// A secret resolved from `${secret:NAME}`: the value is only reachable through
+/// [`Secret::expose`], and every other view (Debug, Display, Serialize) shows the reference.
+#[derive(Clone)]
+pub struct Secret {
+    reference: String,
+    value: String,
+}
+
+impl Secret {
+    pub fn new(reference: impl Into<String>, value: impl Into<String>) -> Secret {
+        Secret { reference: reference.into(), value: value.into() }
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.value
+    }
+
+    /// The masked form, e.g. `${secret:OPENAI_API_KEY}` or `***` for literal credentials.
+    pub fn reference(&self) -> &str {
+        &self.reference
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.reference)
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.reference)
+    }
+}
+
+impl Serialize for Secret {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.reference)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ProviderKind {
+    Mock,
+    Openai,
+    AzureOpenai,
+    Anthropic,
+    Gemini,
+    Bedrock,
+}
+
+impl ProviderKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProviderKind::Mock => "mock",
+            ProviderKind::Openai => "openai",
+            ProviderKind::AzureOpenai => "azure-openai",
+            ProviderKind::Anthropic => "anthropic",
+            ProviderKind::Gemini => "gemini",
+            ProviderKind::Bedrock => "bedrock",
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Provider {
+    pub name: String,
+    pub kind: ProviderKind,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub base_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub api_key: Option<Secret>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    /// Per-model price overrides, USD per million tokens.
+    #[serde(skip_serializing_if = "IndexMap::is_empty")]
+    pub pricing: IndexMap<String, Price>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct Price {
+    pub input_per_mtok: f64,
+    pub output_per_mtok: f64,
+}
+
+/// A JSON Schema compiled once at validation time.
+#[derive(Clone)]
+pub struct Schema {
+    pub source: Value,
+    pub validator: Arc<jsonschema::Validator>,
+}
+
+impl Schema {
+    pub fn compile(source: Value) -> Result<Schema, String> {
+        let validator = jsonschema::options()
+            .build(&source)
+            .map_err(|e| e.to_string())?;
+        Ok(Schema { source, validator: Arc::new(validator) })
+    }
+
+    /// The first validation error, as `path: message`, or `None` when `value` is valid.
+    pub fn first_error(&self, value: &Value) -> Option<String> {
+        self.validator.iter_errors(value).next().map(|e| {
+            let path = e.instance_path().to_string();
+            if path.is_empty() { e.to_string() } else { format!("{path}: {e}") }
+        })
+    }
+}
+
+impl fmt::Debug for Schema {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Schema({})", self.source)
+    }
+}
+
+impl Serialize for Schema {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.source.serialize(s)
+    }
+}
+
+/// A regular expression compiled once at validation time.
+#[derive(Clone)]
+pub struct Pattern(pub Regex);
+
+impl fmt::Debug for Pattern {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "/{}/", self.0.as_str())
+    }
+}
+
+impl Serialize for Pattern {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.0.as_str())
+    }
+}
+
+macro_rules! source_serialize {
+    ($t:ty) => {
+        impl Serialize for $t {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.source())
+            }
+        }
+    };
+}
+source_serialize!(Expr);
+source_serialize!(Template);
+
+/// The rules an agent (per step) or a suite (per case) must keep.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Contract {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub input_schema: Option<Schema>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub output_schema: Option<Schema>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allowed_tools: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_tool_calls: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_tokens: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_cost_usd: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_latency_ms: Option<f64>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Tool {
+    pub name: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub description: String,
+    pub parameters: Value,
+    #[serde(skip)]
+    pub parameters_schema: Option<Schema>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub mock: Vec<ToolMockRule>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ToolMockRule {
+    /// Matches when every key here equals the same key of the call's arguments.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub when: Option<serde_json::Map<String, Value>>,
+    pub result: ToolMockResult,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub latency_ms: Option<LatencyRange>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ToolMockResult {
+    Return(Value),
+    Error(String),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct LatencyRange {
+    pub min: u64,
+    pub max: u64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Agent {
+    pub name: String,
+    pub provider: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub system: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tools: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub contract: Option<Contract>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mock: Option<MockBehaviour>,
+    pub max_turns: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub temperature: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_output_tokens: Option<u32>,
+    pub retry: RetryPolicy,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timeout_ms: Option<u64>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct RetryPolicy {
+    /// Attempts after the first one.
+    pub max_retries: u32,
+    pub initial_backoff_ms: u64,
+    pub max_backoff_ms: u64,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy { max_retries: 3, initial_backoff_ms: 200, max_backoff_ms: 10_000 }
+    }
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct MockBehaviour {
+    pub echo: bool,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub responses: Vec<MockRule>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub latency_ms: Option<LatencyRange>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct MockRule {
+    #[serde(skip_serializing_if = "MockWhen::is_empty")]
+    pub when: MockWhen,
+    pub reply: MockReply,
+    /// For errors: fail only the first `times` matching calls of a case.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub times: Option<u32>,
+}
+
+/// Conditions of a mock rule; all given conditions must hold. They test the conversation's
+/// first user message (the agent's input) unless stated otherwise.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct MockWhen {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub contains: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub icontains: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub not_contains: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub equals: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub regex: Option<Pattern>,
+    /// A result of this tool is already in the conversation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub after_tool: Option<String>,
+    /// The model call's number within the agent turn, starting at 1.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub turn: Option<u32>,
+}
+
+impl MockWhen {
+    pub fn is_empty(&self) -> bool {
+        self.contains.is_none()
+            && self.icontains.is_none()
+            && self.not_contains.is_none()
+            && self.equals.is_none()
+            && self.regex.is_none()
+            && self.after_tool.is_none()
+            && self.turn.is_none()
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MockReply {
+    Text(Template),
+    ToolCalls(Vec<MockToolCall>),
+    Choices(Vec<Template>),
+    Error(MockError),
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct MockToolCall {
+    pub name: String,
+    pub args: Value,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct MockError {
+    pub kind: ErrorKind,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_after_ms: Option<u64>,
+}
+
+/// How a provider or tool failure is classified; decides whether the engine retries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    RateLimit,
+    ServerError,
+    Timeout,
+    Network,
+    InvalidRequest,
+    Auth,
+    NotFound,
+    Unsupported,
+}
+
+impl ErrorKind {
+    pub fn is_retryable(self) -> bool {
+        matches!(self, ErrorKind::RateLimit | ErrorKind::ServerError | ErrorKind::Timeout | ErrorKind::Network)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::RateLimit => "rate_limit",
+            ErrorKind::ServerError => "server_error",
+            ErrorKind::Timeout => "timeout",
+            ErrorKind::Network => "network",
+            ErrorKind::InvalidRequest => "invalid_request",
+            ErrorKind::Auth => "auth",
+            ErrorKind::NotFound => "not_found",
+            ErrorKind::Unsupported => "unsupported",
+        }
+    }
+
+    pub const ALL: [ErrorKind; 8] = [
+        ErrorKind::RateLimit,
+        ErrorKind::ServerError,
+        ErrorKind::Timeout,
+        ErrorKind::Network,
+        ErrorKind::InvalidRequest,
+        ErrorKind::Auth,
+        ErrorKind::NotFound,
+        ErrorKind::Unsupported,
+    ];
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Graph {
+    pub name: String,
+    pub start: String,
+    pub nodes: IndexMap<String, GraphNode>,
+    pub edges: Vec<Edge>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct GraphNode {
+    pub name: String,
+    pub agent: String,
+    /// Builds the node's input; by default the predecessor's output (or, after a join, a JSON
+    /// object of the predecessors' outputs keyed by node name).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub input: Option<Template>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Edge {
+    pub from: String,
+    pub to: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub when: Option<Expr>,
+    /// Taken only when no other edge leaving `from` was taken.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub otherwise: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", content = "name", rename_all = "snake_case")]
+pub enum Target {
+    Agent(String),
+    Graph(String),
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Target::Agent(a) => f.write_str(a),
+            Target::Graph(g) => write!(f, "graph:{g}"),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Suite {
+    pub name: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub description: String,
+    pub targets: Vec<Target>,
+    /// Per-case contract (budgets over all steps of a case, final output schema).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub contract: Option<Contract>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub step_timeout_ms: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub case_timeout_ms: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub run_timeout_ms: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry: Option<RetryPolicy>,
+    pub cases: Vec<Case>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Case {
+    pub id: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub description: String,
+    /// The input text handed to the target (structured YAML inputs are passed as JSON text).
+    pub input: String,
+    #[serde(skip_serializing_if = "Value::is_null")]
+    pub vars: Value,
+    /// The case's own assertions followed by the suite's `defaults.assert`.
+    pub assertions: Vec<Assertion>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub threshold: Option<f64>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timeout_ms: Option<u64>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Assertion {
+    pub check: Check,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub negate: bool,
+    pub weight: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub threshold: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metric: Option<String>,
+}
+
+impl Assertion {
+    /// The assertion type as written in YAML, including a `not-` prefix.
+    pub fn type_name(&self) -> String {
+        if self.negate { format!("not-{}", self.check.name()) } else { self.check.name().to_owned() }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SimilarityMethod {
+    Levenshtein,
+    TokenOverlap,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenKind {
+    Total,
+    Input,
+    Output,
+}
+
+/// What an assertion checks. Names match the YAML `type`.
+#[derive(Clone, Debug, Serialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+pub enum Check {
+    Equals { value: String },
+    Contains { value: String },
+    Icontains { value: String },
+    ContainsAny { values: Vec<String> },
+    ContainsAll { values: Vec<String> },
+    IcontainsAny { values: Vec<String> },
+    IcontainsAll { values: Vec<String> },
+    Regex { pattern: Pattern },
+    StartsWith { value: String },
+    EndsWith { value: String },
+    IsJson,
+    JsonSchema { schema: Schema },
+    JsonPath { path: String, #[serde(skip_serializing_if = "Option::is_none")] value: Option<Value> },
+    Similarity { value: String, method: SimilarityMethod },
+    WordCount { #[serde(skip_serializing_if = "Option::is_none")] min: Option<u64>, #[serde(skip_serializing_if = "Option::is_none")] max: Option<u64> },
+    Length { #[serde(skip_serializing_if = "Option::is_none")] min: Option<u64>, #[serde(skip_serializing_if = "Option::is_none")] max: Option<u64> },
+    Latency { max_ms: f64 },
+    Cost { max_usd: f64 },
+    Tokens { max: u64, kind: TokenKind },
+    ToolCalled { name: String, #[serde(skip_serializing_if = "Option::is_none")] args: Option<Value> },
+    ToolSequence { names: Vec<String>, exact: bool },
+    NoTool { #[serde(skip_serializing_if = "Option::is_none")] name: Option<String> },
+    NodeOutput { #[serde(skip_serializing_if = "Option::is_none")] value: Option<String> },
+    ContractValid,
+}
+
+impl Check {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Check::Equals { .. } => "equals",
+            Check::Contains { .. } => "contains",
+            Check::Icontains { .. } => "icontains",
+            Check::ContainsAny { .. } => "contains-any",
+            Check::ContainsAll { .. } => "contains-all",
+            Check::IcontainsAny { .. } => "icontains-any",
+            Check::IcontainsAll { .. } => "icontains-all",
+            Check::Regex { .. } => "regex",
+            Check::StartsWith { .. } => "starts-with",
+            Check::EndsWith { .. } => "ends-with",
+            Check::IsJson => "is-json",
+            Check::JsonSchema { .. } => "json-schema",
+            Check::JsonPath { .. } => "json-path",
+            Check::Similarity { .. } => "similarity",
+            Check::WordCount { .. } => "word-count",
+            Check::Length { .. } => "length",
+            Check::Latency { .. } => "latency",
+            Check::Cost { .. } => "cost",
+            Check::Tokens { .. } => "tokens",
+            Check::ToolCalled { .. } => "tool-called",
+            Check::ToolSequence { .. } => "tool-sequence",
+            Check::NoTool { .. } => "no-tool",
+            Check::NodeOutput { .. } => "node-output",
+            Check::ContractValid => "contract-valid",
+        }
+    }
+
+    /// Every assertion type, for did-you-mean hints and documentation.
+    pub const NAMES: [&'static str; 24] = [
+        "equals",
+        "contains",
+        "icontains",
+        "contains-any",
+        "contains-all",
+        "icontains-any",
+        "icontains-all",
+        "regex",
+        "starts-with",
+        "ends-with",
+        "is-json",
+        "json-schema",
+        "json-path",
+        "similarity",
+        "word-count",
+        "length",
+        "latency",
+        "cost",
+        "tokens",
+        "tool-called",
+        "tool-sequence",
+        "no-tool",
+        "node-output",
+        "contract-valid",
+    ];
+}

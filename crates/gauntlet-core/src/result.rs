@@ -1,0 +1,199 @@
+//! What a run produces: per-case results with their steps, tool calls and assertion outcomes.
+//!
+//! These are the records the engine emits, the store persists and the reports render. Their
+//! serde form is the `cases[]` element of the JSON report.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::ids::RunId;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CaseStatus {
+    Passed,
+    Failed,
+    Error,
+}
+
+impl CaseStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CaseStatus::Passed => "passed",
+            CaseStatus::Failed => "failed",
+            CaseStatus::Error => "error",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<CaseStatus> {
+        match s {
+            "passed" => Some(CaseStatus::Passed),
+            "failed" => Some(CaseStatus::Failed),
+            "error" => Some(CaseStatus::Error),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    Running,
+    Passed,
+    Failed,
+    Cancelled,
+}
+
+impl RunStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Running => "running",
+            RunStatus::Passed => "passed",
+            RunStatus::Failed => "failed",
+            RunStatus::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<RunStatus> {
+        match s {
+            "running" => Some(RunStatus::Running),
+            "passed" => Some(RunStatus::Passed),
+            "failed" => Some(RunStatus::Failed),
+            "cancelled" => Some(RunStatus::Cancelled),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tokens {
+    pub input: u64,
+    pub output: u64,
+}
+
+impl Tokens {
+    pub fn total(self) -> u64 {
+        self.input + self.output
+    }
+
+    pub fn add(&mut self, other: Tokens) {
+        self.input += other.input;
+        self.output += other.output;
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ToolCallRecord {
+    pub name: String,
+    pub args: Value,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub result: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub error: Option<String>,
+    pub latency_ms: f64,
+}
+
+/// One execution of one agent (one graph node, or the whole case for an agent target).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StepRecord {
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub node: Option<String>,
+    pub agent: String,
+    pub provider: String,
+    pub model: String,
+    pub input: String,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub output: Option<String>,
+    pub tool_calls: Vec<ToolCallRecord>,
+    pub tokens: Tokens,
+    pub cost_usd: f64,
+    pub latency_ms: f64,
+    /// Model calls made in this step, retries included.
+    pub model_calls: u32,
+    pub retries: u32,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub error: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub violations: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AssertionResult {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub pass: bool,
+    pub score: f64,
+    pub weight: f64,
+    pub reason: String,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub node: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub metric: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CaseResult {
+    /// Position of the case in the suite (stable across runs of the same files).
+    pub index: u32,
+    pub id: String,
+    pub target: String,
+    pub status: CaseStatus,
+    pub score: f64,
+    pub input: String,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub output: Option<String>,
+    /// Why the case did not pass: the first failing assertion, violation or error.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub reason: Option<String>,
+    pub tokens: Tokens,
+    pub cost_usd: f64,
+    pub latency_ms: f64,
+    pub steps: Vec<StepRecord>,
+    pub assertions: Vec<AssertionResult>,
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub tags: Vec<String>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Totals {
+    pub cases: u64,
+    pub passed: u64,
+    pub failed: u64,
+    pub errored: u64,
+    pub tokens: u64,
+    pub tokens_input: u64,
+    pub tokens_output: u64,
+    pub cost_usd: f64,
+}
+
+impl Totals {
+    pub fn add(&mut self, case: &CaseResult) {
+        self.cases += 1;
+        match case.status {
+            CaseStatus::Passed => self.passed += 1,
+            CaseStatus::Failed => self.failed += 1,
+            CaseStatus::Error => self.errored += 1,
+        }
+        self.tokens_input += case.tokens.input;
+        self.tokens_output += case.tokens.output;
+        self.tokens = self.tokens_input + self.tokens_output;
+        self.cost_usd += case.cost_usd;
+    }
+}
+
+/// The header of a stored run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunRecord {
+    pub id: RunId,
+    pub project: String,
+    pub suite: String,
+    pub seed: u64,
+    pub status: RunStatus,
+    pub config_hash: String,
+    pub gauntlet_version: String,
+    /// RFC 3339 UTC timestamps.
+    pub started_at: String,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub finished_at: Option<String>,
+    pub totals: Totals,
+}
