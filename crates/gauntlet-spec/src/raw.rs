@@ -1,0 +1,429 @@
+//! The file format as written: plain serde types with `deny_unknown_fields`.
+//!
+//! These types define the YAML format and generate its JSON Schema; `crate::validate` turns
+//! them into `gauntlet_core::model`. Fields whose shape varies (a name or an inline contract,
+//! a number or a range) are `serde_json::Value` here, with a schema attribute describing the
+//! accepted shapes, so that validation can report precise errors.
+
+use indexmap::IndexMap;
+use schemars::JsonSchema;
+use serde::Deserialize;
+use serde_json::Value;
+
+/// A Gauntlet specification file. A project is one file or a directory of them.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct File {
+    /// Format version; `1`.
+    #[serde(default)]
+    pub version: Option<u32>,
+    /// Other files or directories to load, relative to this file.
+    #[serde(default)]
+    pub include: Vec<String>,
+    #[serde(default)]
+    pub providers: IndexMap<String, Provider>,
+    #[serde(default)]
+    pub tools: IndexMap<String, Tool>,
+    /// Named contracts that agents and suites refer to by name.
+    #[serde(default)]
+    pub contracts: IndexMap<String, Contract>,
+    #[serde(default)]
+    pub agents: IndexMap<String, Agent>,
+    #[serde(default)]
+    pub graphs: IndexMap<String, Graph>,
+    #[serde(default)]
+    pub suites: IndexMap<String, Suite>,
+}
+
+/// The top-level sections, in the order they are validated.
+pub const SECTIONS: [&str; 6] = ["providers", "tools", "contracts", "agents", "graphs", "suites"];
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Provider {
+    /// `mock`, `openai`, `azure-openai`, `anthropic`, `gemini` or `bedrock`.
+    #[serde(rename = "type")]
+    pub kind: ProviderType,
+    #[serde(default)]
+    pub base_url: Option<String>,
+    /// A credential; write `${secret:NAME}` so the value never enters the files.
+    #[serde(default)]
+    pub api_key: Option<String>,
+    /// Default model for agents of this provider.
+    #[serde(default)]
+    pub model: Option<String>,
+    /// Price overrides by model name, USD per million tokens.
+    #[serde(default)]
+    pub pricing: IndexMap<String, Price>,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum ProviderType {
+    Mock,
+    Openai,
+    AzureOpenai,
+    Anthropic,
+    Gemini,
+    Bedrock,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Price {
+    pub input_per_mtok: f64,
+    pub output_per_mtok: f64,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Tool {
+    #[serde(default)]
+    pub description: String,
+    /// JSON Schema of the arguments.
+    #[serde(default)]
+    pub parameters: Option<Value>,
+    /// Scripted results for offline runs; the first rule whose `when` matches answers.
+    #[serde(default)]
+    pub mock: Vec<ToolMockRule>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ToolMockRule {
+    /// Argument values that must all be equal for this rule to apply.
+    #[serde(default)]
+    pub when: Option<serde_json::Map<String, Value>>,
+    #[serde(default, rename = "return")]
+    pub returns: Option<Value>,
+    /// Makes the tool call fail with this message.
+    #[serde(default)]
+    pub error: Option<String>,
+    #[serde(default)]
+    #[schemars(with = "Option<LatencySchema>")]
+    pub latency_ms: Option<Value>,
+}
+
+/// A fixed number of milliseconds or a `{min, max}` range drawn with the run's seed.
+#[derive(JsonSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+pub enum LatencySchema {
+    Fixed(u64),
+    Range { min: u64, max: u64 },
+}
+
+/// A contract name from `contracts:` or an inline contract.
+#[derive(JsonSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+pub enum ContractRefSchema {
+    Name(String),
+    Inline(Contract),
+}
+
+/// One name or a list of names.
+#[derive(JsonSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+pub enum OneOrManySchema {
+    One(String),
+    Many(Vec<String>),
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Contract {
+    #[serde(default)]
+    pub input_schema: Option<Value>,
+    /// JSON Schema the output (parsed as JSON) must satisfy.
+    #[serde(default)]
+    pub output_schema: Option<Value>,
+    /// Tools the agent may call; a call to any other fails the step.
+    #[serde(default)]
+    pub allowed_tools: Option<Vec<String>>,
+    #[serde(default)]
+    pub max_tool_calls: Option<u32>,
+    #[serde(default)]
+    pub max_tokens: Option<u64>,
+    #[serde(default)]
+    pub max_cost_usd: Option<f64>,
+    #[serde(default)]
+    pub max_latency_ms: Option<f64>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Agent {
+    /// A provider name from `providers:`.
+    pub provider: String,
+    /// Overrides the provider's model.
+    #[serde(default)]
+    pub model: Option<String>,
+    /// The system prompt.
+    #[serde(default)]
+    pub system: Option<String>,
+    /// Tools the agent may call (names from `tools:`).
+    #[serde(default)]
+    pub tools: Vec<String>,
+    #[serde(default)]
+    #[schemars(with = "Option<ContractRefSchema>")]
+    pub contract: Option<Value>,
+    /// Behaviour on the mock provider.
+    #[serde(default)]
+    pub mock: Option<Mock>,
+    /// Model calls allowed in one agent turn (tool-call round trips); default 8.
+    #[serde(default)]
+    pub max_turns: Option<u32>,
+    #[serde(default)]
+    pub temperature: Option<f64>,
+    #[serde(default)]
+    pub max_output_tokens: Option<u32>,
+    #[serde(default)]
+    pub retry: Option<Retry>,
+    /// Timeout of one step of this agent.
+    #[serde(default)]
+    pub timeout_ms: Option<u64>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Retry {
+    /// Retries after the first attempt for retryable errors (429, 5xx, timeouts); default 3.
+    #[serde(default)]
+    pub max_retries: Option<u32>,
+    #[serde(default)]
+    pub initial_backoff_ms: Option<u64>,
+    #[serde(default)]
+    pub max_backoff_ms: Option<u64>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Mock {
+    /// Answer with the input.
+    #[serde(default)]
+    pub echo: bool,
+    /// Rules tried in order; the first whose `when` matches answers.
+    #[serde(default)]
+    pub responses: Vec<MockRule>,
+    #[serde(default)]
+    #[schemars(with = "Option<LatencySchema>")]
+    pub latency_ms: Option<Value>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MockRule {
+    #[serde(default)]
+    pub when: Option<MockWhen>,
+    /// Reply text; may use `{{ input }}` and `{{ tool_results.NAME... }}`.
+    #[serde(default)]
+    pub text: Option<String>,
+    #[serde(default)]
+    pub tool_call: Option<MockToolCall>,
+    #[serde(default)]
+    pub tool_calls: Option<Vec<MockToolCall>>,
+    /// Replies chosen among with the run's seed.
+    #[serde(default)]
+    pub choices: Option<Vec<String>>,
+    #[serde(default)]
+    pub error: Option<MockError>,
+    /// With `error`: fail only the first N matching calls of each case.
+    #[serde(default)]
+    pub times: Option<u32>,
+}
+
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MockWhen {
+    #[serde(default)]
+    pub contains: Option<String>,
+    #[serde(default)]
+    pub icontains: Option<String>,
+    #[serde(default)]
+    pub not_contains: Option<String>,
+    #[serde(default)]
+    pub equals: Option<String>,
+    #[serde(default)]
+    pub regex: Option<String>,
+    #[serde(default)]
+    pub after_tool: Option<String>,
+    #[serde(default)]
+    pub turn: Option<u32>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MockToolCall {
+    pub name: String,
+    #[serde(default)]
+    pub args: Option<Value>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MockError {
+    /// `rate_limit`, `server_error`, `timeout`, `network`, `invalid_request`, `auth`, `not_found`.
+    pub kind: String,
+    #[serde(default)]
+    pub message: Option<String>,
+    #[serde(default)]
+    pub retry_after_ms: Option<u64>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Graph {
+    /// The first node.
+    pub start: String,
+    pub nodes: IndexMap<String, Node>,
+    #[serde(default)]
+    pub edges: Vec<Edge>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Node {
+    pub agent: String,
+    /// Template of the node's input, e.g. `"Ticket: {{ input }}\nRoute: {{ nodes.triage.output }}"`.
+    #[serde(default)]
+    pub input: Option<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Edge {
+    #[schemars(with = "OneOrManySchema")]
+    pub from: Value,
+    #[schemars(with = "OneOrManySchema")]
+    pub to: Value,
+    /// Condition over `output`, `input`, `nodes.NAME.output`, e.g. `output.queue == "billing"`.
+    #[serde(default)]
+    pub when: Option<String>,
+    /// Taken only when no other edge leaving the same node was taken.
+    #[serde(default)]
+    pub otherwise: bool,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Suite {
+    #[serde(default)]
+    pub description: String,
+    /// An agent name, `graph:NAME`, or a list of them to compare.
+    #[schemars(with = "OneOrManySchema")]
+    pub target: Value,
+    #[serde(default)]
+    pub defaults: Option<Defaults>,
+    /// Per-case contract: budgets over all steps of a case, schema of the final output.
+    #[serde(default)]
+    #[schemars(with = "Option<ContractRefSchema>")]
+    pub contract: Option<Value>,
+    #[serde(default)]
+    pub step_timeout_ms: Option<u64>,
+    #[serde(default)]
+    pub case_timeout_ms: Option<u64>,
+    #[serde(default)]
+    pub run_timeout_ms: Option<u64>,
+    #[serde(default)]
+    pub retry: Option<Retry>,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    pub cases: Vec<Case>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Defaults {
+    /// Assertions added to every case.
+    #[serde(default)]
+    pub assert: Vec<Assertion>,
+    #[serde(default)]
+    pub threshold: Option<f64>,
+    #[serde(default)]
+    pub timeout_ms: Option<u64>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Case {
+    /// Unique within the suite; defaults to `case-N`.
+    #[serde(default)]
+    pub id: Option<String>,
+    #[serde(default)]
+    pub description: String,
+    /// Text, or structured data passed to the target as JSON.
+    pub input: Value,
+    /// Values available to templates as `vars.NAME`.
+    #[serde(default)]
+    pub vars: Option<Value>,
+    #[serde(default)]
+    pub assert: Vec<Assertion>,
+    /// Weighted score (0–1) the case needs; default: every assertion must pass.
+    #[serde(default)]
+    pub threshold: Option<f64>,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    #[serde(default)]
+    pub timeout_ms: Option<u64>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Assertion {
+    /// The check, optionally prefixed with `not-` to negate it.
+    #[serde(rename = "type")]
+    #[schemars(schema_with = "assertion_type_schema")]
+    pub check_type: String,
+    /// Expected text, list of texts, pattern, schema or JSON value, depending on the type.
+    #[serde(default)]
+    pub value: Option<Value>,
+    /// Minimum score (0–1) for graded checks such as `similarity`.
+    #[serde(default)]
+    pub threshold: Option<f64>,
+    /// Weight in the case score; default 1.
+    #[serde(default)]
+    pub weight: Option<f64>,
+    /// Check this graph node's output instead of the final output.
+    #[serde(default)]
+    pub node: Option<String>,
+    /// Name under which the score is reported.
+    #[serde(default)]
+    pub metric: Option<String>,
+    /// `similarity`: `levenshtein` (default) or `token-overlap`.
+    #[serde(default)]
+    pub method: Option<String>,
+    #[serde(default)]
+    pub min: Option<u64>,
+    #[serde(default)]
+    pub max: Option<u64>,
+    #[serde(default)]
+    pub max_ms: Option<f64>,
+    #[serde(default)]
+    pub max_usd: Option<f64>,
+    /// `tokens`: `total` (default), `input` or `output`.
+    #[serde(default)]
+    pub kind: Option<String>,
+    /// `tool-called`, `no-tool`: the tool name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// `tool-called`: arguments the call must include.
+    #[serde(default)]
+    pub args: Option<Value>,
+    /// `tool-sequence`: the calls must be exactly these (default: in this order, gaps allowed).
+    #[serde(default)]
+    pub exact: Option<bool>,
+    /// `json-path`: a path such as `$.items[0].id`.
+    #[serde(default)]
+    pub path: Option<String>,
+    /// `json-schema`: the schema (or give it as `value`).
+    #[serde(default)]
+    pub schema: Option<Value>,
+}
+
+fn assertion_type_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    let mut names: Vec<String> = gauntlet_core::model::Check::NAMES.iter().map(|s| (*s).to_owned()).collect();
+    names.extend(gauntlet_core::model::Check::NAMES.iter().map(|s| format!("not-{s}")));
+    schemars::json_schema!({ "type": "string", "enum": names })
+}
