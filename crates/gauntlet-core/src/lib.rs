@@ -10,6 +10,7 @@ pub mod ids;
 pub mod model;
 pub mod result;
 pub mod template;
+pub mod time;
 
 pub use ids::{RunId, TenantId};
 

@@ -25,6 +25,48 @@ pub struct Project {
     pub suites: IndexMap<String, Suite>,
 }
 
+impl Project {
+    /// The part of the project a suite depends on: the suite, its target agents and graphs,
+    /// their agents, providers and tools. Snapshots and configuration hashes are taken of this
+    /// slice, so editing an unrelated suite does not change them.
+    pub fn slice_for_suite(&self, suite: &str) -> Project {
+        let mut out = Project::default();
+        let Some(s) = self.suites.get(suite) else { return out };
+        out.suites.insert(suite.to_owned(), s.clone());
+        let mut agents: Vec<&str> = Vec::new();
+        for t in &s.targets {
+            match t {
+                Target::Agent(a) => agents.push(a),
+                Target::Graph(g) => {
+                    if let Some(graph) = self.graphs.get(g) {
+                        out.graphs.insert(g.clone(), graph.clone());
+                        agents.extend(graph.nodes.values().map(|n| n.agent.as_str()));
+                    }
+                }
+            }
+        }
+        for a in agents {
+            let Some(agent) = self.agents.get(a) else { continue };
+            if out.agents.contains_key(a) {
+                continue;
+            }
+            out.agents.insert(a.to_owned(), agent.clone());
+            if let Some(p) = self.providers.get(&agent.provider) {
+                out.providers.insert(agent.provider.clone(), p.clone());
+            }
+            for t in &agent.tools {
+                if let Some(tool) = self.tools.get(t) {
+                    out.tools.insert(t.clone(), tool.clone());
+                }
+            }
+        }
+        out.providers.sort_keys();
+        out.tools.sort_keys();
+        out.agents.sort_keys();
+        out
+    }
+}
+
 /// A secret resolved from `${secret:NAME}`: the value is only reachable through
 /// [`Secret::expose`], and every other view (Debug, Display, Serialize) shows the reference.
 #[derive(Clone)]

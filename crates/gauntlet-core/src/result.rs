@@ -65,10 +65,22 @@ impl RunStatus {
     }
 }
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
 pub struct Tokens {
     pub input: u64,
     pub output: u64,
+}
+
+/// Serialized with a `total` for readers of reports; `total` is ignored when read back.
+impl Serialize for Tokens {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut st = s.serialize_struct("Tokens", 3)?;
+        st.serialize_field("input", &self.input)?;
+        st.serialize_field("output", &self.output)?;
+        st.serialize_field("total", &self.total())?;
+        st.end()
+    }
 }
 
 impl Tokens {
@@ -96,7 +108,8 @@ pub struct ToolCallRecord {
 /// One execution of one agent (one graph node, or the whole case for an agent target).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct StepRecord {
-    #[serde(skip_serializing_if = "Option::is_none", default)]
+    /// The graph node; `null` when the target is an agent.
+    #[serde(default)]
     pub node: Option<String>,
     pub agent: String,
     pub provider: String,

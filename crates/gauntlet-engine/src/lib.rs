@@ -1,1 +1,144 @@
+//! Executes suites: cases against agents and graphs, with tools, retries, timeouts, contracts,
+//! seeded randomness and cancellation.
+//!
+//! The engine knows nothing about files, SQL or HTTP: it receives a validated
+//! `gauntlet_core::model::Project`, calls providers through `gauntlet_providers::Provider`, and
+//! streams one `CaseResult` per finished case into a channel. Memory does not grow with the
+//! number of cases: at most `concurrency` cases are in flight and results leave immediately.
 
+mod agent;
+mod cancel;
+mod case;
+mod graph;
+mod retry;
+mod tools;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use gauntlet_core::model::{Project, Target};
+use gauntlet_core::result::CaseResult;
+use gauntlet_providers::Provider;
+use tokio::sync::{Semaphore, mpsc};
+use tokio::task::JoinSet;
+
+pub use cancel::Cancel;
+
+/// Default limit of one step (one agent turn, retries included) when neither the agent nor the
+/// suite sets one.
+pub const DEFAULT_STEP_TIMEOUT: Duration = Duration::from_secs(120);
+
+#[derive(Clone, Debug)]
+pub struct RunConfig {
+    pub seed: u64,
+    /// Cases in flight at once.
+    pub concurrency: usize,
+    /// Run only cases with one of these ids (empty: all).
+    pub case_filter: Vec<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RunEnd {
+    Completed,
+    /// Cancelled by the caller (Ctrl-C) or the run timeout; in-flight cases were recorded as
+    /// errors, cases not started are absent.
+    Cancelled,
+    TimedOut,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("no suite named `{0}`")]
+    UnknownSuite(String),
+}
+
+/// Everything a case needs, shared by all case tasks of a run.
+pub(crate) struct Shared {
+    pub project: Arc<Project>,
+    pub suite: gauntlet_core::model::Suite,
+    pub seed: u64,
+    pub providers: HashMap<String, Arc<dyn Provider>>,
+    pub cancel: Cancel,
+}
+
+/// Runs one suite, sending each finished case to `results` (in completion order; each carries
+/// its `index`). Returns how the run ended.
+pub async fn run_suite(
+    project: Arc<Project>,
+    suite_name: &str,
+    config: RunConfig,
+    cancel: Cancel,
+    results: mpsc::Sender<CaseResult>,
+) -> Result<RunEnd, EngineError> {
+    let suite = project.suites.get(suite_name).ok_or_else(|| EngineError::UnknownSuite(suite_name.to_owned()))?.clone();
+    let mut providers: HashMap<String, Arc<dyn Provider>> = HashMap::new();
+    for (name, agent) in &project.agents {
+        providers.insert(name.clone(), Arc::from(gauntlet_providers::for_agent(&project, agent)));
+    }
+    let shared = Arc::new(Shared { project: Arc::clone(&project), suite: suite.clone(), seed: config.seed, providers, cancel: cancel.clone() });
+
+    // The run timeout cancels the run like Ctrl-C does, remembering why.
+    let timed_out = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let timer = suite.run_timeout_ms.map(|ms| {
+        let cancel = cancel.clone();
+        let flag = Arc::clone(&timed_out);
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+            flag.store(true, std::sync::atomic::Ordering::SeqCst);
+            cancel.cancel();
+        })
+    });
+
+    let permits = Arc::new(Semaphore::new(config.concurrency.max(1)));
+    let mut tasks = JoinSet::new();
+    let mut index: u32 = 0;
+    'cases: for case in &suite.cases {
+        if !config.case_filter.is_empty() && !config.case_filter.contains(&case.id) {
+            continue;
+        }
+        for target in &suite.targets {
+            let permit = tokio::select! {
+                p = Arc::clone(&permits).acquire_owned() => match p { Ok(p) => p, Err(_) => break 'cases },
+                () = cancel.cancelled() => break 'cases,
+            };
+            // Reap finished tasks as we go so the set stays small.
+            while let Some(done) = tasks.try_join_next() {
+                report_panic(done);
+            }
+            let shared = Arc::clone(&shared);
+            let case = case.clone();
+            let target: Target = target.clone();
+            let tx = results.clone();
+            let this_index = index;
+            index += 1;
+            tasks.spawn(async move {
+                let result = case::run_case(&shared, this_index, &case, &target).await;
+                let _ = tx.send(result).await;
+                drop(permit);
+            });
+        }
+    }
+    while let Some(done) = tasks.join_next().await {
+        report_panic(done);
+    }
+    if let Some(t) = timer {
+        t.abort();
+    }
+    Ok(if timed_out.load(std::sync::atomic::Ordering::SeqCst) {
+        RunEnd::TimedOut
+    } else if cancel.is_cancelled() {
+        RunEnd::Cancelled
+    } else {
+        RunEnd::Completed
+    })
+}
+
+fn report_panic(done: Result<(), tokio::task::JoinError>) {
+    if let Err(e) = done {
+        if e.is_panic() {
+            // A panic in a case task is a bug in Gauntlet; surface it instead of hiding it.
+            std::panic::resume_unwind(e.into_panic());
+        }
+    }
+}

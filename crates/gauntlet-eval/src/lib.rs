@@ -166,8 +166,12 @@ fn run(a: &Assertion, s: &Subject<'_>) -> Outcome {
         }
         Check::NoTool { name } => {
             let count = s.steps.iter().flat_map(|st| &st.tool_calls).filter(|c| name.as_ref().is_none_or(|n| &c.name == n)).count();
-            let what = name.as_ref().map_or("no tool".to_owned(), |n| format!("tool `{n}`"));
-            binary(count == 0, if count == 0 { format!("{what} was called: as expected, none") } else { format!("expected {what} to be called, but {count} call(s) were made: {}", call_names(s)) })
+            let what = name.as_ref().map_or("any tool".to_owned(), |n| format!("tool `{n}`"));
+            if count == 0 {
+                binary(true, format!("no call to {what}"))
+            } else {
+                binary(false, format!("expected no call to {what}, but {count} call(s) were made: {}", call_names(s)))
+            }
         }
         Check::NodeOutput { value } => {
             let node = a.node.as_deref().unwrap_or("?");

@@ -1,1 +1,55 @@
+//! Persistence of runs and their results.
+//!
+//! [`RunStore`] is the domain interface the CLI (and later the server) uses; the engine never
+//! sees it. Every method takes a [`TenantId`], and every statement filters on it. The embedded
+//! backend is SQLite ([`sqlite::SqliteStore`]); migrations are numbered SQL files under
+//! `migrations/<backend>/`. Results are written by a [`sqlite::Writer`] thread in batched
+//! transactions while the run goes, and read back as a stream, so neither side holds a whole
+//! run in memory.
 
+pub mod sqlite;
+
+use gauntlet_core::ids::{RunId, TenantId};
+use gauntlet_core::result::{CaseResult, RunRecord, RunStatus, Totals};
+use serde_json::Value;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Database(#[from] rusqlite::Error),
+    #[error("cannot open the store at {path}: {message}")]
+    Open { path: String, message: String },
+    #[error("no run matches `{0}`")]
+    RunNotFound(String),
+    #[error("`{prefix}` matches {count} runs; give more characters of the id")]
+    AmbiguousRun { prefix: String, count: usize },
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    #[error("the store's schema is version {found}, newer than this Gauntlet understands ({known}); upgrade Gauntlet")]
+    TooNew { found: i64, known: i64 },
+    #[error("the result writer stopped: {0}")]
+    WriterGone(String),
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// Which runs to list.
+#[derive(Clone, Debug, Default)]
+pub struct RunFilter {
+    pub suite: Option<String>,
+    pub limit: usize,
+}
+
+pub trait RunStore {
+    /// Records the start of a run with its configuration snapshot.
+    fn create_run(&self, tenant: &TenantId, run: &RunRecord, snapshot: &Value) -> Result<()>;
+    /// Records the end of a run.
+    fn finish_run(&self, tenant: &TenantId, id: &RunId, status: RunStatus, totals: &Totals, finished_at: &str) -> Result<()>;
+    /// Newest first.
+    fn list_runs(&self, tenant: &TenantId, filter: &RunFilter) -> Result<Vec<RunRecord>>;
+    /// A run by full id, unique prefix, or `latest`.
+    fn get_run(&self, tenant: &TenantId, id_or_prefix: &str) -> Result<RunRecord>;
+    fn snapshot(&self, tenant: &TenantId, id: &RunId) -> Result<Value>;
+    /// Calls `f` with every case of the run in index order, reading as it goes.
+    fn for_each_case(&self, tenant: &TenantId, id: &RunId, f: &mut dyn FnMut(CaseResult) -> Result<()>) -> Result<()>;
+}

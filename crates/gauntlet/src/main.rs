@@ -1,1 +1,50 @@
-fn main() {}
+//! The `gauntlet` command: parses arguments, wires the library crates together and maps
+//! outcomes to exit codes (0 passed, 1 failed, 2 invalid input or usage, 3 internal error).
+
+mod cli;
+mod history;
+mod init;
+mod output;
+mod project;
+mod run;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+/// What a command concluded, mapped to the process exit code.
+pub enum Outcome {
+    Passed,
+    Failed,
+    Invalid,
+}
+
+/// An error that is the user's to fix (bad input or usage): exit 2 instead of 3.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+fn main() -> ExitCode {
+    let args = cli::Cli::parse();
+    let result = match args.command {
+        cli::Command::Init(a) => init::run(&a),
+        cli::Command::Validate(a) => project::validate_command(&a),
+        cli::Command::Run(a) => run::run(a),
+        cli::Command::Runs(cli::RunsCommand::List(a)) => history::list(&a),
+        cli::Command::Runs(cli::RunsCommand::Show(a)) => history::show(&a),
+        cli::Command::Report(a) => history::report(&a),
+        cli::Command::Schema => {
+            output::out(&gauntlet_spec::schema::json_schema());
+            Ok(Outcome::Passed)
+        }
+    };
+    match result {
+        Ok(Outcome::Passed) => ExitCode::SUCCESS,
+        Ok(Outcome::Failed) => ExitCode::from(1),
+        Ok(Outcome::Invalid) => ExitCode::from(2),
+        Err(e) => {
+            output::err(&format!("error: {e:#}"));
+            if e.downcast_ref::<UsageError>().is_some() { ExitCode::from(2) } else { ExitCode::from(3) }
+        }
+    }
+}

@@ -1,0 +1,37 @@
+//! Executing tool calls: scripted results for offline runs.
+
+use gauntlet_core::model::{Tool, ToolMockResult};
+use rand_chacha::ChaCha8Rng;
+use serde_json::Value;
+
+pub struct ToolOutcome {
+    pub result: Result<Value, String>,
+    pub latency_ms: f64,
+}
+
+/// Answers a call from the tool's `mock` rules: the first rule whose `when` keys all equal the
+/// call's arguments. Arguments that do not match the tool's parameter schema are an error
+/// result, as a real tool would reject them.
+pub async fn call(tool: &Tool, args: &Value, rng: &mut ChaCha8Rng) -> ToolOutcome {
+    if let Some(schema) = &tool.parameters_schema {
+        if let Some(e) = schema.first_error(args) {
+            return ToolOutcome { result: Err(format!("arguments do not match the parameters of `{}`: {e}", tool.name)), latency_ms: 0.0 };
+        }
+    }
+    let rule = tool.mock.iter().find(|r| r.when.as_ref().is_none_or(|w| w.iter().all(|(k, v)| args.get(k).is_some_and(|a| gauntlet_eval::subset(v, a)))));
+    let Some(rule) = rule else {
+        return ToolOutcome {
+            result: Err(format!("tool `{}` has no mock result for arguments {args}; add a rule without `when` as a fallback", tool.name)),
+            latency_ms: 0.0,
+        };
+    };
+    let delay = gauntlet_providers::mock::draw_latency(rule.latency_ms, rng);
+    if delay > 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
+    }
+    let result = match &rule.result {
+        ToolMockResult::Return(v) => Ok(v.clone()),
+        ToolMockResult::Error(e) => Err(e.clone()),
+    };
+    ToolOutcome { result, latency_ms: delay as f64 }
+}

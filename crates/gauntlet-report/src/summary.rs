@@ -1,0 +1,95 @@
+//! Run statistics gathered while cases stream by, in memory bounded by the case count only
+//! through one `f64` per case (for exact percentiles).
+
+use std::collections::BTreeMap;
+
+use gauntlet_core::result::{CaseResult, CaseStatus, Totals};
+
+/// Failing cases kept for display.
+const KEEP_FAILURES: usize = 10;
+/// Slowest cases kept for display.
+const KEEP_SLOWEST: usize = 5;
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Listed {
+    pub id: String,
+    pub target: String,
+    pub status: CaseStatus,
+    pub latency_ms: f64,
+    pub reason: Option<String>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Summary {
+    pub totals: Totals,
+    latencies: Vec<f64>,
+    pub failures: Vec<Listed>,
+    pub failures_not_listed: u64,
+    pub slowest: Vec<Listed>,
+    /// Named metrics: (sum of scores, count).
+    pub metrics: BTreeMap<String, (f64, u64)>,
+    /// Assertion types: (passed, total).
+    pub assertion_types: BTreeMap<String, (u64, u64)>,
+}
+
+fn listed(c: &CaseResult) -> Listed {
+    Listed { id: c.id.clone(), target: c.target.clone(), status: c.status, latency_ms: c.latency_ms, reason: c.reason.clone() }
+}
+
+impl Summary {
+    pub fn add(&mut self, c: &CaseResult) {
+        self.totals.add(c);
+        self.latencies.push(c.latency_ms);
+        if c.status != CaseStatus::Passed {
+            if self.failures.len() < KEEP_FAILURES {
+                self.failures.push(listed(c));
+            } else {
+                self.failures_not_listed += 1;
+            }
+        }
+        if self.slowest.len() < KEEP_SLOWEST || self.slowest.last().is_some_and(|s| c.latency_ms > s.latency_ms) {
+            self.slowest.push(listed(c));
+            self.slowest.sort_by(|a, b| b.latency_ms.total_cmp(&a.latency_ms).then(a.id.cmp(&b.id)));
+            self.slowest.truncate(KEEP_SLOWEST);
+        }
+        for a in &c.assertions {
+            let t = self.assertion_types.entry(a.kind.clone()).or_default();
+            t.1 += 1;
+            t.0 += u64::from(a.pass);
+            if let Some(m) = &a.metric {
+                let e = self.metrics.entry(m.clone()).or_default();
+                e.0 += a.score;
+                e.1 += 1;
+            }
+        }
+    }
+
+    /// The `p`-th percentile (0–100) of case latency, nearest-rank; 0 without cases.
+    pub fn latency_percentile(&mut self, p: f64) -> f64 {
+        if self.latencies.is_empty() {
+            return 0.0;
+        }
+        self.latencies.sort_by(f64::total_cmp);
+        let rank = ((p / 100.0) * self.latencies.len() as f64).ceil().max(1.0) as usize;
+        self.latencies[rank.min(self.latencies.len()) - 1]
+    }
+
+    pub fn pass_rate(&self) -> f64 {
+        if self.totals.cases == 0 { 0.0 } else { self.totals.passed as f64 / self.totals.cases as f64 }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nearest_rank_percentiles() {
+        let mut s = Summary::default();
+        s.latencies = (1..=100).map(f64::from).collect();
+        assert_eq!(s.latency_percentile(50.0), 50.0);
+        assert_eq!(s.latency_percentile(95.0), 95.0);
+        assert_eq!(s.latency_percentile(100.0), 100.0);
+        assert_eq!(Summary::default().latency_percentile(50.0), 0.0);
+    }
+}

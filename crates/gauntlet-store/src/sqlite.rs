@@ -1,0 +1,401 @@
+//! The SQLite backend: WAL, `synchronous=FULL`, one writer thread with batched transactions.
+
+use std::path::Path;
+use std::sync::Mutex;
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+
+use gauntlet_core::ids::{RunId, TenantId};
+use gauntlet_core::result::{AssertionResult, CaseResult, CaseStatus, RunRecord, RunStatus, StepRecord, ToolCallRecord, Tokens, Totals};
+use rusqlite::{Connection, OptionalExtension, Row, params};
+use serde_json::Value;
+
+use crate::{Result, RunFilter, RunStore, StoreError};
+
+/// Numbered migrations, applied in order; the number of applied ones is `PRAGMA user_version`.
+const MIGRATIONS: &[(&str, &str)] = &[("0001_runs", include_str!("../migrations/sqlite/0001_runs.sql"))];
+
+/// Cases per write transaction.
+const BATCH: usize = 512;
+
+pub struct SqliteStore {
+    conn: Mutex<Connection>,
+    path: String,
+}
+
+fn open_connection(path: &str) -> Result<Connection> {
+    let conn = Connection::open(path).map_err(|e| StoreError::Open { path: path.to_owned(), message: e.to_string() })?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    Ok(conn)
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file and applies pending migrations.
+    pub fn open(path: &Path) -> Result<SqliteStore> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| StoreError::Open { path: path.display().to_string(), message: e.to_string() })?;
+        }
+        let path = path.display().to_string();
+        let mut conn = open_connection(&path)?;
+        migrate(&mut conn)?;
+        Ok(SqliteStore { conn: Mutex::new(conn), path })
+    }
+
+    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
+        // A poisoned lock only means another thread panicked mid-call; SQLite's own
+        // transactions keep the data consistent, so the connection is still usable.
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Starts a writer thread on its own connection for the results of `run`.
+    pub fn writer(&self, tenant: &TenantId, run: &RunId) -> Result<Writer> {
+        let conn = open_connection(&self.path)?;
+        let (tx, rx) = mpsc::sync_channel::<CaseResult>(BATCH * 2);
+        let tenant = tenant.clone();
+        let run = run.clone();
+        let handle = std::thread::Builder::new()
+            .name("gauntlet-writer".into())
+            .spawn(move || write_loop(conn, &tenant, &run, rx))
+            .map_err(|e| StoreError::WriterGone(e.to_string()))?;
+        Ok(Writer { tx: Some(tx), handle: Some(handle) })
+    }
+}
+
+fn migrate(conn: &mut Connection) -> Result<()> {
+    let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    let known = MIGRATIONS.len() as i64;
+    if version > known {
+        return Err(StoreError::TooNew { found: version, known });
+    }
+    for (i, (_, sql)) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+/// Sends case results to the writer thread; [`Writer::finish`] waits until all are committed.
+pub struct Writer {
+    tx: Option<mpsc::SyncSender<CaseResult>>,
+    handle: Option<JoinHandle<Result<u64>>>,
+}
+
+impl Writer {
+    pub fn send(&self, case: CaseResult) -> Result<()> {
+        match &self.tx {
+            Some(tx) => tx.send(case).map_err(|_| StoreError::WriterGone("the writer thread ended early".into())),
+            None => Err(StoreError::WriterGone("the writer is finished".into())),
+        }
+    }
+
+    /// Flushes and stops the thread; returns how many cases were written.
+    pub fn finish(mut self) -> Result<u64> {
+        drop(self.tx.take());
+        match self.handle.take().map(JoinHandle::join) {
+            Some(Ok(r)) => r,
+            Some(Err(_)) => Err(StoreError::WriterGone("the writer thread panicked".into())),
+            None => Ok(0),
+        }
+    }
+}
+
+fn write_loop(mut conn: Connection, tenant: &TenantId, run: &RunId, rx: mpsc::Receiver<CaseResult>) -> Result<u64> {
+    let mut written = 0;
+    let mut batch = Vec::with_capacity(BATCH);
+    while let Ok(first) = rx.recv() {
+        batch.push(first);
+        while batch.len() < BATCH {
+            match rx.try_recv() {
+                Ok(c) => batch.push(c),
+                Err(_) => break,
+            }
+        }
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        for case in &batch {
+            insert_case(&tx, tenant, run, case)?;
+        }
+        tx.commit()?;
+        written += batch.len() as u64;
+        batch.clear();
+    }
+    Ok(written)
+}
+
+fn json_text<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_string(v).unwrap_or_else(|_| "null".to_owned())
+}
+
+fn insert_case(tx: &rusqlite::Transaction<'_>, tenant: &TenantId, run: &RunId, c: &CaseResult) -> Result<()> {
+    let (t, r) = (tenant.as_str(), run.as_str());
+    tx.prepare_cached(
+        "INSERT INTO cases (tenant_id, run_id, idx, case_id, target, status, score, input, output, reason, tokens_input, tokens_output, cost_usd, latency_ms, tags)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+    )?
+    .execute(params![t, r, c.index, c.id, c.target, c.status.as_str(), c.score, c.input, c.output, c.reason, c.tokens.input as i64, c.tokens.output as i64, c.cost_usd, c.latency_ms, json_text(&c.tags)])?;
+    for (si, s) in c.steps.iter().enumerate() {
+        tx.prepare_cached(
+            "INSERT INTO steps (tenant_id, run_id, case_idx, step_idx, node, agent, provider, model, input, output, tokens_input, tokens_output, cost_usd, latency_ms, model_calls, retries, error, violations)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
+        )?
+        .execute(params![t, r, c.index, si as i64, s.node, s.agent, s.provider, s.model, s.input, s.output, s.tokens.input as i64, s.tokens.output as i64, s.cost_usd, s.latency_ms, s.model_calls, s.retries, s.error, json_text(&s.violations)])?;
+        for (ci, call) in s.tool_calls.iter().enumerate() {
+            tx.prepare_cached(
+                "INSERT INTO tool_calls (tenant_id, run_id, case_idx, step_idx, call_idx, name, args, result, error, latency_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            )?
+            .execute(params![t, r, c.index, si as i64, ci as i64, call.name, json_text(&call.args), call.result.as_ref().map(json_text), call.error, call.latency_ms])?;
+        }
+    }
+    for (ai, a) in c.assertions.iter().enumerate() {
+        tx.prepare_cached(
+            "INSERT INTO assertions (tenant_id, run_id, case_idx, assertion_idx, type, pass, score, weight, reason, node, metric) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        )?
+        .execute(params![t, r, c.index, ai as i64, a.kind, a.pass, a.score, a.weight, a.reason, a.node, a.metric])?;
+    }
+    Ok(())
+}
+
+const RUN_COLUMNS: &str = "id, project, suite, seed, status, config_hash, gauntlet_version, started_at, finished_at, cases_total, passed, failed, errored, tokens_input, tokens_output, cost_usd";
+
+fn run_from_row(row: &Row<'_>) -> rusqlite::Result<std::result::Result<RunRecord, String>> {
+    let seed: String = row.get(3)?;
+    let status: String = row.get(4)?;
+    let (tokens_input, tokens_output): (i64, i64) = (row.get(13)?, row.get(14)?);
+    let record = (|| {
+        Ok(RunRecord {
+            id: RunId::from_string(row.get::<_, String>(0).map_err(|e| e.to_string())?),
+            project: row.get(1).map_err(|e| e.to_string())?,
+            suite: row.get(2).map_err(|e| e.to_string())?,
+            seed: seed.parse().map_err(|_| format!("seed `{seed}` is not a number"))?,
+            status: RunStatus::parse(&status).ok_or_else(|| format!("unknown run status `{status}`"))?,
+            config_hash: row.get(5).map_err(|e| e.to_string())?,
+            gauntlet_version: row.get(6).map_err(|e| e.to_string())?,
+            started_at: row.get(7).map_err(|e| e.to_string())?,
+            finished_at: row.get(8).map_err(|e| e.to_string())?,
+            totals: Totals {
+                cases: row.get::<_, i64>(9).map_err(|e| e.to_string())? as u64,
+                passed: row.get::<_, i64>(10).map_err(|e| e.to_string())? as u64,
+                failed: row.get::<_, i64>(11).map_err(|e| e.to_string())? as u64,
+                errored: row.get::<_, i64>(12).map_err(|e| e.to_string())? as u64,
+                tokens: (tokens_input + tokens_output) as u64,
+                tokens_input: tokens_input as u64,
+                tokens_output: tokens_output as u64,
+                cost_usd: row.get(15).map_err(|e| e.to_string())?,
+            },
+        })
+    })();
+    Ok(record)
+}
+
+impl RunStore for SqliteStore {
+    fn create_run(&self, tenant: &TenantId, run: &RunRecord, snapshot: &Value) -> Result<()> {
+        self.conn().execute(
+            "INSERT INTO runs (tenant_id, id, project, suite, seed, status, config_hash, config_snapshot, gauntlet_version, started_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            params![tenant.as_str(), run.id.as_str(), run.project, run.suite, run.seed.to_string(), run.status.as_str(), run.config_hash, json_text(snapshot), run.gauntlet_version, run.started_at],
+        )?;
+        Ok(())
+    }
+
+    fn finish_run(&self, tenant: &TenantId, id: &RunId, status: RunStatus, t: &Totals, finished_at: &str) -> Result<()> {
+        let n = self.conn().execute(
+            "UPDATE runs SET status = ?3, finished_at = ?4, cases_total = ?5, passed = ?6, failed = ?7, errored = ?8, tokens_input = ?9, tokens_output = ?10, cost_usd = ?11
+             WHERE tenant_id = ?1 AND id = ?2",
+            params![tenant.as_str(), id.as_str(), status.as_str(), finished_at, t.cases as i64, t.passed as i64, t.failed as i64, t.errored as i64, t.tokens_input as i64, t.tokens_output as i64, t.cost_usd],
+        )?;
+        if n == 0 {
+            return Err(StoreError::RunNotFound(id.to_string()));
+        }
+        Ok(())
+    }
+
+    fn list_runs(&self, tenant: &TenantId, filter: &RunFilter) -> Result<Vec<RunRecord>> {
+        let conn = self.conn();
+        let limit = if filter.limit == 0 { 50 } else { filter.limit } as i64;
+        let sql = format!("SELECT {RUN_COLUMNS} FROM runs WHERE tenant_id = ?1 AND (?2 IS NULL OR suite = ?2) ORDER BY started_at DESC, id DESC LIMIT ?3");
+        let mut stmt = conn.prepare(&sql)?;
+        let rows = stmt.query_map(params![tenant.as_str(), filter.suite, limit], run_from_row)?;
+        let mut out = Vec::new();
+        for r in rows {
+            out.push(r?.map_err(StoreError::Corrupt)?);
+        }
+        Ok(out)
+    }
+
+    fn get_run(&self, tenant: &TenantId, id_or_prefix: &str) -> Result<RunRecord> {
+        let conn = self.conn();
+        if id_or_prefix == "latest" || id_or_prefix == "last" {
+            let sql = format!("SELECT {RUN_COLUMNS} FROM runs WHERE tenant_id = ?1 ORDER BY started_at DESC, id DESC LIMIT 1");
+            return conn
+                .query_row(&sql, params![tenant.as_str()], run_from_row)
+                .optional()?
+                .ok_or_else(|| StoreError::RunNotFound(id_or_prefix.to_owned()))?
+                .map_err(StoreError::Corrupt);
+        }
+        let wanted = id_or_prefix.to_ascii_uppercase();
+        // Prefix search with a range, not LIKE, so `%` and `_` in the input mean nothing.
+        let upper = format!("{wanted}\u{10FFFF}");
+        let sql = format!("SELECT {RUN_COLUMNS} FROM runs WHERE tenant_id = ?1 AND id >= ?2 AND id < ?3 ORDER BY id LIMIT 2");
+        let mut stmt = conn.prepare(&sql)?;
+        let rows: Vec<_> = stmt.query_map(params![tenant.as_str(), wanted, upper], run_from_row)?.collect::<std::result::Result<_, _>>()?;
+        match rows.len() {
+            0 => Err(StoreError::RunNotFound(id_or_prefix.to_owned())),
+            1 => rows.into_iter().next().ok_or_else(|| StoreError::RunNotFound(id_or_prefix.to_owned()))?.map_err(StoreError::Corrupt),
+            _ => {
+                let exact = rows.into_iter().filter_map(|r| r.ok()).find(|r| r.id.as_str() == wanted);
+                exact.ok_or_else(|| StoreError::AmbiguousRun { prefix: id_or_prefix.to_owned(), count: 2 })
+            }
+        }
+    }
+
+    fn snapshot(&self, tenant: &TenantId, id: &RunId) -> Result<Value> {
+        let text: String = self
+            .conn()
+            .query_row("SELECT config_snapshot FROM runs WHERE tenant_id = ?1 AND id = ?2", params![tenant.as_str(), id.as_str()], |r| r.get(0))
+            .optional()?
+            .ok_or_else(|| StoreError::RunNotFound(id.to_string()))?;
+        serde_json::from_str(&text).map_err(|e| StoreError::Corrupt(format!("configuration snapshot: {e}")))
+    }
+
+    fn for_each_case(&self, tenant: &TenantId, id: &RunId, f: &mut dyn FnMut(CaseResult) -> Result<()>) -> Result<()> {
+        let conn = self.conn();
+        let p = params![tenant.as_str(), id.as_str()];
+        let mut cases = conn.prepare(
+            "SELECT idx, case_id, target, status, score, input, output, reason, tokens_input, tokens_output, cost_usd, latency_ms, tags
+             FROM cases WHERE tenant_id = ?1 AND run_id = ?2 ORDER BY idx",
+        )?;
+        let mut steps = conn.prepare(
+            "SELECT case_idx, step_idx, node, agent, provider, model, input, output, tokens_input, tokens_output, cost_usd, latency_ms, model_calls, retries, error, violations
+             FROM steps WHERE tenant_id = ?1 AND run_id = ?2 ORDER BY case_idx, step_idx",
+        )?;
+        let mut calls = conn.prepare(
+            "SELECT case_idx, step_idx, name, args, result, error, latency_ms FROM tool_calls WHERE tenant_id = ?1 AND run_id = ?2 ORDER BY case_idx, step_idx, call_idx",
+        )?;
+        let mut asserts = conn.prepare(
+            "SELECT case_idx, type, pass, score, weight, reason, node, metric FROM assertions WHERE tenant_id = ?1 AND run_id = ?2 ORDER BY case_idx, assertion_idx",
+        )?;
+        // A merge join over four cursors, all ordered by case index.
+        let mut step_rows = steps.query(p)?;
+        let mut call_rows = calls.query(p)?;
+        let mut assert_rows = asserts.query(p)?;
+        let mut case_rows = cases.query(p)?;
+        let mut next_step = step_rows.next()?.map(read_step).transpose()?;
+        let mut next_call = call_rows.next()?.map(read_call).transpose()?;
+        let mut next_assert = assert_rows.next()?.map(read_assertion).transpose()?;
+        while let Some(row) = case_rows.next()? {
+            let mut case = read_case(row)?;
+            let idx = i64::from(case.index);
+            while let Some((ci, _, _)) = &next_step {
+                if *ci != idx {
+                    break;
+                }
+                if let Some((_, si, mut step)) = next_step.take() {
+                    while let Some((cc, cs, _)) = &next_call {
+                        if *cc != idx || *cs != si {
+                            break;
+                        }
+                        if let Some((_, _, call)) = next_call.take() {
+                            step.tool_calls.push(call);
+                        }
+                        next_call = call_rows.next()?.map(read_call).transpose()?;
+                    }
+                    case.steps.push(step);
+                }
+                next_step = step_rows.next()?.map(read_step).transpose()?;
+            }
+            while let Some((ai, _)) = &next_assert {
+                if *ai != idx {
+                    break;
+                }
+                if let Some((_, a)) = next_assert.take() {
+                    case.assertions.push(a);
+                }
+                next_assert = assert_rows.next()?.map(read_assertion).transpose()?;
+            }
+            f(case)?;
+        }
+        Ok(())
+    }
+}
+
+fn parse_json_column(text: Option<String>, what: &str) -> Result<Option<Value>> {
+    text.map(|t| serde_json::from_str(&t).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))).transpose()
+}
+
+fn read_case(row: &Row<'_>) -> Result<CaseResult> {
+    let status: String = row.get(3)?;
+    let tags: String = row.get(12)?;
+    Ok(CaseResult {
+        index: row.get(0)?,
+        id: row.get(1)?,
+        target: row.get(2)?,
+        status: CaseStatus::parse(&status).ok_or_else(|| StoreError::Corrupt(format!("unknown case status `{status}`")))?,
+        score: row.get(4)?,
+        input: row.get(5)?,
+        output: row.get(6)?,
+        reason: row.get(7)?,
+        tokens: Tokens { input: row.get::<_, i64>(8)? as u64, output: row.get::<_, i64>(9)? as u64 },
+        cost_usd: row.get(10)?,
+        latency_ms: row.get(11)?,
+        steps: Vec::new(),
+        assertions: Vec::new(),
+        tags: serde_json::from_str(&tags).map_err(|e| StoreError::Corrupt(format!("case tags: {e}")))?,
+    })
+}
+
+fn read_step(row: &Row<'_>) -> Result<(i64, i64, StepRecord)> {
+    let violations: String = row.get(15)?;
+    Ok((
+        row.get(0)?,
+        row.get(1)?,
+        StepRecord {
+            node: row.get(2)?,
+            agent: row.get(3)?,
+            provider: row.get(4)?,
+            model: row.get(5)?,
+            input: row.get(6)?,
+            output: row.get(7)?,
+            tool_calls: Vec::new(),
+            tokens: Tokens { input: row.get::<_, i64>(8)? as u64, output: row.get::<_, i64>(9)? as u64 },
+            cost_usd: row.get(10)?,
+            latency_ms: row.get(11)?,
+            model_calls: row.get(12)?,
+            retries: row.get(13)?,
+            error: row.get(14)?,
+            violations: serde_json::from_str(&violations).map_err(|e| StoreError::Corrupt(format!("step violations: {e}")))?,
+        },
+    ))
+}
+
+fn read_call(row: &Row<'_>) -> Result<(i64, i64, ToolCallRecord)> {
+    Ok((
+        row.get(0)?,
+        row.get(1)?,
+        ToolCallRecord {
+            name: row.get(2)?,
+            args: parse_json_column(Some(row.get(3)?), "tool arguments")?.unwrap_or(Value::Null),
+            result: parse_json_column(row.get(4)?, "tool result")?,
+            error: row.get(5)?,
+            latency_ms: row.get(6)?,
+        },
+    ))
+}
+
+fn read_assertion(row: &Row<'_>) -> Result<(i64, AssertionResult)> {
+    Ok((
+        row.get(0)?,
+        AssertionResult {
+            kind: row.get(1)?,
+            pass: row.get(2)?,
+            score: row.get(3)?,
+            weight: row.get(4)?,
+            reason: row.get(5)?,
+            node: row.get(6)?,
+            metric: row.get(7)?,
+        },
+    ))
+}

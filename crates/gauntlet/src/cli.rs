@@ -1,0 +1,123 @@
+//! Command-line arguments.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "gauntlet", version, about = "Test and govern multi-agent AI systems", propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Scaffold a working example project
+    Init(InitArgs),
+    /// Check specification files; every error as file:line:col with a hint
+    Validate(ValidateArgs),
+    /// Run suites and store the results
+    Run(RunArgs),
+    /// Stored run history
+    #[command(subcommand)]
+    Runs(RunsCommand),
+    /// Write a stored run as a report
+    Report(ReportArgs),
+    /// Print the JSON Schema of the specification format
+    Schema,
+}
+
+#[derive(Args)]
+pub struct InitArgs {
+    /// Directory to create the project in
+    #[arg(default_value = ".")]
+    pub dir: PathBuf,
+    /// Overwrite existing files
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Args)]
+pub struct ValidateArgs {
+    /// A specification file or a directory of them
+    #[arg(default_value = ".")]
+    pub path: PathBuf,
+}
+
+#[derive(Args, Clone)]
+pub struct StoreArgs {
+    /// The result store: a SQLite file path or `sqlite://PATH` [default: .gauntlet/gauntlet.db beside the project]
+    #[arg(long, env = "GAUNTLET_DATABASE_URL", global = true)]
+    pub db: Option<String>,
+}
+
+#[derive(Args)]
+pub struct RunArgs {
+    /// A specification file or a directory of them
+    #[arg(default_value = ".")]
+    pub path: PathBuf,
+    /// Run only these suites (repeatable) [default: all]
+    #[arg(long = "suite", short = 's')]
+    pub suites: Vec<String>,
+    /// Run only cases with these ids (repeatable)
+    #[arg(long = "case")]
+    pub cases: Vec<String>,
+    /// Seed for every random choice; the same seed and files give the same results
+    #[arg(long, env = "GAUNTLET_SEED")]
+    pub seed: Option<u64>,
+    /// Cases in flight at once [default: 4 × CPU cores]
+    #[arg(short = 'j', long = "concurrency", env = "GAUNTLET_CONCURRENCY")]
+    pub concurrency: Option<usize>,
+    /// Write a report; the format follows the extension: .json .xml .md .csv .html (repeatable)
+    #[arg(short = 'o', long = "output")]
+    pub outputs: Vec<PathBuf>,
+    /// No progress bar, even on a terminal
+    #[arg(long, env = "GAUNTLET_NO_PROGRESS")]
+    pub no_progress: bool,
+    /// Print only the summary and the run id
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+#[derive(Subcommand)]
+pub enum RunsCommand {
+    /// List stored runs, newest first
+    List(ListArgs),
+    /// Show one run: summary and every case
+    Show(ShowArgs),
+}
+
+#[derive(Args)]
+pub struct ListArgs {
+    #[arg(long)]
+    pub suite: Option<String>,
+    #[arg(long, default_value_t = 20)]
+    pub limit: usize,
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+#[derive(Args)]
+pub struct ShowArgs {
+    /// Run id, a unique prefix of it, or `latest`
+    pub run: String,
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+#[derive(Args)]
+pub struct ReportArgs {
+    /// Run id, a unique prefix of it, or `latest`
+    pub run: String,
+    /// json, junit, markdown, csv or html
+    #[arg(long, short = 'f', default_value = "markdown")]
+    pub format: String,
+    /// Write to this file instead of standard output
+    #[arg(short = 'o', long = "output")]
+    pub output: Option<PathBuf>,
+    #[command(flatten)]
+    pub store: StoreArgs,
+}

@@ -1,0 +1,236 @@
+//! `gauntlet run`: validate, execute each suite, stream results to the store and the terminal,
+//! then write the requested reports.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, Result};
+use gauntlet_core::model::Project;
+use gauntlet_core::result::{CaseResult, CaseStatus, RunRecord, RunStatus, Totals};
+use gauntlet_core::{RunId, TenantId};
+use gauntlet_engine::{Cancel, RunConfig, RunEnd};
+use gauntlet_report::{Format, Summary};
+use gauntlet_store::RunStore;
+use gauntlet_store::sqlite::SqliteStore;
+use indicatif::{ProgressBar, ProgressStyle};
+use tokio::sync::mpsc;
+
+use crate::cli::RunArgs;
+use crate::history::{self, ReportFile};
+use crate::project::{load, project_dir, project_name};
+use crate::{Outcome, UsageError, output};
+
+fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+/// 64 random bits from the OS-seeded hasher, without a dependency on an RNG for it.
+fn random_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(now_ms());
+    h.finish()
+}
+
+pub fn run(args: RunArgs) -> Result<Outcome> {
+    let formats: Vec<(PathBuf, Format)> = args
+        .outputs
+        .iter()
+        .map(|p| {
+            Format::from_path(p).map(|f| (p.clone(), f)).ok_or_else(|| {
+                UsageError(format!("cannot tell the report format of `{}`; use .json, .xml, .md, .csv or .html", p.display()))
+            })
+        })
+        .collect::<Result<_, _>>()?;
+    let Some(project) = load(&args.path)? else {
+        return Ok(Outcome::Invalid);
+    };
+    let suites: Vec<String> = if args.suites.is_empty() {
+        project.suites.keys().cloned().collect()
+    } else {
+        for s in &args.suites {
+            if !project.suites.contains_key(s) {
+                let known: Vec<&str> = project.suites.keys().map(String::as_str).collect();
+                return Err(UsageError(format!("no suite named `{s}`; suites: {}", known.join(", "))).into());
+            }
+        }
+        args.suites.clone()
+    };
+    if suites.is_empty() {
+        return Err(UsageError("the project defines no suites".into()).into());
+    }
+    if !formats.is_empty() && suites.len() > 1 {
+        return Err(UsageError("`-o` writes the report of one suite; choose it with `--suite`".into()).into());
+    }
+    let store = history::open_store(&args.store, &project_dir(&args.path))?;
+    let cores = std::thread::available_parallelism().map_or(2, usize::from);
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(cores).enable_all().build().context("starting the async runtime")?;
+    let project = Arc::new(project);
+    // Random seeds stay below 2^32: easy to retype, and exact in every JSON reader.
+    let seed = args.seed.unwrap_or_else(|| random_u64() >> 32);
+    let cancel = Cancel::new();
+    {
+        // Ctrl-C cancels in-flight work; the partial results are still stored and summarised.
+        let cancel = cancel.clone();
+        runtime.spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                output::err("interrupted: cancelling in-flight cases…");
+                cancel.cancel();
+            }
+        });
+    }
+    let mut outcome = Outcome::Passed;
+    for suite in &suites {
+        if cancel.is_cancelled() {
+            break;
+        }
+        let config = RunConfig { seed, concurrency: args.concurrency.unwrap_or(cores * 4), case_filter: args.cases.clone() };
+        let (run, passed) = runtime.block_on(run_suite(&store, &project, &args, suite, config, cancel.clone()))?;
+        if !passed {
+            outcome = Outcome::Failed;
+        }
+        if let Some((path, format)) = formats.first() {
+            let (file, w) = ReportFile::create(path)?;
+            history::write_reports(&store, &run, vec![(*format, Box::new(w))])?;
+            file.commit()?;
+            for (path, format) in formats.iter().skip(1) {
+                let (file, w) = ReportFile::create(path)?;
+                history::write_reports(&store, &run, vec![(*format, Box::new(w))])?;
+                file.commit()?;
+            }
+            if !args.quiet {
+                let names: Vec<String> = formats.iter().map(|(p, _)| p.display().to_string()).collect();
+                output::err(&format!("reports written: {}", names.join(", ")));
+            }
+        }
+    }
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    Ok(outcome)
+}
+
+/// Progress display: a bar on a terminal, otherwise a line per case that did not pass.
+enum Progress {
+    Bar(ProgressBar),
+    Lines { quiet: bool },
+}
+
+impl Progress {
+    fn new(total: u64, args: &RunArgs) -> Progress {
+        if !args.no_progress && !args.quiet && std::io::stderr().is_terminal() {
+            let bar = ProgressBar::new(total);
+            let style = ProgressStyle::with_template("{spinner} {msg} [{bar:30}] {pos}/{len} {per_sec} eta {eta}")
+                .map(|s| s.progress_chars("=> "))
+                .unwrap_or_else(|_| ProgressStyle::default_bar());
+            bar.set_style(style);
+            bar.enable_steady_tick(Duration::from_millis(100));
+            Progress::Bar(bar)
+        } else {
+            Progress::Lines { quiet: args.quiet }
+        }
+    }
+
+    fn case(&self, c: &CaseResult, failed: u64) {
+        let style = output::style_stderr();
+        let line = || {
+            let target = if c.target.is_empty() { String::new() } else { format!(" [{}]", c.target) };
+            format!("{} {}{}  {}", gauntlet_report::text::status_mark(c.status, style), c.id, target, c.reason.as_deref().unwrap_or(""))
+        };
+        match self {
+            Progress::Bar(bar) => {
+                if c.status != CaseStatus::Passed {
+                    bar.println(line());
+                    bar.set_message(format!("{failed} failing"));
+                }
+                bar.inc(1);
+            }
+            Progress::Lines { quiet } => {
+                if c.status != CaseStatus::Passed && !quiet {
+                    output::err(&line());
+                }
+            }
+        }
+    }
+
+    fn finish(&self) {
+        if let Progress::Bar(bar) = self {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+async fn run_suite(store: &SqliteStore, project: &Arc<Project>, args: &RunArgs, suite: &str, config: RunConfig, cancel: Cancel) -> Result<(RunRecord, bool)> {
+    let tenant = TenantId::local();
+    let slice = project.slice_for_suite(suite);
+    let snapshot = serde_json::json!({
+        "gauntlet_version": gauntlet_core::VERSION,
+        "seed": config.seed,
+        "project": slice,
+    });
+    let started = now_ms();
+    let mut run = RunRecord {
+        id: RunId::from_parts(started, u128::from(random_u64()) << 16 ^ u128::from(random_u64())),
+        project: project_name(&args.path),
+        suite: suite.to_owned(),
+        seed: config.seed,
+        status: RunStatus::Running,
+        config_hash: gauntlet_core::hash::content_hash(&snapshot),
+        gauntlet_version: gauntlet_core::VERSION.to_owned(),
+        started_at: gauntlet_core::time::rfc3339(started),
+        finished_at: None,
+        totals: Totals::default(),
+    };
+    store.create_run(&tenant, &run, &snapshot)?;
+    let writer = store.writer(&tenant, &run.id)?;
+
+    let planned = project.suites.get(suite).map_or(0, |s| {
+        let cases = if config.case_filter.is_empty() { s.cases.len() } else { s.cases.iter().filter(|c| config.case_filter.contains(&c.id)).count() };
+        (cases * s.targets.len()) as u64
+    });
+    if planned == 0 {
+        return Err(UsageError(format!("suite `{suite}` has no case matching --case {}", config.case_filter.join(", "))).into());
+    }
+    let progress = Progress::new(planned, args);
+    let (tx, mut rx) = mpsc::channel::<CaseResult>(1024);
+    let engine = {
+        let (project, suite) = (Arc::clone(project), suite.to_owned());
+        tokio::spawn(async move { gauntlet_engine::run_suite(project, &suite, config, cancel, tx).await })
+    };
+    let mut summary = Summary::default();
+    let mut write_error = None;
+    while let Some(case) = rx.recv().await {
+        summary.add(&case);
+        progress.case(&case, summary.totals.failed + summary.totals.errored);
+        if write_error.is_none() {
+            if let Err(e) = writer.send(case) {
+                write_error = Some(e);
+            }
+        }
+    }
+    progress.finish();
+    let end = engine.await.context("the engine task failed")??;
+    let written = writer.finish();
+    if let Some(e) = write_error {
+        return Err(e.into());
+    }
+    written?;
+    run.totals = summary.totals;
+    let passed = summary.totals.cases > 0 && summary.totals.passed == summary.totals.cases && end == RunEnd::Completed;
+    run.status = match end {
+        RunEnd::Completed if passed => RunStatus::Passed,
+        RunEnd::Completed => RunStatus::Failed,
+        RunEnd::Cancelled | RunEnd::TimedOut => RunStatus::Cancelled,
+    };
+    let finished = gauntlet_core::time::rfc3339(now_ms());
+    store.finish_run(&tenant, &run.id, run.status, &run.totals, &finished)?;
+    run.finished_at = Some(finished);
+    match end {
+        RunEnd::TimedOut => output::err(&format!("suite `{suite}` reached its run timeout; {} of {planned} cases finished", run.totals.cases)),
+        RunEnd::Cancelled => output::err(&format!("run cancelled; {} of {planned} cases finished", run.totals.cases)),
+        RunEnd::Completed => {}
+    }
+    output::out(&gauntlet_report::text::render(&run, &summary, output::style_stdout()));
+    output::out(&format!("run id: {}", run.id));
+    Ok((run, passed))
+}
