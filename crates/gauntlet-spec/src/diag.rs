@@ -88,3 +88,10 @@ where
 {
     did_you_mean(name, candidates.clone()).unwrap_or_else(|| known(what, candidates))
 }
+
+/// The one-line cause of a regex compile error (the library's message spans several lines).
+pub fn regex_error(e: &regex::Error) -> String {
+    let text = e.to_string();
+    let last = text.lines().last().unwrap_or("syntax error").trim_start_matches("error: ").to_owned();
+    format!("invalid regular expression: {last}")
+}

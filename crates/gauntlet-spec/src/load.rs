@@ -296,7 +296,12 @@ fn interpolate_tree(
                     }
                     *s = done.value;
                 }
-                Err(e) => diags.push(Diagnostic::error(file, spans.locate(ptr), e.message).with_hint(e.hint)),
+                Err(e) => {
+                    if credential {
+                        credentials.insert(ptr.to_owned(), s.clone());
+                    }
+                    diags.push(Diagnostic::error(file, spans.locate(ptr), e.message).with_hint(e.hint));
+                }
             }
         }
         Value::Array(items) => {

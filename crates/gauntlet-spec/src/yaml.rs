@@ -326,9 +326,11 @@ mod tests {
     fn parses_values_with_positions() {
         let doc = parse("a: 1\nb:\n  - x\n  - 'y'\n  - 2.5\nc: ~\nd: yes\n").unwrap();
         assert_eq!(doc.value, json!({"a": 1, "b": ["x", "y", 2.5], "c": null, "d": "yes"}));
-        assert_eq!(doc.spans.value("/b/1"), Some(Pos { line: 4, col: 5 }));
+        // Quoted scalars are located at their first character inside the quotes.
+        assert_eq!(doc.spans.value("/b/1"), Some(Pos { line: 4, col: 6 }));
+        assert_eq!(doc.spans.value("/b/0"), Some(Pos { line: 3, col: 5 }));
         assert_eq!(doc.spans.key("/b"), Some(Pos { line: 2, col: 1 }));
-        assert_eq!(doc.spans.locate("/b/1/zzz"), Pos { line: 4, col: 5 });
+        assert_eq!(doc.spans.locate("/b/1/zzz"), Pos { line: 4, col: 6 });
     }
 
     #[test]

@@ -164,7 +164,7 @@ pub fn check(cx: &mut Ctx, e: &Entity, p: &str, a: raw::Assertion, scope: &Scope
             match regex::Regex::new(&src) {
                 Ok(re) => Check::Regex { pattern: Pattern(re) },
                 Err(err) => {
-                    cx.error(e, &value_ptr, format!("invalid regular expression: {}", err.to_string().lines().last().unwrap_or("syntax error").trim_start_matches("error: "))).hint =
+                    cx.error(e, &value_ptr, crate::diag::regex_error(&err)).hint =
                         Some("patterns use Rust regex syntax; escape backslashes inside double quotes".into());
                     return None;
                 }

@@ -450,7 +450,8 @@ fn mock(cx: &mut Ctx, e: &Entity, raw: raw::Mock, agent_tools: &[String]) -> Opt
             Some(r) => match regex::Regex::new(r) {
                 Ok(re) => Some(Pattern(re)),
                 Err(err) => {
-                    cx.error(e, &push_pointer(&push_pointer(&p, "when"), "regex"), format!("invalid regular expression: {err}"));
+                    cx.error(e, &push_pointer(&push_pointer(&p, "when"), "regex"), crate::diag::regex_error(&err)).hint =
+                        Some("patterns use Rust regex syntax; escape backslashes inside double quotes".into());
                     ok = false;
                     None
                 }
