@@ -4,7 +4,8 @@
 //! reformatted, so hashing goes through a canonical form: object keys sorted, no whitespace.
 
 use serde_json::Value;
-use sha2::{Digest, Sha256};
+use sha2::Sha256;
+use sha2::Digest as _;
 
 /// Writes `value` as canonical JSON: object keys sorted by code point, no insignificant
 /// whitespace, numbers and strings as `serde_json` prints them.
@@ -46,14 +47,41 @@ fn write_canonical(value: &Value, out: &mut String) {
     }
 }
 
-/// Lower-case hex SHA-256 of `bytes`.
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    let digest = Sha256::digest(bytes);
-    let mut s = String::with_capacity(64);
-    for b in digest.iter() {
+/// An incremental SHA-256.
+pub struct Digest(Sha256);
+
+
+impl Digest {
+    pub fn new() -> Digest {
+        Digest(Sha256::new())
+    }
+
+    pub fn update(&mut self, bytes: &[u8]) {
+        self.0.update(bytes);
+    }
+
+    pub fn hex(self) -> String {
+        hex(&self.0.finalize())
+    }
+}
+
+impl Default for Digest {
+    fn default() -> Self {
+        Digest::new()
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
         s.push_str(&format!("{b:02x}"));
     }
     s
+}
+
+/// Lower-case hex SHA-256 of `bytes`.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex(&Sha256::digest(bytes))
 }
 
 /// `sha256:` followed by the hex digest of the canonical JSON of `value`.

@@ -26,13 +26,42 @@ pub struct Project {
 }
 
 impl Project {
+    /// The configuration snapshot of a run of `suite`: Gauntlet's version, the seed, and the
+    /// slice of the project the suite depends on, fully resolved (agents, prompts, models,
+    /// parameters, contracts, tools, graphs). Cases are pinned by count and a SHA-256 digest
+    /// of their canonical JSON, computed case by case, so a 100,000-case suite does not turn
+    /// into one huge document; their inputs and results are stored per case anyway.
+    pub fn config_snapshot(&self, suite: &str, seed: u64) -> serde_json::Value {
+        let slice = self.slice(suite, false);
+        let mut digest = crate::hash::Digest::new();
+        let mut count = 0u64;
+        if let Some(s) = self.suites.get(suite) {
+            for case in &s.cases {
+                let value = serde_json::to_value(case).unwrap_or(serde_json::Value::Null);
+                digest.update(crate::hash::canonical_json(&value).as_bytes());
+                digest.update(b"\n");
+                count += 1;
+            }
+        }
+        serde_json::json!({
+            "gauntlet_version": crate::VERSION,
+            "seed": seed,
+            "project": slice,
+            "cases": { "count": count, "sha256": digest.hex() },
+        })
+    }
+
     /// The part of the project a suite depends on: the suite, its target agents and graphs,
     /// their agents, providers and tools. Snapshots and configuration hashes are taken of this
     /// slice, so editing an unrelated suite does not change them.
     pub fn slice_for_suite(&self, suite: &str) -> Project {
+        self.slice(suite, true)
+    }
+
+    fn slice(&self, suite: &str, with_cases: bool) -> Project {
         let mut out = Project::default();
         let Some(s) = self.suites.get(suite) else { return out };
-        out.suites.insert(suite.to_owned(), s.clone());
+        out.suites.insert(suite.to_owned(), if with_cases { s.clone() } else { s.clone_without_cases() });
         let mut agents: Vec<&str> = Vec::new();
         for t in &s.targets {
             match t {
@@ -499,6 +528,24 @@ pub struct Suite {
     pub tags: Vec<String>,
 }
 
+impl Suite {
+    /// A copy of the suite's settings with no cases (cheap for large suites).
+    pub fn clone_without_cases(&self) -> Suite {
+        Suite {
+            name: self.name.clone(),
+            description: self.description.clone(),
+            targets: self.targets.clone(),
+            contract: self.contract.clone(),
+            step_timeout_ms: self.step_timeout_ms,
+            case_timeout_ms: self.case_timeout_ms,
+            run_timeout_ms: self.run_timeout_ms,
+            retry: self.retry,
+            cases: Vec::new(),
+            tags: self.tags.clone(),
+        }
+    }
+}
+
 #[derive(Clone, Debug, Serialize)]
 pub struct Case {
     pub id: String,
@@ -508,8 +555,9 @@ pub struct Case {
     pub input: String,
     #[serde(skip_serializing_if = "Value::is_null")]
     pub vars: Value,
-    /// The case's own assertions followed by the suite's `defaults.assert`.
-    pub assertions: Vec<Assertion>,
+    /// The case's own assertions followed by the suite's `defaults.assert`. Shared: a suite
+    /// that repeats an assertion in many cases holds it once.
+    pub assertions: Vec<Arc<Assertion>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub threshold: Option<f64>,
     #[serde(skip_serializing_if = "Vec::is_empty")]

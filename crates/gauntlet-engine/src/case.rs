@@ -19,7 +19,7 @@ struct Execution {
 
 pub async fn run_case(shared: &Arc<Shared>, index: u32, case: &Case, target: &Target) -> CaseResult {
     let target_label = target.to_string();
-    let limit = case.timeout_ms.or(shared.suite.case_timeout_ms).map(Duration::from_millis);
+    let limit = case.timeout_ms.or(shared.suite().case_timeout_ms).map(Duration::from_millis);
     let run = execute(shared, case, target, &target_label);
     let execution = match limit {
         Some(l) => tokio::time::timeout(l, run).await.map_err(|_| format!("case timed out after {} ms", l.as_millis())),
@@ -65,7 +65,7 @@ pub async fn run_case(shared: &Arc<Shared>, index: u32, case: &Case, target: &Ta
     }
 
     let mut case_violations = Vec::new();
-    if let Some(c) = &shared.suite.contract {
+    if let Some(c) = &shared.suite().contract {
         let calls: usize = result.steps.iter().map(|s| s.tool_calls.len()).sum();
         check_budgets(c, result.tokens, result.cost_usd, result.latency_ms, calls, &mut case_violations, "case");
         if let Some(allowed) = &c.allowed_tools {
@@ -145,7 +145,7 @@ async fn execute(shared: &Arc<Shared>, case: &Case, target: &Target, label: &str
                 return Execution { steps: Vec::new(), output: None, latency_ms: 0.0 };
             };
             let site = StepSite { case_id: &case.id, target: label, node: None };
-            let step = run_step(shared, &shared.suite, agent, case.input.clone(), &case.vars, &site).await;
+            let step = run_step(shared, shared.suite(), agent, case.input.clone(), &case.vars, &site).await;
             let output = if step.violations.is_empty() || step.output.is_some() { step.output.clone() } else { None };
             Execution { latency_ms: step.latency_ms, output, steps: vec![step] }
         }

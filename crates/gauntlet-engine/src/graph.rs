@@ -63,7 +63,7 @@ pub async fn run_graph(shared: &Arc<Shared>, graph: &Graph, case: &Case, target:
         tasks.spawn(async move {
             let site = StepSite { case_id: &case_id, target: &target, node: Some(&node) };
             let record = match shared.project.agents.get(&agent_name) {
-                Some(agent) => run_step(&shared, &shared.suite, agent, input, &vars, &site).await,
+                Some(agent) => run_step(&shared, shared.suite(), agent, input, &vars, &site).await,
                 None => unreachable_agent(&node, &agent_name, input),
             };
             (node, record)

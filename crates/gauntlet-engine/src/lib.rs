@@ -17,7 +17,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use gauntlet_core::model::{Project, Target};
+use gauntlet_core::model::Project;
 use gauntlet_core::result::CaseResult;
 use gauntlet_providers::Provider;
 use tokio::sync::{Semaphore, mpsc};
@@ -56,7 +56,7 @@ pub enum EngineError {
 /// Everything a case needs, shared by all case tasks of a run.
 pub(crate) struct Shared {
     pub project: Arc<Project>,
-    pub suite: gauntlet_core::model::Suite,
+    pub suite_index: usize,
     pub seed: u64,
     pub providers: HashMap<String, Arc<dyn Provider>>,
     pub cancel: Cancel,
@@ -71,12 +71,13 @@ pub async fn run_suite(
     cancel: Cancel,
     results: mpsc::Sender<CaseResult>,
 ) -> Result<RunEnd, EngineError> {
-    let suite = project.suites.get(suite_name).ok_or_else(|| EngineError::UnknownSuite(suite_name.to_owned()))?.clone();
+    let suite_index = project.suites.get_index_of(suite_name).ok_or_else(|| EngineError::UnknownSuite(suite_name.to_owned()))?;
     let mut providers: HashMap<String, Arc<dyn Provider>> = HashMap::new();
     for (name, agent) in &project.agents {
         providers.insert(name.clone(), Arc::from(gauntlet_providers::for_agent(&project, agent)));
     }
-    let shared = Arc::new(Shared { project: Arc::clone(&project), suite: suite.clone(), seed: config.seed, providers, cancel: cancel.clone() });
+    let shared = Arc::new(Shared { project: Arc::clone(&project), suite_index, seed: config.seed, providers, cancel: cancel.clone() });
+    let suite = shared.suite();
 
     // The run timeout cancels the run like Ctrl-C does, remembering why.
     let timed_out = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -93,11 +94,11 @@ pub async fn run_suite(
     let permits = Arc::new(Semaphore::new(config.concurrency.max(1)));
     let mut tasks = JoinSet::new();
     let mut index: u32 = 0;
-    'cases: for case in &suite.cases {
+    'cases: for (case_index, case) in suite.cases.iter().enumerate() {
         if !config.case_filter.is_empty() && !config.case_filter.contains(&case.id) {
             continue;
         }
-        for target in &suite.targets {
+        for target_index in 0..suite.targets.len() {
             let permit = tokio::select! {
                 p = Arc::clone(&permits).acquire_owned() => match p { Ok(p) => p, Err(_) => break 'cases },
                 () = cancel.cancelled() => break 'cases,
@@ -107,13 +108,12 @@ pub async fn run_suite(
                 report_panic(done);
             }
             let shared = Arc::clone(&shared);
-            let case = case.clone();
-            let target: Target = target.clone();
             let tx = results.clone();
             let this_index = index;
             index += 1;
             tasks.spawn(async move {
-                let result = case::run_case(&shared, this_index, &case, &target).await;
+                let suite = shared.suite();
+                let result = case::run_case(&shared, this_index, &suite.cases[case_index], &suite.targets[target_index]).await;
                 let _ = tx.send(result).await;
                 drop(permit);
             });
@@ -132,6 +132,16 @@ pub async fn run_suite(
     } else {
         RunEnd::Completed
     })
+}
+
+impl Shared {
+    pub fn suite(&self) -> &gauntlet_core::model::Suite {
+        match self.project.suites.get_index(self.suite_index) {
+            Some((_, s)) => s,
+            // The index was looked up in this same project when `Shared` was built.
+            None => unreachable!("suite index out of range"),
+        }
+    }
 }
 
 fn report_panic(done: Result<(), tokio::task::JoinError>) {

@@ -4,26 +4,48 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use serde_json::Value;
 
 use crate::diag::{Diagnostic, did_you_mean};
 use crate::interp::{self, Vars};
-use crate::raw::SECTIONS;
+use crate::raw::{self, SECTIONS};
 use crate::yaml::{self, Pos, SpanMap, push_pointer};
 
 /// Files larger than this are refused rather than read into memory.
 const MAX_FILE_BYTES: u64 = 32 * 1024 * 1024;
 
-/// One loaded file: its path (as given or found) and the positions of its values.
+/// One loaded file: its path (as given or found), its text, and the positions of its values,
+/// computed on first use (only diagnostics need them, so valid files never pay for them).
 #[derive(Debug)]
 pub struct Source {
     pub path: PathBuf,
-    pub spans: SpanMap,
+    text: String,
+    spans: OnceLock<SpanMap>,
     /// Credential fields that were interpolated: pointer → the text as written, which is what
     /// snapshots and messages show instead of the value.
-    pub credentials: HashMap<String, String>,
+    credentials: OnceLock<HashMap<String, String>>,
+}
+
+/// An assertion as written, shared by every case that writes the same one (compared as
+/// canonical JSON); it is validated once per suite.
+#[derive(Debug)]
+pub struct InternedAssertion {
+    pub value: Value,
+    /// Where it was first written, for diagnostics.
+    pub source: Arc<Source>,
+    pub pointer: String,
+}
+
+/// A case converted as soon as it was parsed.
+#[derive(Debug)]
+pub struct CaseDraft {
+    /// `/suites/NAME/cases/N`.
+    pub pointer: String,
+    /// The case without its `assert` list; `None` when it had structural errors (reported).
+    pub case: Option<raw::Case>,
+    pub assertions: Vec<Arc<InternedAssertion>>,
 }
 
 /// A named definition in a section, with where it came from.
@@ -35,11 +57,23 @@ pub struct Entity {
     pub source: Arc<Source>,
     /// JSON pointer of the entity in its file, e.g. `/agents/triage`.
     pub pointer: String,
+    /// For suites: the cases, converted while parsing (the value holds `null`s in their place).
+    pub cases: Vec<CaseDraft>,
+}
+
+impl Source {
+    pub fn spans(&self) -> &SpanMap {
+        self.spans.get_or_init(|| yaml::parse(&self.text).map(|d| d.spans).unwrap_or_default())
+    }
+
+    pub fn credential(&self, pointer: &str) -> Option<&String> {
+        self.credentials.get().and_then(|c| c.get(pointer))
+    }
 }
 
 impl Entity {
     pub fn pos(&self, pointer: &str) -> Pos {
-        self.source.spans.locate(pointer)
+        self.source.spans().locate(pointer)
     }
 }
 
@@ -103,16 +137,17 @@ pub fn load(path: &Path, vars: &Vars) -> Loaded {
         );
         return loaded;
     }
+    let mut interner: HashMap<String, Arc<InternedAssertion>> = HashMap::new();
     let mut seen: HashSet<PathBuf> = HashSet::new();
     let mut queue: Vec<PathBuf> = files.into_iter().rev().collect();
-    let mut first_definition: HashMap<(&'static str, String), (PathBuf, Pos)> = HashMap::new();
+    let mut first_definition: HashMap<(&'static str, String), (Arc<Source>, String)> = HashMap::new();
     while let Some(file) = queue.pop() {
         let key = std::fs::canonicalize(&file).unwrap_or_else(|_| file.clone());
         if !seen.insert(key) {
             continue;
         }
         loaded.files.push(file.clone());
-        for include in load_file(&file, vars, &mut loaded, &mut first_definition) {
+        for include in load_file(&file, vars, &mut loaded, &mut first_definition, &mut interner) {
             queue.push(include);
         }
     }
@@ -124,7 +159,8 @@ fn load_file(
     file: &Path,
     vars: &Vars,
     loaded: &mut Loaded,
-    first_definition: &mut HashMap<(&'static str, String), (PathBuf, Pos)>,
+    first_definition: &mut HashMap<(&'static str, String), (Arc<Source>, String)>,
+    interner: &mut HashMap<String, Arc<InternedAssertion>>,
 ) -> Vec<PathBuf> {
     let start = Pos { line: 1, col: 1 };
     let text = match std::fs::metadata(file) {
@@ -146,8 +182,25 @@ fn load_file(
             }
         },
     };
-    let doc = match yaml::parse(&text) {
-        Ok(d) => d,
+    let interpolate = text.contains('$');
+    let source = Arc::new(Source { path: file.to_path_buf(), text, spans: OnceLock::new(), credentials: OnceLock::new() });
+    let mut drafts: HashMap<String, Vec<CaseDraft>> = HashMap::new();
+    let mut credentials = HashMap::new();
+    let parsed = {
+        let diags = &mut loaded.diagnostics;
+        let mut on_case = |suite: &str, index: usize, mut case: Value| {
+            let pointer = format!("/suites/{}/cases/{index}", escape_token(suite));
+            if interpolate {
+                interpolate_tree(&mut case, &mut pointer.clone(), vars, &source, &mut HashMap::new(), diags);
+            }
+            let draft = draft_case(&source, pointer, case, interner, diags);
+            drafts.entry(suite.to_owned()).or_default().push(draft);
+            Value::Null
+        };
+        yaml::parse_value_with_cases(&source.text, &mut on_case)
+    };
+    let mut value = match parsed {
+        Ok(v) => v,
         Err(e) => {
             loaded.diagnostics.push(
                 Diagnostic::error(file, e.pos, format!("invalid YAML: {}", e.message))
@@ -156,17 +209,17 @@ fn load_file(
             return Vec::new();
         }
     };
-    let mut value = doc.value;
-    let mut credentials = HashMap::new();
-    interpolate_tree(&mut value, "", vars, file, &doc.spans, &mut credentials, &mut loaded.diagnostics);
-    let source = Arc::new(Source { path: file.to_path_buf(), spans: doc.spans, credentials });
+    if interpolate {
+        interpolate_tree(&mut value, &mut String::new(), vars, &source, &mut credentials, &mut loaded.diagnostics);
+    }
+    let _ = source.credentials.set(credentials);
 
     let mut map = match value {
         Value::Object(m) => m,
         Value::Null => return Vec::new(),
         _ => {
             loaded.diagnostics.push(
-                Diagnostic::error(file, source.spans.locate(""), "a specification file must be a mapping")
+                Diagnostic::error(file, source.spans().locate(""), "a specification file must be a mapping")
                     .with_hint(format!("start with `version: 1` and sections such as {}", SECTIONS.join(", "))),
             );
             return Vec::new();
@@ -182,7 +235,7 @@ fn load_file(
             "version" => {
                 if section_value != Value::from(1) {
                     loaded.diagnostics.push(
-                        Diagnostic::error(file, source.spans.locate(&ptr), format!("unsupported format version {section_value}"))
+                        Diagnostic::error(file, source.spans().locate(&ptr), format!("unsupported format version {section_value}"))
                             .with_hint("this Gauntlet reads `version: 1`"),
                     );
                 }
@@ -192,7 +245,7 @@ fn load_file(
                     Value::String(s) => vec![Value::String(s)],
                     Value::Array(a) => a,
                     _ => {
-                        loaded.diagnostics.push(Diagnostic::error(file, source.spans.locate(&ptr), "`include` must be a path or a list of paths"));
+                        loaded.diagnostics.push(Diagnostic::error(file, source.spans().locate(&ptr), "`include` must be a path or a list of paths"));
                         continue;
                     }
                 };
@@ -200,15 +253,15 @@ fn load_file(
                 for (i, item) in list.iter().enumerate() {
                     let item_ptr = push_pointer(&ptr, &i.to_string());
                     let Value::String(rel) = item else {
-                        loaded.diagnostics.push(Diagnostic::error(file, source.spans.locate(&item_ptr), "`include` entries must be paths"));
+                        loaded.diagnostics.push(Diagnostic::error(file, source.spans().locate(&item_ptr), "`include` entries must be paths"));
                         continue;
                     };
                     let target = base.join(rel);
                     match project_files(&target) {
                         Ok(files) if !files.is_empty() => includes.extend(files),
-                        Ok(_) => loaded.diagnostics.push(Diagnostic::error(file, source.spans.locate(&item_ptr), format!("`{rel}` contains no YAML files"))),
+                        Ok(_) => loaded.diagnostics.push(Diagnostic::error(file, source.spans().locate(&item_ptr), format!("`{rel}` contains no YAML files"))),
                         Err(e) => loaded.diagnostics.push(
-                            Diagnostic::error(file, source.spans.locate(&item_ptr), format!("cannot include `{rel}`: {e}"))
+                            Diagnostic::error(file, source.spans().locate(&item_ptr), format!("cannot include `{rel}`: {e}"))
                                 .with_hint("include paths are relative to the including file"),
                         ),
                     }
@@ -221,7 +274,7 @@ fn load_file(
                     Value::Null => continue,
                     _ => {
                         loaded.diagnostics.push(
-                            Diagnostic::error(file, source.spans.locate(&ptr), format!("`{section}` must be a mapping from names to definitions"))
+                            Diagnostic::error(file, source.spans().locate(&ptr), format!("`{section}` must be a mapping from names to definitions"))
                                 .with_hint(format!("e.g.\n  {section}:\n    my-name: {{ ... }}")),
                         );
                         continue;
@@ -229,30 +282,33 @@ fn load_file(
                 };
                 for (name, value) in entries {
                     let pointer = push_pointer(&ptr, &name);
-                    let pos = source.spans.locate_key(&pointer);
+                    // Positions are looked up only when reported: computing them costs a
+                    // second parse of the file.
                     if let Some(msg) = invalid_name(&name) {
-                        loaded.diagnostics.push(Diagnostic::error(file, pos, format!("invalid name `{name}`: {msg}")));
+                        loaded.diagnostics.push(Diagnostic::error(file, source.spans().locate_key(&pointer), format!("invalid name `{name}`: {msg}")));
                     }
                     match first_definition.get(&(section, name.clone())) {
-                        Some((first_file, first_pos)) => {
+                        Some((first_source, first_pointer)) => {
+                            let first = first_source.spans().locate_key(first_pointer);
                             loaded.diagnostics.push(
-                                Diagnostic::error(file, pos, format!("`{section}.{name}` is defined twice"))
-                                    .with_hint(format!("first defined at {}:{}:{}", first_file.display(), first_pos.line, first_pos.col)),
+                                Diagnostic::error(file, source.spans().locate_key(&pointer), format!("`{section}.{name}` is defined twice"))
+                                    .with_hint(format!("first defined at {}:{}:{}", first_source.path.display(), first.line, first.col)),
                             );
                             continue;
                         }
                         None => {
-                            first_definition.insert((section, name.clone()), (file.to_path_buf(), pos));
+                            first_definition.insert((section, name.clone()), (Arc::clone(&source), pointer.clone()));
                         }
                     }
-                    loaded.entities.push(Entity { section, name, value, source: Arc::clone(&source), pointer });
+                    let cases = if section == "suites" { drafts.remove(&name).unwrap_or_default() } else { Vec::new() };
+                    loaded.entities.push(Entity { section, name, value, source: Arc::clone(&source), pointer, cases });
                 }
             }
             other => {
                 let mut candidates: Vec<&str> = SECTIONS.to_vec();
                 candidates.extend(["version", "include"]);
                 loaded.diagnostics.push(
-                    Diagnostic::error(file, source.spans.locate_key(&ptr), format!("unknown top-level key `{other}`"))
+                    Diagnostic::error(file, source.spans().locate_key(&ptr), format!("unknown top-level key `{other}`"))
                         .with_hint(did_you_mean(other, candidates.iter().copied()).unwrap_or_else(|| {
                             format!("top-level keys are: version, include, {}", SECTIONS.join(", "))
                         })),
@@ -261,6 +317,42 @@ fn load_file(
         }
     }
     includes
+}
+
+fn escape_token(token: &str) -> String {
+    push_pointer("", token)[1..].to_owned()
+}
+
+/// Converts one case: its fields checked now, its assertions interned for later validation.
+fn draft_case(
+    source: &Arc<Source>,
+    pointer: String,
+    mut case: Value,
+    interner: &mut HashMap<String, Arc<InternedAssertion>>,
+    diags: &mut Vec<Diagnostic>,
+) -> CaseDraft {
+    let mut assertions = Vec::new();
+    if let Value::Object(map) = &mut case {
+        match map.shift_remove("assert") {
+            Some(Value::Array(items)) => {
+                for (i, item) in items.into_iter().enumerate() {
+                    let key = gauntlet_core::hash::canonical_json(&item);
+                    let interned = interner.entry(key).or_insert_with(|| {
+                        Arc::new(InternedAssertion { value: item, source: Arc::clone(source), pointer: format!("{pointer}/assert/{i}") })
+                    });
+                    assertions.push(Arc::clone(interned));
+                }
+            }
+            Some(Value::Null) | None => {}
+            Some(_) => {
+                let at = source.spans().locate(&format!("{pointer}/assert"));
+                diags.push(Diagnostic::error(&source.path, at, "`assert` must be a list of assertions").with_hint("e.g. `assert: [ { type: contains, value: hello } ]`"));
+                return CaseDraft { pointer, case: None, assertions };
+            }
+        }
+    }
+    let case = crate::validate::deserialize_case(source, &pointer, &case, diags);
+    CaseDraft { pointer, case, assertions }
 }
 
 fn invalid_name(name: &str) -> Option<&'static str> {
@@ -277,16 +369,19 @@ fn invalid_name(name: &str) -> Option<&'static str> {
 
 fn interpolate_tree(
     value: &mut Value,
-    ptr: &str,
+    ptr: &mut String,
     vars: &Vars,
-    file: &Path,
-    spans: &SpanMap,
+    source: &Source,
     credentials: &mut HashMap<String, String>,
     diags: &mut Vec<Diagnostic>,
 ) {
+    let file = source.path.as_path();
     match value {
         Value::String(s) => {
             let credential = interp::is_credential(ptr);
+            if !credential && !s.contains('$') {
+                return;
+            }
             match interp::interpolate(s, vars, credential) {
                 Ok(done) => {
                     if credential {
@@ -300,18 +395,24 @@ fn interpolate_tree(
                     if credential {
                         credentials.insert(ptr.to_owned(), s.clone());
                     }
-                    diags.push(Diagnostic::error(file, spans.locate(ptr), e.message).with_hint(e.hint));
+                    diags.push(Diagnostic::error(file, source.spans().locate(ptr), e.message).with_hint(e.hint));
                 }
             }
         }
         Value::Array(items) => {
             for (i, item) in items.iter_mut().enumerate() {
-                interpolate_tree(item, &push_pointer(ptr, &i.to_string()), vars, file, spans, credentials, diags);
+                let len = ptr.len();
+                *ptr = push_pointer(ptr, &i.to_string());
+                interpolate_tree(item, ptr, vars, source, credentials, diags);
+                ptr.truncate(len);
             }
         }
         Value::Object(map) => {
             for (k, v) in map.iter_mut() {
-                interpolate_tree(v, &push_pointer(ptr, k), vars, file, spans, credentials, diags);
+                let len = ptr.len();
+                *ptr = push_pointer(ptr, k);
+                interpolate_tree(v, ptr, vars, source, credentials, diags);
+                ptr.truncate(len);
             }
         }
         _ => {}

@@ -306,9 +306,12 @@ pub struct Edge {
     pub otherwise: bool,
 }
 
+/// A suite. Validation reads it with its cases left out (`Suite<IgnoredAny>`), because cases
+/// are converted one by one while the file is parsed.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct Suite {
+#[schemars(rename = "Suite")]
+pub struct Suite<C = Case> {
     #[serde(default)]
     pub description: String,
     /// An agent name, `graph:NAME`, or a list of them to compare.
@@ -330,7 +333,7 @@ pub struct Suite {
     pub retry: Option<Retry>,
     #[serde(default)]
     pub tags: Vec<String>,
-    pub cases: Vec<Case>,
+    pub cases: Vec<C>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

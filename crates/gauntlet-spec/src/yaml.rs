@@ -77,6 +77,11 @@ const MAX_NODES: usize = 2_000_000;
 pub fn push_pointer(base: &str, token: &str) -> String {
     let mut s = String::with_capacity(base.len() + token.len() + 1);
     s.push_str(base);
+    push_token(&mut s, token);
+    s
+}
+
+fn push_token(s: &mut String, token: &str) {
     s.push('/');
     for c in token.chars() {
         match c {
@@ -85,12 +90,32 @@ pub fn push_pointer(base: &str, token: &str) -> String {
             c => s.push(c),
         }
     }
-    s
 }
 
-/// Parses one YAML document. An empty document is `null`.
+/// Parses one YAML document with the position of every value and key. An empty document is
+/// `null`.
 pub fn parse(src: &str) -> Result<Document, YamlError> {
-    let mut b = Builder { parser: Parser::new_from_str(src), anchors: HashMap::new(), spans: SpanMap::default(), nodes: 0 };
+    parse_with(src, true, None)
+}
+
+/// Parses without recording positions: the fast path for files that turn out to be valid.
+/// [`parse`] on the same text gives the same value, with positions.
+pub fn parse_value(src: &str) -> Result<Value, YamlError> {
+    parse_with(src, false, None).map(|d| d.value)
+}
+
+/// Receives each element of every `suites.NAME.cases` list as soon as it is parsed (suite name,
+/// index, value) and returns what to keep in its place. Large suites are converted case by
+/// case this way, so the whole document never exists as one JSON tree.
+pub type CaseHook<'h> = &'h mut dyn FnMut(&str, usize, Value) -> Value;
+
+/// [`parse_value`] with a [`CaseHook`].
+pub fn parse_value_with_cases(src: &str, hook: CaseHook<'_>) -> Result<Value, YamlError> {
+    parse_with(src, false, Some(hook)).map(|d| d.value)
+}
+
+fn parse_with(src: &str, record: bool, hook: Option<CaseHook<'_>>) -> Result<Document, YamlError> {
+    let mut b = Builder { parser: Parser::new_from_str(src), anchors: HashMap::new(), spans: SpanMap::default(), nodes: 0, record, keys: Vec::new(), hook };
     let mut value = Value::Null;
     let mut documents = 0;
     loop {
@@ -107,7 +132,7 @@ pub fn parse(src: &str) -> Result<Document, YamlError> {
                     });
                 }
                 let (event, span) = b.next()?;
-                value = b.node(event, span, String::new(), 0)?;
+                value = b.node(event, span, &mut String::new(), 0)?;
             }
             other => {
                 return Err(YamlError { pos: Pos::of(&span), message: format!("unexpected YAML event {other:?}") });
@@ -117,11 +142,15 @@ pub fn parse(src: &str) -> Result<Document, YamlError> {
     Ok(Document { value, spans: b.spans })
 }
 
-struct Builder<'a> {
+struct Builder<'a, 'h> {
     parser: Parser<'a, saphyr_parser::StrInput<'a>>,
     anchors: HashMap<usize, Value>,
     spans: SpanMap,
     nodes: usize,
+    record: bool,
+    /// Mapping keys on the path from the root, for the first three levels.
+    keys: Vec<String>,
+    hook: Option<CaseHook<'h>>,
 }
 
 fn scan_error(e: ScanError) -> YamlError {
@@ -129,7 +158,7 @@ fn scan_error(e: ScanError) -> YamlError {
     YamlError { pos: Pos { line: m.line() as u32, col: m.col() as u32 + 1 }, message: e.info().to_owned() }
 }
 
-impl<'a> Builder<'a> {
+impl<'a> Builder<'a, '_> {
     fn next(&mut self) -> Result<(Event<'a>, Span), YamlError> {
         match self.parser.next_event() {
             Some(Ok(pair)) => Ok(pair),
@@ -149,7 +178,9 @@ impl<'a> Builder<'a> {
         Ok(())
     }
 
-    fn node(&mut self, event: Event<'a>, span: Span, ptr: String, depth: usize) -> Result<Value, YamlError> {
+    /// Builds the value of `event`; `ptr` is the JSON pointer of the value, extended and
+    /// truncated in place as children are visited (one buffer for the whole document).
+    fn node(&mut self, event: Event<'a>, span: Span, ptr: &mut String, depth: usize) -> Result<Value, YamlError> {
         if depth > MAX_DEPTH {
             return Err(YamlError { pos: Pos::of(&span), message: format!("nesting deeper than {MAX_DEPTH} levels") });
         }
@@ -173,28 +204,41 @@ impl<'a> Builder<'a> {
                 (v, 0)
             }
             Event::SequenceStart(anchor, _) => {
+                let cases_of = (depth == 3 && self.keys.len() == 3 && self.keys[0] == "suites" && self.keys[2] == "cases").then(|| self.keys[1].clone());
                 let mut items = Vec::new();
                 loop {
                     let (event, span) = self.next()?;
                     if matches!(event, Event::SequenceEnd) {
                         break;
                     }
-                    let child = push_pointer(&ptr, &items.len().to_string());
-                    items.push(self.node(event, span, child, depth + 1)?);
+                    let len = ptr.len();
+                    if self.record {
+                        push_token(ptr, &items.len().to_string());
+                    }
+                    let item = self.node(event, span, ptr, depth + 1);
+                    ptr.truncate(len);
+                    let item = item?;
+                    let item = match (&cases_of, self.hook.as_mut()) {
+                        (Some(suite), Some(hook)) => hook(suite, items.len(), item),
+                        _ => item,
+                    };
+                    items.push(item);
                 }
                 (Value::Array(items), anchor)
             }
-            Event::MappingStart(anchor, _) => (self.mapping(&ptr, depth)?, anchor),
+            Event::MappingStart(anchor, _) => (self.mapping(ptr, depth)?, anchor),
             other => return Err(YamlError { pos, message: format!("unexpected YAML event {other:?}") }),
         };
-        self.spans.values.insert(ptr, pos);
+        if self.record {
+            self.spans.values.insert(ptr.clone(), pos);
+        }
         if anchor > 0 {
             self.anchors.insert(anchor, value.clone());
         }
         Ok(value)
     }
 
-    fn mapping(&mut self, ptr: &str, depth: usize) -> Result<Value, YamlError> {
+    fn mapping(&mut self, ptr: &mut String, depth: usize) -> Result<Value, YamlError> {
         let mut map = Map::new();
         let mut merged: Vec<Map<String, Value>> = Vec::new();
         loop {
@@ -205,7 +249,13 @@ impl<'a> Builder<'a> {
                 Event::Scalar(text, style, _, _) => {
                     if style == ScalarStyle::Plain && text == "<<" {
                         let (event, span) = self.next()?;
-                        let value = self.node(event, span, push_pointer(ptr, "<<"), depth + 1)?;
+                        let len = ptr.len();
+                        if self.record {
+                            push_token(ptr, "<<");
+                        }
+                        let value = self.node(event, span, ptr, depth + 1);
+                        ptr.truncate(len);
+                        let value = value?;
                         match value {
                             Value::Object(m) => merged.push(m),
                             Value::Array(items) => {
@@ -232,14 +282,25 @@ impl<'a> Builder<'a> {
                 },
                 _ => return Err(YamlError { pos: key_pos, message: "mapping keys must be plain strings, not lists or mappings".into() }),
             };
-            let child = push_pointer(ptr, &key);
             if map.contains_key(&key) {
                 return Err(YamlError { pos: key_pos, message: format!("duplicate key `{key}` in this mapping") });
             }
-            self.spans.keys.insert(child.clone(), key_pos);
+            let len = ptr.len();
+            if self.record {
+                push_token(ptr, &key);
+                self.spans.keys.insert(ptr.clone(), key_pos);
+            }
+            let tracked = depth < 3 && self.keys.len() == depth;
+            if tracked {
+                self.keys.push(key.clone());
+            }
             let (event, span) = self.next()?;
-            let value = self.node(event, span, child, depth + 1)?;
-            map.insert(key, value);
+            let value = self.node(event, span, ptr, depth + 1);
+            if tracked {
+                self.keys.pop();
+            }
+            ptr.truncate(len);
+            map.insert(key, value?);
         }
         // Explicit keys win over merged ones; earlier merge sources win over later ones.
         for source in merged {
@@ -351,6 +412,18 @@ mod tests {
         assert!(parse(&bomb).err().unwrap().message.contains("expands"));
         assert!(parse("a: [1, 2").is_err());
         assert!(parse("---\na: 1\n---\nb: 2\n").err().unwrap().message.contains("one YAML document"));
+    }
+
+    #[test]
+    fn hands_cases_to_the_hook_as_they_are_parsed() {
+        let mut seen = Vec::new();
+        let mut hook = |suite: &str, i: usize, v: Value| {
+            seen.push((suite.to_owned(), i, v));
+            Value::Null
+        };
+        let v = parse_value_with_cases("suites:\n  a:\n    cases: [{input: x}, {input: y}]\n    other: [1]\n", &mut hook).unwrap();
+        assert_eq!(v, json!({"suites": {"a": {"cases": [null, null], "other": [1]}}}));
+        assert_eq!(seen, vec![("a".to_owned(), 0, json!({"input": "x"})), ("a".to_owned(), 1, json!({"input": "y"}))]);
     }
 
     #[test]

@@ -12,6 +12,11 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+// Specification loading and result streaming make millions of small allocations; mimalloc
+// handles them about twice as fast as the system allocator (see `cargo bench-run`).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// What a command concluded, mapped to the process exit code.
 pub enum Outcome {
     Passed,

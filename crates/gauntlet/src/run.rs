@@ -162,12 +162,7 @@ impl Progress {
 
 async fn run_suite(store: &SqliteStore, project: &Arc<Project>, args: &RunArgs, suite: &str, config: RunConfig, cancel: Cancel) -> Result<(RunRecord, bool)> {
     let tenant = TenantId::local();
-    let slice = project.slice_for_suite(suite);
-    let snapshot = serde_json::json!({
-        "gauntlet_version": gauntlet_core::VERSION,
-        "seed": config.seed,
-        "project": slice,
-    });
+    let snapshot = project.config_snapshot(suite, config.seed);
     let started = now_ms();
     let mut run = RunRecord {
         id: RunId::from_parts(started, u128::from(random_u64()) << 16 ^ u128::from(random_u64())),

@@ -1,10 +1,10 @@
 //! Assertion parameters: which keys each `type` takes, and their values.
 
-use gauntlet_core::model::{Assertion, Check, Pattern, Project, SimilarityMethod, Target, TokenKind};
+use gauntlet_core::model::{Assertion, Check, Project, SimilarityMethod, Target, TokenKind};
 use serde_json::Value;
 
 use crate::diag::suggest;
-use crate::load::Entity;
+use crate::load::Source;
 use crate::raw;
 use crate::validate::Ctx;
 use crate::yaml::push_pointer;
@@ -95,7 +95,7 @@ fn texts(v: &Value) -> Option<Vec<String>> {
     }
 }
 
-pub fn check(cx: &mut Ctx, e: &Entity, p: &str, a: raw::Assertion, scope: &Scope) -> Option<Assertion> {
+pub fn check(cx: &mut Ctx, e: &Source, p: &str, a: raw::Assertion, scope: &Scope) -> Option<Assertion> {
     let type_ptr = push_pointer(p, "type");
     let (negate, name) = match a.check_type.strip_prefix("not-") {
         Some(rest) => (true, rest.to_owned()),
@@ -161,8 +161,8 @@ pub fn check(cx: &mut Ctx, e: &Entity, p: &str, a: raw::Assertion, scope: &Scope
                 need(cx, "a pattern as `value`", "value: \"^hello\"");
                 return None;
             };
-            match regex::Regex::new(&src) {
-                Ok(re) => Check::Regex { pattern: Pattern(re) },
+            match cx.regex(&src) {
+                Ok(pattern) => Check::Regex { pattern },
                 Err(err) => {
                     cx.error(e, &value_ptr, crate::diag::regex_error(&err)).hint =
                         Some("patterns use Rust regex syntax; escape backslashes inside double quotes".into());

@@ -9,7 +9,7 @@ use serde_json::Value;
 use serde_path_to_error::Segment;
 
 use crate::diag::{Diagnostic, did_you_mean};
-use crate::load::Entity;
+use crate::load::Source;
 use crate::yaml::push_pointer;
 
 const MAX_ERRORS_PER_ENTITY: usize = 25;
@@ -31,7 +31,11 @@ pub enum Outcome<T> {
 
 /// Deserializes `value` (located at `base` inside `entity`'s file); every error found is
 /// pushed to `diags`.
-pub fn deserialize<T: DeserializeOwned>(entity: &Entity, base: &str, value: &Value, diags: &mut Vec<Diagnostic>) -> Outcome<T> {
+pub fn deserialize<T: DeserializeOwned>(entity: &Source, base: &str, value: &Value, diags: &mut Vec<Diagnostic>) -> Outcome<T> {
+    // The happy path borrows; only a value with errors is copied for pruning.
+    if let Ok(v) = T::deserialize(value) {
+        return Outcome::Clean(v);
+    }
     let mut current = value.clone();
     // Original indices removed from each array (keyed by the array's original pointer).
     let mut removed: HashMap<String, Vec<usize>> = HashMap::new();
@@ -83,9 +87,9 @@ pub fn deserialize<T: DeserializeOwned>(entity: &Entity, base: &str, value: &Val
     Outcome::Failed
 }
 
-fn describe(entity: &Entity, pointer: &str, message: &str, is_unknown_field: bool) -> Diagnostic {
-    let spans = &entity.source.spans;
-    let file = &entity.source.path;
+fn describe(source: &Source, pointer: &str, message: &str, is_unknown_field: bool) -> Diagnostic {
+    let spans = source.spans();
+    let file = &source.path;
     if is_unknown_field {
         let field = backticked(message, "unknown field `").unwrap_or_default();
         let expected = expected_list(message);

@@ -21,7 +21,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::diag::{Diagnostic, did_you_mean, suggest};
-use crate::load::{Entity, Loaded};
+use crate::load::{Entity, Loaded, Source};
 use crate::raw;
 use crate::yaml::{Pos, push_pointer};
 
@@ -34,22 +34,26 @@ pub struct Validated {
 struct Ctx<'a> {
     diags: Vec<Diagnostic>,
     failed: bool,
+    /// Compiled once per distinct source: suites repeat the same patterns and schemas in
+    /// thousands of cases, and compiled regexes and validators are shared, not copied.
+    regexes: HashMap<String, Pattern>,
+    schemas: HashMap<String, Schema>,
     names: HashMap<&'static str, Vec<&'a str>>,
 }
 
 impl<'a> Ctx<'a> {
-    fn error(&mut self, e: &Entity, pointer: &str, message: impl Into<String>) -> &mut Diagnostic {
-        let pos = e.pos(pointer);
-        self.push(Diagnostic::error(&e.source.path, pos, message))
+    fn error(&mut self, src: &Source, pointer: &str, message: impl Into<String>) -> &mut Diagnostic {
+        let pos = src.spans().locate(pointer);
+        self.push(Diagnostic::error(&src.path, pos, message))
     }
 
-    fn error_at(&mut self, e: &Entity, pos: Pos, message: impl Into<String>) -> &mut Diagnostic {
-        self.push(Diagnostic::error(&e.source.path, pos, message))
+    fn error_at(&mut self, src: &Source, pos: Pos, message: impl Into<String>) -> &mut Diagnostic {
+        self.push(Diagnostic::error(&src.path, pos, message))
     }
 
-    fn warning(&mut self, e: &Entity, pointer: &str, message: impl Into<String>) -> &mut Diagnostic {
-        let pos = e.pos(pointer);
-        self.push(Diagnostic::warning(&e.source.path, pos, message))
+    fn warning(&mut self, src: &Source, pointer: &str, message: impl Into<String>) -> &mut Diagnostic {
+        let pos = src.spans().locate(pointer);
+        self.push(Diagnostic::warning(&src.path, pos, message))
     }
 
     fn push(&mut self, d: Diagnostic) -> &mut Diagnostic {
@@ -60,8 +64,8 @@ impl<'a> Ctx<'a> {
 
     /// Deserializes a value; returns it also when only unknown keys had to be dropped (those
     /// are reported, and `self.failed` makes sure no project is produced).
-    fn de<T: DeserializeOwned>(&mut self, e: &Entity, pointer: &str, value: &Value) -> Option<T> {
-        match de::deserialize(e, pointer, value, &mut self.diags) {
+    fn de<T: DeserializeOwned>(&mut self, src: &Source, pointer: &str, value: &Value) -> Option<T> {
+        match de::deserialize(src, pointer, value, &mut self.diags) {
             de::Outcome::Clean(v) => Some(v),
             de::Outcome::UnknownKeysRemoved(v) => {
                 self.failed = true;
@@ -80,37 +84,53 @@ impl<'a> Ctx<'a> {
     }
 
     /// Reports an unknown reference with a did-you-mean or the list of known names.
-    fn unknown(&mut self, e: &Entity, pointer: &str, section: &str, what: &str, name: &str) {
+    fn unknown(&mut self, src: &Source, pointer: &str, section: &str, what: &str, name: &str) {
         let candidates = self.names(section);
         let hint = suggest(name, section, candidates.iter().copied());
-        self.error(e, pointer, format!("unknown {what} `{name}`")).hint = Some(hint);
+        self.error(src, pointer, format!("unknown {what} `{name}`")).hint = Some(hint);
     }
 
-    fn schema(&mut self, e: &Entity, pointer: &str, value: &Value) -> Option<Schema> {
+    fn regex(&mut self, source: &str) -> Result<Pattern, regex::Error> {
+        if let Some(p) = self.regexes.get(source) {
+            return Ok(p.clone());
+        }
+        let p = Pattern(regex::Regex::new(source)?);
+        self.regexes.insert(source.to_owned(), p.clone());
+        Ok(p)
+    }
+
+    fn schema(&mut self, src: &Source, pointer: &str, value: &Value) -> Option<Schema> {
+        let key = gauntlet_core::hash::canonical_json(value);
+        if let Some(s) = self.schemas.get(&key) {
+            return Some(s.clone());
+        }
         match Schema::compile(value.clone()) {
-            Ok(s) => Some(s),
+            Ok(s) => {
+                self.schemas.insert(key, s.clone());
+                Some(s)
+            }
             Err(msg) => {
-                self.error(e, pointer, format!("invalid JSON Schema: {msg}")).hint =
+                self.error(src, pointer, format!("invalid JSON Schema: {msg}")).hint =
                     Some("see https://json-schema.org/understanding-json-schema/".into());
                 None
             }
         }
     }
 
-    fn template(&mut self, e: &Entity, pointer: &str, text: &str, roots: &[&str]) -> Option<Template> {
+    fn template(&mut self, src: &Source, pointer: &str, text: &str, roots: &[&str]) -> Option<Template> {
         match Template::parse(text) {
             Ok(t) => {
                 for root in t.roots() {
                     if !roots.contains(&root.as_str()) {
                         let hint = format!("templates here can read: {}", roots.join(", "));
-                        self.error(e, pointer, format!("template reads unknown value `{root}`")).hint = Some(hint);
+                        self.error(src, pointer, format!("template reads unknown value `{root}`")).hint = Some(hint);
                         return None;
                     }
                 }
                 Some(t)
             }
             Err(err) => {
-                self.error(e, pointer, format!("invalid template: {}", err.message)).hint =
+                self.error(src, pointer, format!("invalid template: {}", err.message)).hint =
                     Some("placeholders look like `{{ input }}`; write `{{{{` for a literal `{{`".into());
                 None
             }
@@ -123,7 +143,7 @@ pub fn validate(loaded: &Loaded) -> Validated {
     for e in &loaded.entities {
         names.entry(e.section).or_default().push(e.name.as_str());
     }
-    let mut cx = Ctx { diags: loaded.diagnostics.clone(), failed: false, names };
+    let mut cx = Ctx { diags: loaded.diagnostics.clone(), failed: false, regexes: HashMap::new(), schemas: HashMap::new(), names };
     let mut project = Project::default();
     let mut contracts: HashMap<String, Contract> = HashMap::new();
     let mut complete = true;
@@ -134,7 +154,7 @@ pub fn validate(loaded: &Loaded) -> Validated {
                 "providers" => provider(&mut cx, e).map(|p| project.providers.insert(e.name.clone(), p)).is_some(),
                 "tools" => tool(&mut cx, e).map(|t| project.tools.insert(e.name.clone(), t)).is_some(),
                 "contracts" => cx
-                    .de::<raw::Contract>(e, &e.pointer, &e.value)
+                    .de::<raw::Contract>(&e.source, &e.pointer, &e.value)
                     .and_then(|c| contract(&mut cx, e, &e.pointer, c, Some(e.name.clone())))
                     .map(|c| contracts.insert(e.name.clone(), c))
                     .is_some(),
@@ -154,7 +174,7 @@ pub fn validate(loaded: &Loaded) -> Validated {
 }
 
 fn provider(cx: &mut Ctx, e: &Entity) -> Option<Provider> {
-    let raw: raw::Provider = cx.de(e, &e.pointer, &e.value)?;
+    let raw: raw::Provider = cx.de(&e.source, &e.pointer, &e.value)?;
     let kind = match raw.kind {
         raw::ProviderType::Mock => ProviderKind::Mock,
         raw::ProviderType::Openai => ProviderKind::Openai,
@@ -165,9 +185,9 @@ fn provider(cx: &mut Ctx, e: &Entity) -> Option<Provider> {
     };
     let key_ptr = push_pointer(&e.pointer, "api_key");
     let api_key = raw.api_key.map(|value| {
-        let reference = e.source.credentials.get(&key_ptr).cloned().unwrap_or_else(|| "***".to_owned());
+        let reference = e.source.credential(&key_ptr).cloned().unwrap_or_else(|| "***".to_owned());
         if reference == "***" {
-            cx.warning(e, &key_ptr, "credential written in plain text in the file").hint =
+            cx.warning(&e.source, &key_ptr, "credential written in plain text in the file").hint =
                 Some("write `api_key: ${secret:NAME}` and keep the value in the environment or `.env`".into());
         }
         Secret::new(reference, value)
@@ -176,7 +196,7 @@ fn provider(cx: &mut Ctx, e: &Entity) -> Option<Provider> {
     for (model, price) in raw.pricing {
         if price.input_per_mtok < 0.0 || price.output_per_mtok < 0.0 {
             let p = push_pointer(&push_pointer(&e.pointer, "pricing"), &model);
-            cx.error(e, &p, "prices cannot be negative");
+            cx.error(&e.source, &p, "prices cannot be negative");
             return None;
         }
         pricing.insert(model, Price { input_per_mtok: price.input_per_mtok, output_per_mtok: price.output_per_mtok });
@@ -199,7 +219,7 @@ fn latency(cx: &mut Ctx, e: &Entity, pointer: &str, value: Option<&Value>) -> Re
     match range {
         Some(r) => Ok(Some(r)),
         None => {
-            cx.error(e, pointer, "invalid latency").hint =
+            cx.error(&e.source, pointer, "invalid latency").hint =
                 Some("give milliseconds as a number (`latency_ms: 20`) or a range (`latency_ms: { min: 5, max: 20 }`, min ≤ max)".into());
             Err(())
         }
@@ -207,11 +227,11 @@ fn latency(cx: &mut Ctx, e: &Entity, pointer: &str, value: Option<&Value>) -> Re
 }
 
 fn tool(cx: &mut Ctx, e: &Entity) -> Option<Tool> {
-    let raw: raw::Tool = cx.de(e, &e.pointer, &e.value)?;
+    let raw: raw::Tool = cx.de(&e.source, &e.pointer, &e.value)?;
     let mut ok = true;
     let params_ptr = push_pointer(&e.pointer, "parameters");
     let parameters = raw.parameters.unwrap_or_else(|| serde_json::json!({"type": "object"}));
-    let parameters_schema = cx.schema(e, &params_ptr, &parameters);
+    let parameters_schema = cx.schema(&e.source, &params_ptr, &parameters);
     ok &= parameters_schema.is_some();
     let mut mock = Vec::new();
     for (i, rule) in raw.mock.into_iter().enumerate() {
@@ -220,7 +240,7 @@ fn tool(cx: &mut Ctx, e: &Entity) -> Option<Tool> {
             (Some(v), None) => ToolMockResult::Return(v),
             (None, Some(err)) => ToolMockResult::Error(err),
             _ => {
-                cx.error(e, &p, "a tool mock rule needs exactly one of `return` or `error`");
+                cx.error(&e.source, &p, "a tool mock rule needs exactly one of `return` or `error`");
                 ok = false;
                 continue;
             }
@@ -237,12 +257,12 @@ fn tool(cx: &mut Ctx, e: &Entity) -> Option<Tool> {
 fn contract(cx: &mut Ctx, e: &Entity, pointer: &str, raw: raw::Contract, name: Option<String>) -> Option<Contract> {
     let mut ok = true;
     let input_schema = raw.input_schema.as_ref().and_then(|s| {
-        let r = cx.schema(e, &push_pointer(pointer, "input_schema"), s);
+        let r = cx.schema(&e.source, &push_pointer(pointer, "input_schema"), s);
         ok &= r.is_some();
         r
     });
     let output_schema = raw.output_schema.as_ref().and_then(|s| {
-        let r = cx.schema(e, &push_pointer(pointer, "output_schema"), s);
+        let r = cx.schema(&e.source, &push_pointer(pointer, "output_schema"), s);
         ok &= r.is_some();
         r
     });
@@ -250,14 +270,14 @@ fn contract(cx: &mut Ctx, e: &Entity, pointer: &str, raw: raw::Contract, name: O
         for (i, t) in tools.iter().enumerate() {
             if !cx.has("tools", t) {
                 let p = push_pointer(&push_pointer(pointer, "allowed_tools"), &i.to_string());
-                cx.unknown(e, &p, "tools", "tool", t);
+                cx.unknown(&e.source, &p, "tools", "tool", t);
                 ok = false;
             }
         }
     }
     for (field, v) in [("max_cost_usd", raw.max_cost_usd), ("max_latency_ms", raw.max_latency_ms)] {
         if v.is_some_and(|v| !(v >= 0.0)) {
-            cx.error(e, &push_pointer(pointer, field), format!("`{field}` must be a non-negative number"));
+            cx.error(&e.source, &push_pointer(pointer, field), format!("`{field}` must be a non-negative number"));
             ok = false;
         }
     }
@@ -281,16 +301,16 @@ fn contract_ref(cx: &mut Ctx, e: &Entity, pointer: &str, value: Option<&Value>, 
             Some(c) => Ok(Some(c.clone())),
             None if cx.has("contracts", name) => Err(()), // already reported where it is defined
             None => {
-                cx.unknown(e, pointer, "contracts", "contract", name);
+                cx.unknown(&e.source, pointer, "contracts", "contract", name);
                 Err(())
             }
         },
         Some(v @ Value::Object(_)) => {
-            let raw: raw::Contract = cx.de(e, pointer, v).ok_or(())?;
+            let raw: raw::Contract = cx.de(&e.source, pointer, v).ok_or(())?;
             contract(cx, e, pointer, raw, None).map(Some).ok_or(())
         }
         Some(_) => {
-            cx.error(e, pointer, "`contract` must be a contract name or a mapping").hint =
+            cx.error(&e.source, pointer, "`contract` must be a contract name or a mapping").hint =
                 Some("e.g. `contract: { output_schema: {...}, max_cost_usd: 0.01 }`".into());
             Err(())
         }
@@ -309,17 +329,17 @@ fn retry(raw: Option<raw::Retry>) -> Option<RetryPolicy> {
 }
 
 fn agent(cx: &mut Ctx, e: &Entity, contracts: &HashMap<String, Contract>, project: &Project) -> Option<Agent> {
-    let raw: raw::Agent = cx.de(e, &e.pointer, &e.value)?;
+    let raw: raw::Agent = cx.de(&e.source, &e.pointer, &e.value)?;
     let mut ok = true;
     let provider_ptr = push_pointer(&e.pointer, "provider");
     if !cx.has("providers", &raw.provider) {
-        cx.unknown(e, &provider_ptr, "providers", "provider", &raw.provider);
+        cx.unknown(&e.source, &provider_ptr, "providers", "provider", &raw.provider);
         ok = false;
     }
     let tools_ptr = push_pointer(&e.pointer, "tools");
     for (i, t) in raw.tools.iter().enumerate() {
         if !cx.has("tools", t) {
-            cx.unknown(e, &push_pointer(&tools_ptr, &i.to_string()), "tools", "tool", t);
+            cx.unknown(&e.source, &push_pointer(&tools_ptr, &i.to_string()), "tools", "tool", t);
             ok = false;
         }
     }
@@ -332,7 +352,7 @@ fn agent(cx: &mut Ctx, e: &Entity, contracts: &HashMap<String, Contract>, projec
         for (i, t) in raw.tools.iter().enumerate() {
             if !allowed.contains(t) && cx.has("tools", t) {
                 let hint = format!("the contract allows: {}", if allowed.is_empty() { "no tools".to_owned() } else { allowed.join(", ") });
-                cx.error(e, &push_pointer(&tools_ptr, &i.to_string()), format!("tool `{t}` is not allowed by the contract of agent `{}`", e.name)).hint =
+                cx.error(&e.source, &push_pointer(&tools_ptr, &i.to_string()), format!("tool `{t}` is not allowed by the contract of agent `{}`", e.name)).hint =
                     Some(hint);
                 ok = false;
             }
@@ -345,7 +365,7 @@ fn agent(cx: &mut Ctx, e: &Entity, contracts: &HashMap<String, Contract>, projec
             None
         }),
         None if is_mock => {
-            cx.error(e, &e.pointer, format!("agent `{}` uses a mock provider but has no `mock` behaviour", e.name)).hint =
+            cx.error(&e.source, &e.pointer, format!("agent `{}` uses a mock provider but has no `mock` behaviour", e.name)).hint =
                 Some("add `mock: { echo: true }` or `mock: { responses: [ { text: \"...\" } ] }`".into());
             ok = false;
             None
@@ -353,7 +373,7 @@ fn agent(cx: &mut Ctx, e: &Entity, contracts: &HashMap<String, Contract>, projec
         None => None,
     };
     if raw.max_turns == Some(0) {
-        cx.error(e, &push_pointer(&e.pointer, "max_turns"), "`max_turns` must be at least 1");
+        cx.error(&e.source, &push_pointer(&e.pointer, "max_turns"), "`max_turns` must be at least 1");
         ok = false;
     }
     ok.then(|| Agent {
@@ -380,7 +400,7 @@ fn mock(cx: &mut Ctx, e: &Entity, raw: raw::Mock, agent_tools: &[String]) -> Opt
         None
     });
     if !raw.echo && raw.responses.is_empty() {
-        cx.error(e, &base, "mock behaviour needs `echo: true` or at least one rule in `responses`");
+        cx.error(&e.source, &base, "mock behaviour needs `echo: true` or at least one rule in `responses`");
         return None;
     }
     let mut responses = Vec::new();
@@ -392,7 +412,7 @@ fn mock(cx: &mut Ctx, e: &Entity, raw: raw::Mock, agent_tools: &[String]) -> Opt
             .filter(|b| **b)
             .count();
         if given != 1 {
-            cx.error(e, &p, "a mock rule needs exactly one of `text`, `tool_call`, `tool_calls`, `choices` or `error`");
+            cx.error(&e.source, &p, "a mock rule needs exactly one of `text`, `tool_call`, `tool_calls`, `choices` or `error`");
             ok = false;
             continue;
         }
@@ -403,14 +423,14 @@ fn mock(cx: &mut Ctx, e: &Entity, raw: raw::Mock, agent_tools: &[String]) -> Opt
                 } else {
                     suggest(&call.name, "tools", agent_tools.iter().map(String::as_str))
                 };
-                cx.error(e, &push_pointer(ptr, "name"), format!("mock calls tool `{}` that the agent does not list in `tools`", call.name)).hint =
+                cx.error(&e.source, &push_pointer(ptr, "name"), format!("mock calls tool `{}` that the agent does not list in `tools`", call.name)).hint =
                     Some(hint);
                 return None;
             }
             Some(MockToolCall { name: call.name, args: call.args.unwrap_or_else(|| serde_json::json!({})) })
         };
         let reply = if let Some(text) = rule.text {
-            cx.template(e, &push_pointer(&p, "text"), &text, &text_roots).map(MockReply::Text)
+            cx.template(&e.source, &push_pointer(&p, "text"), &text, &text_roots).map(MockReply::Text)
         } else if let Some(call) = rule.tool_call {
             check_call(cx, &push_pointer(&p, "tool_call"), call).map(|c| MockReply::ToolCalls(vec![c]))
         } else if let Some(calls) = rule.tool_calls {
@@ -422,12 +442,12 @@ fn mock(cx: &mut Ctx, e: &Entity, raw: raw::Mock, agent_tools: &[String]) -> Opt
             (!out.is_empty()).then_some(MockReply::ToolCalls(out))
         } else if let Some(choices) = rule.choices {
             if choices.is_empty() {
-                cx.error(e, &push_pointer(&p, "choices"), "`choices` needs at least one reply");
+                cx.error(&e.source, &push_pointer(&p, "choices"), "`choices` needs at least one reply");
                 None
             } else {
                 let mut out = Vec::new();
                 for (j, c) in choices.iter().enumerate() {
-                    out.extend(cx.template(e, &push_pointer(&push_pointer(&p, "choices"), &j.to_string()), c, &text_roots));
+                    out.extend(cx.template(&e.source, &push_pointer(&push_pointer(&p, "choices"), &j.to_string()), c, &text_roots));
                 }
                 (out.len() == choices.len()).then_some(MockReply::Choices(out))
             }
@@ -438,7 +458,7 @@ fn mock(cx: &mut Ctx, e: &Entity, raw: raw::Mock, agent_tools: &[String]) -> Opt
                 None => {
                     let names: Vec<&str> = ErrorKind::ALL.iter().map(|k| k.as_str()).collect();
                     let hint = suggest(&err.kind, "error kinds", names.iter().copied());
-                    cx.error(e, &push_pointer(&push_pointer(&p, "error"), "kind"), format!("unknown error kind `{}`", err.kind)).hint = Some(hint);
+                    cx.error(&e.source, &push_pointer(&push_pointer(&p, "error"), "kind"), format!("unknown error kind `{}`", err.kind)).hint = Some(hint);
                     None
                 }
             }
@@ -447,10 +467,10 @@ fn mock(cx: &mut Ctx, e: &Entity, raw: raw::Mock, agent_tools: &[String]) -> Opt
         };
         let when = rule.when.unwrap_or_default();
         let regex = match &when.regex {
-            Some(r) => match regex::Regex::new(r) {
-                Ok(re) => Some(Pattern(re)),
+            Some(r) => match cx.regex(r) {
+                Ok(re) => Some(re),
                 Err(err) => {
-                    cx.error(e, &push_pointer(&push_pointer(&p, "when"), "regex"), crate::diag::regex_error(&err)).hint =
+                    cx.error(&e.source, &push_pointer(&push_pointer(&p, "when"), "regex"), crate::diag::regex_error(&err)).hint =
                         Some("patterns use Rust regex syntax; escape backslashes inside double quotes".into());
                     ok = false;
                     None
@@ -460,12 +480,12 @@ fn mock(cx: &mut Ctx, e: &Entity, raw: raw::Mock, agent_tools: &[String]) -> Opt
         };
         if let Some(tool) = &when.after_tool {
             if !agent_tools.contains(tool) {
-                cx.error(e, &push_pointer(&push_pointer(&p, "when"), "after_tool"), format!("`after_tool` names `{tool}`, which the agent does not list in `tools`"));
+                cx.error(&e.source, &push_pointer(&push_pointer(&p, "when"), "after_tool"), format!("`after_tool` names `{tool}`, which the agent does not list in `tools`"));
                 ok = false;
             }
         }
         if rule.times.is_some() && !matches!(reply, Some(MockReply::Error(_))) {
-            cx.warning(e, &push_pointer(&p, "times"), "`times` only applies to `error` rules and is ignored here");
+            cx.warning(&e.source, &push_pointer(&p, "times"), "`times` only applies to `error` rules and is ignored here");
         }
         let Some(reply) = reply else {
             ok = false;
@@ -495,31 +515,31 @@ fn one_or_many(cx: &mut Ctx, e: &Entity, pointer: &str, value: &Value, what: &st
             Some(items.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
         }
         _ => {
-            cx.error(e, pointer, format!("expected {what}: a name or a non-empty list of names"));
+            cx.error(&e.source, pointer, format!("expected {what}: a name or a non-empty list of names"));
             None
         }
     }
 }
 
 fn graph(cx: &mut Ctx, e: &Entity) -> Option<Graph> {
-    let raw: raw::Graph = cx.de(e, &e.pointer, &e.value)?;
+    let raw: raw::Graph = cx.de(&e.source, &e.pointer, &e.value)?;
     let mut ok = true;
     let nodes_ptr = push_pointer(&e.pointer, "nodes");
     let node_names: Vec<&str> = raw.nodes.keys().map(String::as_str).collect();
     if !raw.nodes.contains_key(&raw.start) {
         let hint = suggest(&raw.start, "nodes", node_names.iter().copied());
-        cx.error(e, &push_pointer(&e.pointer, "start"), format!("start node `{}` is not a node of this graph", raw.start)).hint = Some(hint);
+        cx.error(&e.source, &push_pointer(&e.pointer, "start"), format!("start node `{}` is not a node of this graph", raw.start)).hint = Some(hint);
         ok = false;
     }
     let mut nodes = IndexMap::new();
     for (name, node) in &raw.nodes {
         let p = push_pointer(&nodes_ptr, name);
         if !cx.has("agents", &node.agent) {
-            cx.unknown(e, &push_pointer(&p, "agent"), "agents", "agent", &node.agent);
+            cx.unknown(&e.source, &push_pointer(&p, "agent"), "agents", "agent", &node.agent);
             ok = false;
         }
         let input = match &node.input {
-            Some(t) => match cx.template(e, &push_pointer(&p, "input"), t, &["input", "output", "nodes", "vars"]) {
+            Some(t) => match cx.template(&e.source, &push_pointer(&p, "input"), t, &["input", "output", "nodes", "vars"]) {
                 Some(t) => Some(t),
                 None => {
                     ok = false;
@@ -544,7 +564,7 @@ fn graph(cx: &mut Ctx, e: &Entity) -> Option<Graph> {
                 if !raw.nodes.contains_key(n) {
                     let hint = suggest(n, "nodes", node_names.iter().copied());
                     let msg = if field == "to" { format!("edge to nowhere: `{n}` is not a node of this graph") } else { format!("edge from `{n}`, which is not a node of this graph") };
-                    cx.error(e, &push_pointer(&p, field), msg).hint = Some(hint);
+                    cx.error(&e.source, &push_pointer(&p, field), msg).hint = Some(hint);
                     ok = false;
                 }
             }
@@ -554,7 +574,7 @@ fn graph(cx: &mut Ctx, e: &Entity) -> Option<Graph> {
                 Ok(x) => {
                     for root in x.roots() {
                         if !["input", "output", "nodes", "vars"].contains(&root.as_str()) {
-                            cx.error(e, &push_pointer(&p, "when"), format!("condition reads unknown value `{root}`")).hint =
+                            cx.error(&e.source, &push_pointer(&p, "when"), format!("condition reads unknown value `{root}`")).hint =
                                 Some("conditions can read: input, output, nodes.NAME.output, vars".into());
                             ok = false;
                         }
@@ -565,7 +585,7 @@ fn graph(cx: &mut Ctx, e: &Entity) -> Option<Graph> {
                     // Scalar positions point at their first content character, so the offset adds directly.
                     let base = e.pos(&push_pointer(&p, "when"));
                     let pos = Pos { line: base.line, col: base.col + err.offset as u32 };
-                    cx.error_at(e, pos, format!("invalid condition: {}", err.message)).hint =
+                    cx.error_at(&e.source, pos, format!("invalid condition: {}", err.message)).hint =
                         Some("conditions look like `output.queue == \"billing\" && !(input contains \"vip\")`".into());
                     ok = false;
                     None
@@ -574,7 +594,7 @@ fn graph(cx: &mut Ctx, e: &Entity) -> Option<Graph> {
             None => None,
         };
         if edge.otherwise && edge.when.is_some() {
-            cx.error(e, &push_pointer(&p, "otherwise"), "an `otherwise` edge cannot also have `when`");
+            cx.error(&e.source, &push_pointer(&p, "otherwise"), "an `otherwise` edge cannot also have `when`");
             ok = false;
         }
         for f in &from {
@@ -604,7 +624,7 @@ fn graph_shape(cx: &mut Ctx, e: &Entity, start: &str, nodes: &IndexMap<String, G
     }
     for name in nodes.keys() {
         if !reached.contains(name.as_str()) {
-            cx.error(e, &push_pointer(&nodes_ptr, name), format!("node `{name}` is unreachable from the start node `{start}`")).hint =
+            cx.error(&e.source, &push_pointer(&nodes_ptr, name), format!("node `{name}` is unreachable from the start node `{start}`")).hint =
                 Some(format!("add an edge to `{name}`, or remove the node"));
             ok = false;
         }
@@ -615,7 +635,7 @@ fn graph_shape(cx: &mut Ctx, e: &Entity, start: &str, nodes: &IndexMap<String, G
             n_other += usize::from(edge.otherwise);
         }
         if n_other > 1 {
-            cx.error(e, &push_pointer(&nodes_ptr, name), format!("node `{name}` has more than one `otherwise` edge"));
+            cx.error(&e.source, &push_pointer(&nodes_ptr, name), format!("node `{name}` has more than one `otherwise` edge"));
             ok = false;
         }
     }
@@ -645,15 +665,23 @@ fn graph_shape(cx: &mut Ctx, e: &Entity, start: &str, nodes: &IndexMap<String, G
     }
     let mut state = HashMap::new();
     if let Some(cycle) = visit(start, edges, &mut state, &mut Vec::new()) {
-        cx.error(e, &push_pointer(&e.pointer, "edges"), format!("the edges form a cycle: {}", cycle.join(" → "))).hint =
+        cx.error(&e.source, &push_pointer(&e.pointer, "edges"), format!("the edges form a cycle: {}", cycle.join(" → "))).hint =
             Some("graphs must be acyclic for now; loops between agents are not supported yet".into());
         ok = false;
     }
     ok
 }
 
+/// Deserializes a case (without its assertions) while the file is being parsed.
+pub(crate) fn deserialize_case(src: &Source, pointer: &str, value: &Value, diags: &mut Vec<Diagnostic>) -> Option<raw::Case> {
+    match de::deserialize(src, pointer, value, diags) {
+        de::Outcome::Clean(c) | de::Outcome::UnknownKeysRemoved(c) => Some(c),
+        de::Outcome::Failed => None,
+    }
+}
+
 fn suite(cx: &mut Ctx, e: &Entity, contracts: &HashMap<String, Contract>, project: &Project) -> Option<Suite> {
-    let raw: raw::Suite = cx.de(e, &e.pointer, &e.value)?;
+    let raw: raw::Suite<serde::de::IgnoredAny> = cx.de(&e.source, &e.pointer, &e.value)?;
     let mut ok = true;
     let target_ptr = push_pointer(&e.pointer, "target");
     let mut targets = Vec::new();
@@ -662,13 +690,13 @@ fn suite(cx: &mut Ctx, e: &Entity, contracts: &HashMap<String, Contract>, projec
             if cx.has("graphs", g) {
                 targets.push(Target::Graph(g.to_owned()));
             } else {
-                cx.unknown(e, &target_ptr, "graphs", "graph", g);
+                cx.unknown(&e.source, &target_ptr, "graphs", "graph", g);
                 ok = false;
             }
         } else if cx.has("agents", &name) {
             targets.push(Target::Agent(name));
         } else if cx.has("graphs", &name) {
-            cx.error(e, &target_ptr, format!("`{name}` is a graph; graph targets are written `graph:{name}`")).hint =
+            cx.error(&e.source, &target_ptr, format!("`{name}` is a graph; graph targets are written `graph:{name}`")).hint =
                 Some(format!("write `target: graph:{name}`"));
             ok = false;
         } else {
@@ -676,7 +704,7 @@ fn suite(cx: &mut Ctx, e: &Entity, contracts: &HashMap<String, Contract>, projec
             let graphs: Vec<String> = cx.names("graphs").iter().map(|g| format!("graph:{g}")).collect();
             let hint = did_you_mean(&name, agents.iter().copied().chain(graphs.iter().map(String::as_str)))
                 .unwrap_or_else(|| crate::diag::known("agents", agents.iter().copied()));
-            cx.error(e, &target_ptr, format!("unknown target `{name}`")).hint = Some(hint);
+            cx.error(&e.source, &target_ptr, format!("unknown target `{name}`")).hint = Some(hint);
             ok = false;
         }
     }
@@ -691,8 +719,8 @@ fn suite(cx: &mut Ctx, e: &Entity, contracts: &HashMap<String, Contract>, projec
         Some(d) => {
             for (i, a) in d.assert.into_iter().enumerate() {
                 let p = push_pointer(&push_pointer(&defaults_ptr, "assert"), &i.to_string());
-                match assertions::check(cx, e, &p, a, &scope) {
-                    Some(a) => default_asserts.push(a),
+                match assertions::check(cx, &e.source, &p, a, &scope) {
+                    Some(a) => default_asserts.push(std::sync::Arc::new(a)),
                     None => ok = false,
                 }
             }
@@ -703,31 +731,49 @@ fn suite(cx: &mut Ctx, e: &Entity, contracts: &HashMap<String, Contract>, projec
     let mut cases = Vec::new();
     let mut seen: HashMap<String, usize> = HashMap::new();
     let cases_ptr = push_pointer(&e.pointer, "cases");
-    if raw.cases.is_empty() {
-        cx.error(e, &cases_ptr, "a suite needs at least one case");
+    if e.cases.is_empty() {
+        cx.error(&e.source, &cases_ptr, "a suite needs at least one case");
         ok = false;
     }
-    for (i, c) in raw.cases.into_iter().enumerate() {
-        let p = push_pointer(&cases_ptr, &i.to_string());
+    // Each distinct assertion is validated once for the suite, however many cases use it.
+    let mut checked: HashMap<*const crate::load::InternedAssertion, Option<std::sync::Arc<gauntlet_core::model::Assertion>>> = HashMap::new();
+    for (i, draft) in e.cases.iter().enumerate() {
+        let Some(c) = draft.case.as_ref() else {
+            ok = false;
+            continue;
+        };
+        let p = draft.pointer.clone();
         let id = c.id.clone().unwrap_or_else(|| format!("case-{}", i + 1));
         if let Some(first) = seen.insert(id.clone(), i) {
-            cx.error(e, &push_pointer(&p, "id"), format!("duplicate case id `{id}`")).hint = Some(format!("case {} already uses this id", first + 1));
+            cx.error(&e.source, &push_pointer(&p, "id"), format!("duplicate case id `{id}`")).hint = Some(format!("case {} already uses this id", first + 1));
             ok = false;
         }
         let input = match &c.input {
             Value::String(s) => s.clone(),
             Value::Null => {
-                cx.error(e, &push_pointer(&p, "input"), "`input` cannot be empty");
+                cx.error(&e.source, &push_pointer(&p, "input"), "`input` cannot be empty");
                 ok = false;
                 String::new()
             }
             Value::Number(_) | Value::Bool(_) => c.input.to_string(),
             other => serde_json::to_string(other).unwrap_or_default(),
         };
-        let mut asserts = Vec::new();
-        for (j, a) in c.assert.into_iter().enumerate() {
-            let ap = push_pointer(&push_pointer(&p, "assert"), &j.to_string());
-            match assertions::check(cx, e, &ap, a, &scope) {
+        let mut asserts = Vec::with_capacity(draft.assertions.len() + default_asserts.len());
+        for interned in &draft.assertions {
+            let key = std::sync::Arc::as_ptr(interned);
+            let result = match checked.get(&key) {
+                Some(r) => r.clone(),
+                None => {
+                    let src = &interned.source;
+                    let r = cx
+                        .de::<raw::Assertion>(src, &interned.pointer, &interned.value)
+                        .and_then(|a| assertions::check(cx, src, &interned.pointer, a, &scope))
+                        .map(std::sync::Arc::new);
+                    checked.insert(key, r.clone());
+                    r
+                }
+            };
+            match result {
                 Some(a) => asserts.push(a),
                 None => ok = false,
             }
@@ -735,17 +781,17 @@ fn suite(cx: &mut Ctx, e: &Entity, contracts: &HashMap<String, Contract>, projec
         asserts.extend(default_asserts.iter().cloned());
         let threshold = c.threshold.or(default_threshold);
         if threshold.is_some_and(|t| !(0.0..=1.0).contains(&t)) {
-            cx.error(e, &push_pointer(&p, "threshold"), "`threshold` must be between 0 and 1");
+            cx.error(&e.source, &push_pointer(&p, "threshold"), "`threshold` must be between 0 and 1");
             ok = false;
         }
         cases.push(gauntlet_core::model::Case {
             id,
-            description: c.description,
+            description: c.description.clone(),
             input,
-            vars: c.vars.unwrap_or(Value::Null),
+            vars: c.vars.clone().unwrap_or(Value::Null),
             assertions: asserts,
             threshold,
-            tags: c.tags,
+            tags: c.tags.clone(),
             timeout_ms: c.timeout_ms.or(default_timeout),
         });
     }
