@@ -130,7 +130,7 @@ pub async fn run_case(shared: &Arc<Shared>, index: u32, case: &Case, target: &Ta
         result.status = CaseStatus::Passed;
     } else {
         result.status = CaseStatus::Failed;
-        result.reason = result.assertions.iter().find(|a| !a.pass).map(|a| format!("{}: {}", a.kind, a.reason));
+        result.reason = result.assertions.iter().find(|a| !a.pass && a.weight > 0.0).map(|a| format!("{}: {}", a.kind, a.reason));
         if result.reason.is_none() {
             result.reason = Some(format!("score {score:.3} is below the threshold {}", case.threshold.unwrap_or(1.0)));
         }

@@ -280,8 +280,9 @@ fn is_subsequence(needle: &[String], hay: &[&str]) -> bool {
     needle.iter().all(|n| it.any(|h| h == n))
 }
 
-/// A case's verdict: the weighted mean score, and whether it passes: every assertion passes,
-/// or, with a threshold, the weighted score reaches it. No assertions: passes with score 1.
+/// A case's verdict: the weighted mean score, and whether it passes: every assertion with a
+/// non-zero weight passes (weight 0 makes an assertion informational), or, with a threshold,
+/// the weighted score reaches it. No assertions: passes with score 1.
 pub fn verdict(results: &[AssertionResult], threshold: Option<f64>) -> (bool, f64) {
     let total_weight: f64 = results.iter().map(|r| r.weight).sum();
     let score = if results.is_empty() {
@@ -293,7 +294,7 @@ pub fn verdict(results: &[AssertionResult], threshold: Option<f64>) -> (bool, f6
     };
     let pass = match threshold {
         Some(t) => score + 1e-12 >= t,
-        None => results.iter().all(|r| r.pass),
+        None => results.iter().filter(|r| r.weight > 0.0).all(|r| r.pass),
     };
     (pass, score)
 }
