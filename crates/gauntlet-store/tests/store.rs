@@ -1,0 +1,165 @@
+//! The SQLite store: round trip, lookups, tenancy, migrations.
+
+use gauntlet_core::ids::{RunId, TenantId};
+use gauntlet_core::result::{AssertionResult, CaseResult, CaseStatus, RunRecord, RunStatus, StepRecord, ToolCallRecord, Tokens, Totals};
+use gauntlet_store::sqlite::SqliteStore;
+use gauntlet_store::{RunFilter, RunStore, StoreError};
+use serde_json::json;
+
+fn run(id: u64, suite: &str) -> RunRecord {
+    RunRecord {
+        id: RunId::from_parts(1_700_000_000_000 + id, u128::from(id)),
+        project: "p".into(),
+        suite: suite.into(),
+        seed: u64::MAX,
+        status: RunStatus::Running,
+        config_hash: "sha256:abc".into(),
+        gauntlet_version: "0.0.0".into(),
+        started_at: format!("2026-01-01T00:00:0{id}.000Z"),
+        finished_at: None,
+        totals: Totals::default(),
+    }
+}
+
+fn case(index: u32) -> CaseResult {
+    CaseResult {
+        index,
+        id: format!("case-{index}"),
+        target: "graph:g".into(),
+        status: if index % 2 == 0 { CaseStatus::Passed } else { CaseStatus::Failed },
+        score: 0.5,
+        input: "héllo\nworld".into(),
+        output: Some("out".into()),
+        reason: (index % 2 == 1).then(|| "contains: nope".into()),
+        tokens: Tokens { input: 10, output: 5 },
+        cost_usd: 0.000_125,
+        latency_ms: 12.5,
+        steps: vec![
+            StepRecord {
+                node: Some("a".into()),
+                agent: "agent-a".into(),
+                provider: "m".into(),
+                model: "gpt-4o-mini".into(),
+                input: "in".into(),
+                output: Some("{\"x\": 1}".into()),
+                tool_calls: vec![
+                    ToolCallRecord { name: "t".into(), args: json!({"id": 1}), result: Some(json!({"ok": true})), error: None, latency_ms: 3.0 },
+                    ToolCallRecord { name: "t".into(), args: json!({}), result: None, error: Some("boom".into()), latency_ms: 0.0 },
+                ],
+                tokens: Tokens { input: 10, output: 5 },
+                cost_usd: 0.000_125,
+                latency_ms: 12.5,
+                model_calls: 3,
+                retries: 1,
+                error: None,
+                violations: vec!["too slow".into()],
+            },
+            StepRecord {
+                node: Some("b".into()),
+                agent: "agent-b".into(),
+                provider: "m".into(),
+                model: "mock".into(),
+                input: "x".into(),
+                output: None,
+                tool_calls: vec![],
+                tokens: Tokens::default(),
+                cost_usd: 0.0,
+                latency_ms: 0.0,
+                model_calls: 1,
+                retries: 0,
+                error: Some("auth: bad key".into()),
+                violations: vec![],
+            },
+        ],
+        assertions: vec![AssertionResult { kind: "not-contains".into(), pass: true, score: 1.0, weight: 2.0, reason: "ok".into(), node: Some("a".into()), metric: Some("m".into()) }],
+        tags: vec!["smoke".into()],
+    }
+}
+
+#[test]
+fn results_round_trip_exactly_in_index_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("nested/g.db")).unwrap();
+    let t = TenantId::local();
+    let r = run(1, "s");
+    store.create_run(&t, &r, &json!({"seed": 1})).unwrap();
+    let writer = store.writer(&t, &r.id).unwrap();
+    // Sent out of order, as the engine completes them.
+    for i in [3, 0, 2, 1] {
+        writer.send(case(i)).unwrap();
+    }
+    assert_eq!(writer.finish().unwrap(), 4);
+    let mut totals = Totals::default();
+    (0..4).for_each(|i| totals.add(&case(i)));
+    store.finish_run(&t, &r.id, RunStatus::Failed, &totals, "2026-01-01T00:01:00.000Z").unwrap();
+
+    let mut back = Vec::new();
+    store.for_each_case(&t, &r.id, &mut |c| {
+        back.push(c);
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(back, (0..4).map(case).collect::<Vec<_>>());
+    let stored = store.get_run(&t, r.id.as_str()).unwrap();
+    assert_eq!(stored.status, RunStatus::Failed);
+    assert_eq!(stored.totals, totals);
+    assert_eq!(stored.seed, u64::MAX);
+    assert_eq!(store.snapshot(&t, &r.id).unwrap(), json!({"seed": 1}));
+}
+
+#[test]
+fn runs_are_found_by_prefix_latest_and_are_tenant_scoped() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("g.db")).unwrap();
+    let t = TenantId::local();
+    let (a, b) = (run(1, "s1"), run(2, "s2"));
+    store.create_run(&t, &a, &json!({})).unwrap();
+    store.create_run(&t, &b, &json!({})).unwrap();
+    assert_eq!(store.get_run(&t, "latest").unwrap().id, b.id);
+    assert_eq!(store.get_run(&t, &a.id.as_str()[..24].to_lowercase()).unwrap().id, a.id);
+    assert!(matches!(store.get_run(&t, "0"), Err(StoreError::AmbiguousRun { .. })));
+    assert!(matches!(store.get_run(&t, "ZZZ"), Err(StoreError::RunNotFound(_))));
+    assert!(matches!(store.get_run(&t, "%"), Err(StoreError::RunNotFound(_))));
+    let listed = store.list_runs(&t, &RunFilter { suite: Some("s1".into()), limit: 10 }).unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(store.list_runs(&t, &RunFilter::default()).unwrap()[0].id, b.id);
+
+    let other = TenantId::new("other");
+    assert!(store.list_runs(&other, &RunFilter::default()).unwrap().is_empty());
+    assert!(matches!(store.get_run(&other, a.id.as_str()), Err(StoreError::RunNotFound(_))));
+    assert!(store.snapshot(&other, &a.id).is_err());
+    assert!(store.finish_run(&other, &a.id, RunStatus::Passed, &Totals::default(), "x").is_err());
+}
+
+#[test]
+fn migrations_are_idempotent_and_newer_schemas_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("g.db");
+    drop(SqliteStore::open(&path).unwrap());
+    drop(SqliteStore::open(&path).unwrap());
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.pragma_update(None, "user_version", 99).unwrap();
+    drop(conn);
+    assert!(matches!(SqliteStore::open(&path), Err(StoreError::TooNew { found: 99, .. })));
+}
+
+#[test]
+fn a_failed_batch_leaves_no_partial_case() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("g.db")).unwrap();
+    let t = TenantId::local();
+    let r = run(1, "s");
+    store.create_run(&t, &r, &json!({})).unwrap();
+    let writer = store.writer(&t, &r.id).unwrap();
+    // The same index twice violates the primary key: the whole batch rolls back.
+    writer.send(case(0)).unwrap();
+    writer.send(case(0)).unwrap();
+    assert!(writer.finish().is_err());
+    let mut n = 0;
+    store.for_each_case(&t, &r.id, &mut |_| {
+        n += 1;
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(n, 0);
+}

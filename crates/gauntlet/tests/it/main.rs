@@ -1,0 +1,45 @@
+//! End-to-end tests of the `gauntlet` binary: exit codes, output, stored history, reports.
+
+mod cli;
+mod reports;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub fn examples() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples")
+}
+
+/// Runs `gauntlet` in `dir` with its store under `dir`, without colour or progress bars.
+pub fn gauntlet(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_gauntlet"))
+        .args(args)
+        .current_dir(dir)
+        .env("GAUNTLET_DATABASE_URL", dir.join("store.db"))
+        .env("NO_COLOR", "1")
+        .env_remove("GAUNTLET_SEED")
+        .output()
+        .expect("the gauntlet binary runs")
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// The run id printed by `gauntlet run`.
+pub fn run_id(o: &Output) -> String {
+    stdout(o).lines().find_map(|l| l.strip_prefix("run id: ")).expect("a run id").trim().to_owned()
+}
+
+/// Replaces run ids, timestamps and the version so reports can be compared and snapshotted.
+pub fn mask(text: &str) -> String {
+    let ids = regex::Regex::new(r"\b[0-9A-HJKMNP-TV-Z]{26}\b").unwrap();
+    let times = regex::Regex::new(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z").unwrap();
+    let text = ids.replace_all(text, "[RUN-ID]");
+    let text = times.replace_all(&text, "[TIME]");
+    text.replace(&format!("Gauntlet {}", env!("CARGO_PKG_VERSION")), "Gauntlet [VERSION]")
+}
