@@ -61,12 +61,22 @@ pub struct ExprError {
 impl Expr {
     pub fn parse(source: &str) -> Result<Expr, ExprError> {
         let tokens = lex(source)?;
-        let mut p = Parser { tokens, pos: 0, end: source.len() };
+        let mut p = Parser {
+            tokens,
+            pos: 0,
+            end: source.len(),
+        };
         let root = p.or()?;
         if let Some((tok, offset)) = p.tokens.get(p.pos) {
-            return Err(ExprError { message: format!("unexpected {tok} after the end of the expression"), offset: *offset });
+            return Err(ExprError {
+                message: format!("unexpected {tok} after the end of the expression"),
+                offset: *offset,
+            });
         }
-        Ok(Expr { source: source.to_owned(), root })
+        Ok(Expr {
+            source: source.to_owned(),
+            root,
+        })
     }
 
     pub fn source(&self) -> &str {
@@ -96,10 +106,10 @@ fn collect_roots(node: &Node, out: &mut Vec<String>) {
     match node {
         Node::Literal(_) => {}
         Node::Path(segs) => {
-            if let Some(Segment::Key(k)) = segs.first() {
-                if !out.contains(k) {
-                    out.push(k.clone());
-                }
+            if let Some(Segment::Key(k)) = segs.first()
+                && !out.contains(k)
+            {
+                out.push(k.clone());
             }
         }
         Node::Not(a) | Node::Matches(a, _) => collect_roots(a, out),
@@ -118,7 +128,11 @@ pub fn lookup<'a>(ctx: &'a Value, path: &str) -> Option<&'a Value> {
 
 fn parse_path_str(path: &str) -> Option<Vec<Segment>> {
     let tokens = lex(path).ok()?;
-    let mut p = Parser { tokens, pos: 0, end: path.len() };
+    let mut p = Parser {
+        tokens,
+        pos: 0,
+        end: path.len(),
+    };
     match p.primary().ok()? {
         Node::Path(segs) if p.pos == p.tokens.len() => Some(segs),
         _ => None,
@@ -240,7 +254,9 @@ impl fmt::Display for Tok {
     }
 }
 
-const OPS: [&str; 16] = ["==", "!=", "<=", ">=", "&&", "||", "<", ">", "!", "(", ")", "[", "]", ".", "=", "-"];
+const OPS: [&str; 16] = [
+    "==", "!=", "<=", ">=", "&&", "||", "<", ">", "!", "(", ")", "[", "]", ".", "=", "-",
+];
 
 fn lex(src: &str) -> Result<Vec<(Tok, usize)>, ExprError> {
     let bytes = src.as_bytes();
@@ -259,7 +275,10 @@ fn lex(src: &str) -> Result<Vec<(Tok, usize)>, ExprError> {
             i += 1;
             loop {
                 let Some(ch) = src[i..].chars().next() else {
-                    return Err(ExprError { message: "unterminated string".into(), offset: start });
+                    return Err(ExprError {
+                        message: "unterminated string".into(),
+                        offset: start,
+                    });
                 };
                 i += ch.len_utf8();
                 if ch as u32 == quote as u32 {
@@ -267,7 +286,10 @@ fn lex(src: &str) -> Result<Vec<(Tok, usize)>, ExprError> {
                 }
                 if ch == '\\' {
                     let Some(esc) = src[i..].chars().next() else {
-                        return Err(ExprError { message: "unterminated string".into(), offset: start });
+                        return Err(ExprError {
+                            message: "unterminated string".into(),
+                            offset: start,
+                        });
                     };
                     i += esc.len_utf8();
                     s.push(match esc {
@@ -281,7 +303,12 @@ fn lex(src: &str) -> Result<Vec<(Tok, usize)>, ExprError> {
             }
             out.push((Tok::Str(s), start));
         } else if c.is_ascii_digit() {
-            while i < bytes.len() && (bytes[i].is_ascii_digit() || bytes[i] == b'.' || bytes[i] == b'e' || bytes[i] == b'E') {
+            while i < bytes.len()
+                && (bytes[i].is_ascii_digit()
+                    || bytes[i] == b'.'
+                    || bytes[i] == b'e'
+                    || bytes[i] == b'E')
+            {
                 // A dot followed by a non-digit ends the number (`items[0].name`).
                 if bytes[i] == b'.' && !bytes.get(i + 1).is_some_and(|b| b.is_ascii_digit()) {
                     break;
@@ -289,22 +316,31 @@ fn lex(src: &str) -> Result<Vec<(Tok, usize)>, ExprError> {
                 i += 1;
             }
             let text = &src[start..i];
-            let n: f64 = text
-                .parse()
-                .map_err(|_| ExprError { message: format!("invalid number `{text}`"), offset: start })?;
+            let n: f64 = text.parse().map_err(|_| ExprError {
+                message: format!("invalid number `{text}`"),
+                offset: start,
+            })?;
             out.push((Tok::Num(n), start));
         } else if c.is_ascii_alphabetic() || c == b'_' {
-            while i < bytes.len() && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_' || bytes[i] == b'-') {
+            while i < bytes.len()
+                && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_' || bytes[i] == b'-')
+            {
                 i += 1;
             }
             out.push((Tok::Ident(src[start..i].to_owned()), start));
         } else {
             let Some(op) = OPS.iter().find(|op| src[i..].starts_with(**op)) else {
                 let ch = src[i..].chars().next().unwrap_or('?');
-                return Err(ExprError { message: format!("unexpected character `{ch}`"), offset: start });
+                return Err(ExprError {
+                    message: format!("unexpected character `{ch}`"),
+                    offset: start,
+                });
             };
             if *op == "=" {
-                return Err(ExprError { message: "`=` is not an operator; use `==` to compare".into(), offset: start });
+                return Err(ExprError {
+                    message: "`=` is not an operator; use `==` to compare".into(),
+                    offset: start,
+                });
             }
             i += op.len();
             out.push((Tok::Op(op), start));
@@ -329,7 +365,10 @@ impl Parser {
     }
 
     fn err<T>(&self, message: impl Into<String>) -> Result<T, ExprError> {
-        Err(ExprError { message: message.into(), offset: self.offset() })
+        Err(ExprError {
+            message: message.into(),
+            offset: self.offset(),
+        })
     }
 
     fn eat_op(&mut self, op: &str) -> bool {
@@ -394,8 +433,10 @@ impl Parser {
                     return self.err("`matches` takes a quoted regular expression");
                 };
                 self.pos += 1;
-                let re = Regex::new(&pattern)
-                    .map_err(|e| ExprError { message: format!("invalid regular expression: {e}"), offset: at })?;
+                let re = Regex::new(&pattern).map_err(|e| ExprError {
+                    message: format!("invalid regular expression: {e}"),
+                    offset: at,
+                })?;
                 return Ok(Node::Matches(Box::new(left), re));
             }
             _ => return Ok(left),
@@ -453,7 +494,9 @@ impl Parser {
                 }
             } else if self.eat_op("[") {
                 match self.peek().cloned() {
-                    Some(Tok::Num(n)) if n >= 0.0 && n.fract() == 0.0 => segs.push(Segment::Index(n as usize)),
+                    Some(Tok::Num(n)) if n >= 0.0 && n.fract() == 0.0 => {
+                        segs.push(Segment::Index(n as usize))
+                    }
                     Some(Tok::Str(k)) => segs.push(Segment::Key(k)),
                     _ => return self.err("expected an index or a quoted key inside `[]`"),
                 }
@@ -496,7 +539,11 @@ mod tests {
         check(r#"output.queue == "billing""#, ctx.clone(), true);
         check(r#"output.queue != 'billing'"#, ctx.clone(), false);
         check("output.score >= 0.5 && output.score < 1", ctx.clone(), true);
-        check(r#"input contains "Refund" and not (input contains "urgent")"#, ctx.clone(), true);
+        check(
+            r#"input contains "Refund" and not (input contains "urgent")"#,
+            ctx.clone(),
+            true,
+        );
         check(r#"output.tags contains "b""#, ctx.clone(), true);
         check(r#"input matches "(?i)^refund""#, ctx.clone(), true);
         check("output.missing.deeper == null", ctx.clone(), true);
@@ -512,9 +559,19 @@ mod tests {
         assert!(e.message.contains("=="));
         assert_eq!(Expr::parse("(a").unwrap_err().message, "expected `)`");
         assert_eq!(Expr::parse("a ==").unwrap_err().offset, 4);
-        assert!(Expr::parse("a matches '('").unwrap_err().message.contains("regular expression"));
+        assert!(
+            Expr::parse("a matches '('")
+                .unwrap_err()
+                .message
+                .contains("regular expression")
+        );
         assert!(Expr::parse("'abc").is_err());
-        assert!(Expr::parse("a b").unwrap_err().message.contains("unexpected"));
+        assert!(
+            Expr::parse("a b")
+                .unwrap_err()
+                .message
+                .contains("unexpected")
+        );
     }
 
     #[test]

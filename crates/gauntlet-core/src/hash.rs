@@ -4,8 +4,8 @@
 //! reformatted, so hashing goes through a canonical form: object keys sorted, no whitespace.
 
 use serde_json::Value;
-use sha2::Sha256;
 use sha2::Digest as _;
+use sha2::Sha256;
 
 /// Writes `value` as canonical JSON: object keys sorted by code point, no insignificant
 /// whitespace, numbers and strings as `serde_json` prints them.
@@ -49,7 +49,6 @@ fn write_canonical(value: &Value, out: &mut String) {
 
 /// An incremental SHA-256.
 pub struct Digest(Sha256);
-
 
 impl Digest {
     pub fn new() -> Digest {

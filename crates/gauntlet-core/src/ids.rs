@@ -15,7 +15,8 @@ const CROCKFORD: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 impl RunId {
     /// Builds an id from a millisecond timestamp and 80 bits of randomness supplied by the caller.
     pub fn from_parts(unix_ms: u64, random: u128) -> RunId {
-        let value: u128 = ((unix_ms as u128 & 0xFFFF_FFFF_FFFF) << 80) | (random & ((1u128 << 80) - 1));
+        let value: u128 =
+            ((unix_ms as u128 & 0xFFFF_FFFF_FFFF) << 80) | (random & ((1u128 << 80) - 1));
         let mut out = [0u8; 26];
         for (i, slot) in out.iter_mut().enumerate() {
             let shift = 5 * (25 - i);
@@ -76,6 +77,9 @@ mod tests {
         let b = RunId::from_parts(1_001, 0);
         assert_eq!(a.as_str().len(), 26);
         assert!(a < b);
-        assert_eq!(RunId::from_parts(0, 0).as_str(), "00000000000000000000000000");
+        assert_eq!(
+            RunId::from_parts(0, 0).as_str(),
+            "00000000000000000000000000"
+        );
     }
 }

@@ -60,8 +60,17 @@ impl Project {
 
     fn slice(&self, suite: &str, with_cases: bool) -> Project {
         let mut out = Project::default();
-        let Some(s) = self.suites.get(suite) else { return out };
-        out.suites.insert(suite.to_owned(), if with_cases { s.clone() } else { s.clone_without_cases() });
+        let Some(s) = self.suites.get(suite) else {
+            return out;
+        };
+        out.suites.insert(
+            suite.to_owned(),
+            if with_cases {
+                s.clone()
+            } else {
+                s.clone_without_cases()
+            },
+        );
         let mut agents: Vec<&str> = Vec::new();
         for t in &s.targets {
             match t {
@@ -75,7 +84,9 @@ impl Project {
             }
         }
         for a in agents {
-            let Some(agent) = self.agents.get(a) else { continue };
+            let Some(agent) = self.agents.get(a) else {
+                continue;
+            };
             if out.agents.contains_key(a) {
                 continue;
             }
@@ -106,7 +117,10 @@ pub struct Secret {
 
 impl Secret {
     pub fn new(reference: impl Into<String>, value: impl Into<String>) -> Secret {
-        Secret { reference: reference.into(), value: value.into() }
+        Secret {
+            reference: reference.into(),
+            value: value.into(),
+        }
     }
 
     pub fn expose(&self) -> &str {
@@ -194,14 +208,21 @@ impl Schema {
         let validator = jsonschema::options()
             .build(&source)
             .map_err(|e| e.to_string())?;
-        Ok(Schema { source, validator: Arc::new(validator) })
+        Ok(Schema {
+            source,
+            validator: Arc::new(validator),
+        })
     }
 
     /// The first validation error, as `path: message`, or `None` when `value` is valid.
     pub fn first_error(&self, value: &Value) -> Option<String> {
         self.validator.iter_errors(value).next().map(|e| {
             let path = e.instance_path().to_string();
-            if path.is_empty() { e.to_string() } else { format!("{path}: {e}") }
+            if path.is_empty() {
+                e.to_string()
+            } else {
+                format!("{path}: {e}")
+            }
         })
     }
 }
@@ -336,7 +357,11 @@ pub struct RetryPolicy {
 
 impl Default for RetryPolicy {
     fn default() -> Self {
-        RetryPolicy { max_retries: 3, initial_backoff_ms: 200, max_backoff_ms: 10_000 }
+        RetryPolicy {
+            max_retries: 3,
+            initial_backoff_ms: 200,
+            max_backoff_ms: 10_000,
+        }
     }
 }
 
@@ -433,7 +458,10 @@ pub enum ErrorKind {
 
 impl ErrorKind {
     pub fn is_retryable(self) -> bool {
-        matches!(self, ErrorKind::RateLimit | ErrorKind::ServerError | ErrorKind::Timeout | ErrorKind::Network)
+        matches!(
+            self,
+            ErrorKind::RateLimit | ErrorKind::ServerError | ErrorKind::Timeout | ErrorKind::Network
+        )
     }
 
     pub fn as_str(self) -> &'static str {
@@ -583,7 +611,11 @@ pub struct Assertion {
 impl Assertion {
     /// The assertion type as written in YAML, including a `not-` prefix.
     pub fn type_name(&self) -> String {
-        if self.negate { format!("not-{}", self.check.name()) } else { self.check.name().to_owned() }
+        if self.negate {
+            format!("not-{}", self.check.name())
+        } else {
+            self.check.name().to_owned()
+        }
     }
 }
 
@@ -606,29 +638,88 @@ pub enum TokenKind {
 #[derive(Clone, Debug, Serialize)]
 #[serde(tag = "type", rename_all = "kebab-case")]
 pub enum Check {
-    Equals { value: String },
-    Contains { value: String },
-    Icontains { value: String },
-    ContainsAny { values: Vec<String> },
-    ContainsAll { values: Vec<String> },
-    IcontainsAny { values: Vec<String> },
-    IcontainsAll { values: Vec<String> },
-    Regex { pattern: Pattern },
-    StartsWith { value: String },
-    EndsWith { value: String },
+    Equals {
+        value: String,
+    },
+    Contains {
+        value: String,
+    },
+    Icontains {
+        value: String,
+    },
+    ContainsAny {
+        values: Vec<String>,
+    },
+    ContainsAll {
+        values: Vec<String>,
+    },
+    IcontainsAny {
+        values: Vec<String>,
+    },
+    IcontainsAll {
+        values: Vec<String>,
+    },
+    Regex {
+        pattern: Pattern,
+    },
+    StartsWith {
+        value: String,
+    },
+    EndsWith {
+        value: String,
+    },
     IsJson,
-    JsonSchema { schema: Schema },
-    JsonPath { path: String, #[serde(skip_serializing_if = "Option::is_none")] value: Option<Value> },
-    Similarity { value: String, method: SimilarityMethod },
-    WordCount { #[serde(skip_serializing_if = "Option::is_none")] min: Option<u64>, #[serde(skip_serializing_if = "Option::is_none")] max: Option<u64> },
-    Length { #[serde(skip_serializing_if = "Option::is_none")] min: Option<u64>, #[serde(skip_serializing_if = "Option::is_none")] max: Option<u64> },
-    Latency { max_ms: f64 },
-    Cost { max_usd: f64 },
-    Tokens { max: u64, kind: TokenKind },
-    ToolCalled { name: String, #[serde(skip_serializing_if = "Option::is_none")] args: Option<Value> },
-    ToolSequence { names: Vec<String>, exact: bool },
-    NoTool { #[serde(skip_serializing_if = "Option::is_none")] name: Option<String> },
-    NodeOutput { #[serde(skip_serializing_if = "Option::is_none")] value: Option<String> },
+    JsonSchema {
+        schema: Schema,
+    },
+    JsonPath {
+        path: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        value: Option<Value>,
+    },
+    Similarity {
+        value: String,
+        method: SimilarityMethod,
+    },
+    WordCount {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        min: Option<u64>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        max: Option<u64>,
+    },
+    Length {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        min: Option<u64>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        max: Option<u64>,
+    },
+    Latency {
+        max_ms: f64,
+    },
+    Cost {
+        max_usd: f64,
+    },
+    Tokens {
+        max: u64,
+        kind: TokenKind,
+    },
+    ToolCalled {
+        name: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        args: Option<Value>,
+    },
+    ToolSequence {
+        names: Vec<String>,
+        exact: bool,
+    },
+    NoTool {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        name: Option<String>,
+    },
+    NodeOutput {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        value: Option<String>,
+    },
     ContractValid,
 }
 

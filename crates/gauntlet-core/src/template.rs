@@ -45,12 +45,17 @@ impl Template {
             text.push_str(&rest[..i]);
             let after = &rest[i + 2..];
             let Some(j) = after.find("}}") else {
-                return Err(TemplateError { message: "`{{` without a closing `}}`".into(), offset: offset + i });
+                return Err(TemplateError {
+                    message: "`{{` without a closing `}}`".into(),
+                    offset: offset + i,
+                });
             };
             let path = after[..j].trim();
             if !valid_path(path) {
                 return Err(TemplateError {
-                    message: format!("`{path}` is not a path such as `input` or `nodes.triage.output`"),
+                    message: format!(
+                        "`{path}` is not a path such as `input` or `nodes.triage.output`"
+                    ),
                     offset: offset + i,
                 });
             }
@@ -65,7 +70,10 @@ impl Template {
         if !text.is_empty() {
             parts.push(Part::Text(text));
         }
-        Ok(Template { source: source.to_owned(), parts })
+        Ok(Template {
+            source: source.to_owned(),
+            parts,
+        })
     }
 
     pub fn source(&self) -> &str {
@@ -105,8 +113,12 @@ impl Template {
 }
 
 fn valid_path(path: &str) -> bool {
-    path.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && path.chars().all(|c| c.is_ascii_alphanumeric() || "_-.[]'\"".contains(c))
+    path.chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && path
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_-.[]'\"".contains(c))
 }
 
 #[cfg(test)]
@@ -120,7 +132,12 @@ mod tests {
         let ctx = json!({"input": "ticket 7", "output": {"queue": "billing"}});
         assert_eq!(t.render(&ctx), "Queue: billing for ticket 7 {{x}}");
         assert_eq!(t.roots(), vec!["output", "input"]);
-        assert_eq!(Template::parse("{{ nodes.a.output }}").unwrap().render(&json!({})), "");
+        assert_eq!(
+            Template::parse("{{ nodes.a.output }}")
+                .unwrap()
+                .render(&json!({})),
+            ""
+        );
         assert!(Template::parse("plain").unwrap().is_literal());
     }
 

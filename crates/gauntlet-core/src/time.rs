@@ -7,7 +7,12 @@ pub fn rfc3339(unix_ms: u64) -> String {
     let days = (secs / 86_400) as i64;
     let rem = secs % 86_400;
     let (y, m, d) = civil_from_days(days);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{ms:03}Z", rem / 3600, (rem % 3600) / 60, rem % 60)
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{ms:03}Z",
+        rem / 3600,
+        (rem % 3600) / 60,
+        rem % 60
+    )
 }
 
 /// Howard Hinnant's days-to-civil algorithm.
@@ -30,6 +35,9 @@ mod tests {
     fn formats_known_instants() {
         assert_eq!(super::rfc3339(0), "1970-01-01T00:00:00.000Z");
         assert_eq!(super::rfc3339(951_782_400_123), "2000-02-29T00:00:00.123Z");
-        assert_eq!(super::rfc3339(1_795_402_800_000), "2026-11-22T03:00:00.000Z");
+        assert_eq!(
+            super::rfc3339(1_795_402_800_000),
+            "2026-11-22T03:00:00.000Z"
+        );
     }
 }

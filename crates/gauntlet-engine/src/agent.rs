@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use gauntlet_core::hash::derive_seed;
 use gauntlet_core::model::{Agent, Contract, Suite};
-use gauntlet_core::result::{StepRecord, ToolCallRecord, Tokens};
+use gauntlet_core::result::{StepRecord, Tokens, ToolCallRecord};
 use gauntlet_providers::{CallContext, ChatRequest, Message, Role, pricing};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -20,7 +20,14 @@ pub struct StepSite<'a> {
     pub node: Option<&'a str>,
 }
 
-pub async fn run_step(shared: &Shared, suite: &Suite, agent: &Agent, input: String, vars: &Value, site: &StepSite<'_>) -> StepRecord {
+pub async fn run_step(
+    shared: &Shared,
+    suite: &Suite,
+    agent: &Agent,
+    input: String,
+    vars: &Value,
+    site: &StepSite<'_>,
+) -> StepRecord {
     let project = &shared.project;
     let model = gauntlet_providers::model_of(project, agent).to_owned();
     let mut record = StepRecord {
@@ -39,7 +46,10 @@ pub async fn run_step(shared: &Shared, suite: &Suite, agent: &Agent, input: Stri
         error: None,
         violations: Vec::new(),
     };
-    let limit = agent.timeout_ms.or(suite.step_timeout_ms).map_or(DEFAULT_STEP_TIMEOUT, Duration::from_millis);
+    let limit = agent
+        .timeout_ms
+        .or(suite.step_timeout_ms)
+        .map_or(DEFAULT_STEP_TIMEOUT, Duration::from_millis);
     let outcome = tokio::select! {
         r = tokio::time::timeout(limit, turn(shared, suite, agent, vars, site, &mut record)) => match r {
             Ok(inner) => inner,
@@ -57,21 +67,43 @@ pub async fn run_step(shared: &Shared, suite: &Suite, agent: &Agent, input: Stri
 }
 
 /// The model ↔ tool loop. Errors are returned as text; partial progress stays in `record`.
-async fn turn(shared: &Shared, suite: &Suite, agent: &Agent, vars: &Value, site: &StepSite<'_>, record: &mut StepRecord) -> Result<(), String> {
+async fn turn(
+    shared: &Shared,
+    suite: &Suite,
+    agent: &Agent,
+    vars: &Value,
+    site: &StepSite<'_>,
+    record: &mut StepRecord,
+) -> Result<(), String> {
     let node = site.node.unwrap_or("");
-    let seed = |purpose: &str| derive_seed(shared.seed, &[site.case_id, site.target, node, &agent.name, purpose]);
+    let seed = |purpose: &str| {
+        derive_seed(
+            shared.seed,
+            &[site.case_id, site.target, node, &agent.name, purpose],
+        )
+    };
     let mut ctx = CallContext::new(ChaCha8Rng::seed_from_u64(seed("model")));
     let mut jitter = ChaCha8Rng::seed_from_u64(seed("backoff"));
     let mut tool_rng = ChaCha8Rng::seed_from_u64(seed("tools"));
-    let provider = shared.providers.get(&agent.name).ok_or_else(|| format!("no provider for agent `{}`", agent.name))?;
+    let provider = shared
+        .providers
+        .get(&agent.name)
+        .ok_or_else(|| format!("no provider for agent `{}`", agent.name))?;
     let provider_def = shared.project.providers.get(&agent.provider);
     let price = pricing::price(provider_def, &record.model);
     let policy = suite.retry.unwrap_or(agent.retry);
 
-    if let Some(schema) = agent.contract.as_ref().and_then(|c| c.input_schema.as_ref()) {
-        let value = gauntlet_eval::parse_json(&record.input).unwrap_or_else(|| Value::String(record.input.clone()));
+    if let Some(schema) = agent
+        .contract
+        .as_ref()
+        .and_then(|c| c.input_schema.as_ref())
+    {
+        let value = gauntlet_eval::parse_json(&record.input)
+            .unwrap_or_else(|| Value::String(record.input.clone()));
         if let Some(e) = schema.first_error(&value) {
-            record.violations.push(format!("input does not match the contract's input_schema: {e}"));
+            record.violations.push(format!(
+                "input does not match the contract's input_schema: {e}"
+            ));
             return Ok(());
         }
     }
@@ -81,18 +113,30 @@ async fn turn(shared: &Shared, suite: &Suite, agent: &Agent, vars: &Value, site:
         let mut attempt = 0;
         let response = loop {
             let started = Instant::now();
-            let req = ChatRequest { agent, model: &record.model, messages: &messages, turn: turn_no, vars };
+            let req = ChatRequest {
+                agent,
+                model: &record.model,
+                messages: &messages,
+                turn: turn_no,
+                vars,
+            };
             let result = provider.complete(req, &mut ctx).await;
             record.model_calls += 1;
             match result {
                 Ok(r) => {
-                    record.latency_ms += r.latency_ms.unwrap_or_else(|| started.elapsed().as_secs_f64() * 1000.0);
+                    record.latency_ms += r
+                        .latency_ms
+                        .unwrap_or_else(|| started.elapsed().as_secs_f64() * 1000.0);
                     break r;
                 }
                 Err(e) => {
                     record.latency_ms += started.elapsed().as_secs_f64() * 1000.0;
                     if !e.kind.is_retryable() || attempt >= policy.max_retries {
-                        let tries = if attempt > 0 { format!(" (after {} retries)", attempt) } else { String::new() };
+                        let tries = if attempt > 0 {
+                            format!(" (after {} retries)", attempt)
+                        } else {
+                            String::new()
+                        };
                         return Err(format!("{e}{tries}"));
                     }
                     attempt += 1;
@@ -109,17 +153,41 @@ async fn turn(shared: &Shared, suite: &Suite, agent: &Agent, vars: &Value, site:
             record.output = Some(response.text);
             return Ok(());
         }
-        messages.push(Message { role: Role::Assistant, content: response.text, tool_calls: response.tool_calls.clone(), tool_name: None, tool_call_id: None });
+        messages.push(Message {
+            role: Role::Assistant,
+            content: response.text,
+            tool_calls: response.tool_calls.clone(),
+            tool_name: None,
+            tool_call_id: None,
+        });
         for call in response.tool_calls {
-            let allowed_by_contract = agent.contract.as_ref().and_then(|c| c.allowed_tools.as_ref()).is_none_or(|a| a.contains(&call.name));
-            let tool = shared.project.tools.get(&call.name).filter(|_| agent.tools.contains(&call.name));
+            let allowed_by_contract = agent
+                .contract
+                .as_ref()
+                .and_then(|c| c.allowed_tools.as_ref())
+                .is_none_or(|a| a.contains(&call.name));
+            let tool = shared
+                .project
+                .tools
+                .get(&call.name)
+                .filter(|_| agent.tools.contains(&call.name));
             let (result, error, latency) = match (tool, allowed_by_contract) {
                 (_, false) => {
-                    record.violations.push(format!("called tool `{}`, which the contract does not allow", call.name));
-                    (None, Some("blocked: not allowed by the contract".to_owned()), 0.0)
+                    record.violations.push(format!(
+                        "called tool `{}`, which the contract does not allow",
+                        call.name
+                    ));
+                    (
+                        None,
+                        Some("blocked: not allowed by the contract".to_owned()),
+                        0.0,
+                    )
                 }
                 (None, true) => {
-                    record.violations.push(format!("called tool `{}`, which the agent does not have", call.name));
+                    record.violations.push(format!(
+                        "called tool `{}`, which the agent does not have",
+                        call.name
+                    ));
                     (None, Some(format!("unknown tool `{}`", call.name)), 0.0)
                 }
                 (Some(tool), true) => {
@@ -139,26 +207,53 @@ async fn turn(shared: &Shared, suite: &Suite, agent: &Agent, vars: &Value, site:
                 (None, Some(e)) => serde_json::json!({ "error": e }).to_string(),
                 (None, None) => String::new(),
             };
-            record.tool_calls.push(ToolCallRecord { name: call.name.clone(), args: call.args.clone(), result, error, latency_ms: latency });
-            messages.push(Message { role: Role::Tool, content, tool_calls: Vec::new(), tool_name: Some(call.name), tool_call_id: Some(call.id) });
+            record.tool_calls.push(ToolCallRecord {
+                name: call.name.clone(),
+                args: call.args.clone(),
+                result,
+                error,
+                latency_ms: latency,
+            });
+            messages.push(Message {
+                role: Role::Tool,
+                content,
+                tool_calls: Vec::new(),
+                tool_name: Some(call.name),
+                tool_call_id: Some(call.id),
+            });
         }
         if !record.violations.is_empty() {
             // A contract breach ends the step: the agent must not keep acting.
             return Ok(());
         }
     }
-    Err(format!("agent `{}` made {} model calls without a final answer (max_turns)", agent.name, agent.max_turns))
+    Err(format!(
+        "agent `{}` made {} model calls without a final answer (max_turns)",
+        agent.name, agent.max_turns
+    ))
 }
 
 /// Per-step budgets and the output schema of the agent's contract.
 fn check_step_contract(c: &Contract, r: &mut StepRecord) {
-    check_budgets(c, r.tokens, r.cost_usd, r.latency_ms, r.tool_calls.len(), &mut r.violations, "step");
+    check_budgets(
+        c,
+        r.tokens,
+        r.cost_usd,
+        r.latency_ms,
+        r.tool_calls.len(),
+        &mut r.violations,
+        "step",
+    );
     if let (Some(schema), Some(out)) = (&c.output_schema, &r.output) {
         match gauntlet_eval::parse_json(out) {
-            None => r.violations.push("output is not JSON, but the contract has an output_schema".to_owned()),
+            None => r
+                .violations
+                .push("output is not JSON, but the contract has an output_schema".to_owned()),
             Some(v) => {
                 if let Some(e) = schema.first_error(&v) {
-                    r.violations.push(format!("output does not match the contract's output_schema: {e}"));
+                    r.violations.push(format!(
+                        "output does not match the contract's output_schema: {e}"
+                    ));
                 }
             }
         }
@@ -166,25 +261,42 @@ fn check_step_contract(c: &Contract, r: &mut StepRecord) {
 }
 
 /// Token, cost, latency and tool-call budgets, shared by step and case contracts.
-pub fn check_budgets(c: &Contract, tokens: Tokens, cost: f64, latency: f64, tool_calls: usize, out: &mut Vec<String>, scope: &str) {
-    if let Some(max) = c.max_tokens {
-        if tokens.total() > max {
-            out.push(format!("{scope} used {} tokens, over the contract's max_tokens {max}", tokens.total()));
-        }
+pub fn check_budgets(
+    c: &Contract,
+    tokens: Tokens,
+    cost: f64,
+    latency: f64,
+    tool_calls: usize,
+    out: &mut Vec<String>,
+    scope: &str,
+) {
+    if let Some(max) = c.max_tokens
+        && tokens.total() > max
+    {
+        out.push(format!(
+            "{scope} used {} tokens, over the contract's max_tokens {max}",
+            tokens.total()
+        ));
     }
-    if let Some(max) = c.max_cost_usd {
-        if cost > max {
-            out.push(format!("{scope} cost ${cost:.6}, over the contract's max_cost_usd {max}"));
-        }
+    if let Some(max) = c.max_cost_usd
+        && cost > max
+    {
+        out.push(format!(
+            "{scope} cost ${cost:.6}, over the contract's max_cost_usd {max}"
+        ));
     }
-    if let Some(max) = c.max_latency_ms {
-        if latency > max {
-            out.push(format!("{scope} took {latency:.1} ms, over the contract's max_latency_ms {max}"));
-        }
+    if let Some(max) = c.max_latency_ms
+        && latency > max
+    {
+        out.push(format!(
+            "{scope} took {latency:.1} ms, over the contract's max_latency_ms {max}"
+        ));
     }
-    if let Some(max) = c.max_tool_calls {
-        if tool_calls > max as usize {
-            out.push(format!("{scope} made {tool_calls} tool calls, over the contract's max_tool_calls {max}"));
-        }
+    if let Some(max) = c.max_tool_calls
+        && tool_calls > max as usize
+    {
+        out.push(format!(
+            "{scope} made {tool_calls} tool calls, over the contract's max_tool_calls {max}"
+        ));
     }
 }

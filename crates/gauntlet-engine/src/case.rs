@@ -17,12 +17,22 @@ struct Execution {
     latency_ms: f64,
 }
 
-pub async fn run_case(shared: &Arc<Shared>, index: u32, case: &Case, target: &Target) -> CaseResult {
+pub async fn run_case(
+    shared: &Arc<Shared>,
+    index: u32,
+    case: &Case,
+    target: &Target,
+) -> CaseResult {
     let target_label = target.to_string();
-    let limit = case.timeout_ms.or(shared.suite().case_timeout_ms).map(Duration::from_millis);
+    let limit = case
+        .timeout_ms
+        .or(shared.suite().case_timeout_ms)
+        .map(Duration::from_millis);
     let run = execute(shared, case, target, &target_label);
     let execution = match limit {
-        Some(l) => tokio::time::timeout(l, run).await.map_err(|_| format!("case timed out after {} ms", l.as_millis())),
+        Some(l) => tokio::time::timeout(l, run)
+            .await
+            .map_err(|_| format!("case timed out after {} ms", l.as_millis())),
         None => Ok(run.await),
     };
     let mut result = CaseResult {
@@ -56,7 +66,11 @@ pub async fn run_case(shared: &Arc<Shared>, index: u32, case: &Case, target: &Ta
     result.output = ex.output;
     result.steps = ex.steps;
 
-    if let Some(err) = result.steps.iter().find_map(|s| s.error.as_ref().map(|e| (s.node.clone(), e.clone()))) {
+    if let Some(err) = result
+        .steps
+        .iter()
+        .find_map(|s| s.error.as_ref().map(|e| (s.node.clone(), e.clone())))
+    {
         result.reason = Some(match err.0 {
             Some(node) => format!("node `{node}`: {}", err.1),
             None => err.1,
@@ -67,20 +81,36 @@ pub async fn run_case(shared: &Arc<Shared>, index: u32, case: &Case, target: &Ta
     let mut case_violations = Vec::new();
     if let Some(c) = &shared.suite().contract {
         let calls: usize = result.steps.iter().map(|s| s.tool_calls.len()).sum();
-        check_budgets(c, result.tokens, result.cost_usd, result.latency_ms, calls, &mut case_violations, "case");
+        check_budgets(
+            c,
+            result.tokens,
+            result.cost_usd,
+            result.latency_ms,
+            calls,
+            &mut case_violations,
+            "case",
+        );
         if let Some(allowed) = &c.allowed_tools {
             for call in result.steps.iter().flat_map(|s| &s.tool_calls) {
                 if !allowed.contains(&call.name) {
-                    case_violations.push(format!("case called tool `{}`, which the suite's contract does not allow", call.name));
+                    case_violations.push(format!(
+                        "case called tool `{}`, which the suite's contract does not allow",
+                        call.name
+                    ));
                 }
             }
         }
         if let (Some(schema), Some(out)) = (&c.output_schema, &result.output) {
             match gauntlet_eval::parse_json(out) {
-                None => case_violations.push("final output is not JSON, but the suite's contract has an output_schema".into()),
+                None => case_violations.push(
+                    "final output is not JSON, but the suite's contract has an output_schema"
+                        .into(),
+                ),
                 Some(v) => {
                     if let Some(e) = schema.first_error(&v) {
-                        case_violations.push(format!("final output does not match the suite's output_schema: {e}"));
+                        case_violations.push(format!(
+                            "final output does not match the suite's output_schema: {e}"
+                        ));
                     }
                 }
             }
@@ -98,7 +128,10 @@ pub async fn run_case(shared: &Arc<Shared>, index: u32, case: &Case, target: &Ta
                 case_violations: &case_violations,
             },
             Some(node) => {
-                let at = result.steps.iter().rposition(|s| s.node.as_deref() == Some(node.as_str()));
+                let at = result
+                    .steps
+                    .iter()
+                    .rposition(|s| s.node.as_deref() == Some(node.as_str()));
                 let steps = at.map_or(&result.steps[..0], |i| &result.steps[i..=i]);
                 Subject {
                     output: steps.first().and_then(|s| s.output.as_deref()),
@@ -117,12 +150,24 @@ pub async fn run_case(shared: &Arc<Shared>, index: u32, case: &Case, target: &Ta
     result.score = score;
     // Contract violations fail the case unless the case asserts on the contract itself (for
     // example `not-contract-valid` to test that a breach is caught).
-    let owns_contract = case.assertions.iter().any(|a| matches!(a.check, Check::ContractValid));
-    let violation = result.steps.iter().flat_map(|s| s.violations.iter().map(move |v| (s.node.clone(), v))).next().map(|(node, v)| match node {
-        Some(n) => format!("contract violation at node `{n}`: {v}"),
-        None => format!("contract violation: {v}"),
+    let owns_contract = case
+        .assertions
+        .iter()
+        .any(|a| matches!(a.check, Check::ContractValid));
+    let violation = result
+        .steps
+        .iter()
+        .flat_map(|s| s.violations.iter().map(move |v| (s.node.clone(), v)))
+        .next()
+        .map(|(node, v)| match node {
+            Some(n) => format!("contract violation at node `{n}`: {v}"),
+            None => format!("contract violation: {v}"),
+        });
+    let violation = violation.or_else(|| {
+        case_violations
+            .first()
+            .map(|v| format!("contract violation: {v}"))
     });
-    let violation = violation.or_else(|| case_violations.first().map(|v| format!("contract violation: {v}")));
     if let (Some(v), false) = (violation, owns_contract) {
         result.status = CaseStatus::Failed;
         result.reason = Some(v);
@@ -130,9 +175,16 @@ pub async fn run_case(shared: &Arc<Shared>, index: u32, case: &Case, target: &Ta
         result.status = CaseStatus::Passed;
     } else {
         result.status = CaseStatus::Failed;
-        result.reason = result.assertions.iter().find(|a| !a.pass && a.weight > 0.0).map(|a| format!("{}: {}", a.kind, a.reason));
+        result.reason = result
+            .assertions
+            .iter()
+            .find(|a| !a.pass && a.weight > 0.0)
+            .map(|a| format!("{}: {}", a.kind, a.reason));
         if result.reason.is_none() {
-            result.reason = Some(format!("score {score:.3} is below the threshold {}", case.threshold.unwrap_or(1.0)));
+            result.reason = Some(format!(
+                "score {score:.3} is below the threshold {}",
+                case.threshold.unwrap_or(1.0)
+            ));
         }
     }
     result
@@ -142,19 +194,51 @@ async fn execute(shared: &Arc<Shared>, case: &Case, target: &Target, label: &str
     match target {
         Target::Agent(name) => {
             let Some(agent) = shared.project.agents.get(name) else {
-                return Execution { steps: Vec::new(), output: None, latency_ms: 0.0 };
+                return Execution {
+                    steps: Vec::new(),
+                    output: None,
+                    latency_ms: 0.0,
+                };
             };
-            let site = StepSite { case_id: &case.id, target: label, node: None };
-            let step = run_step(shared, shared.suite(), agent, case.input.clone(), &case.vars, &site).await;
-            let output = if step.violations.is_empty() || step.output.is_some() { step.output.clone() } else { None };
-            Execution { latency_ms: step.latency_ms, output, steps: vec![step] }
+            let site = StepSite {
+                case_id: &case.id,
+                target: label,
+                node: None,
+            };
+            let step = run_step(
+                shared,
+                shared.suite(),
+                agent,
+                case.input.clone(),
+                &case.vars,
+                &site,
+            )
+            .await;
+            let output = if step.violations.is_empty() || step.output.is_some() {
+                step.output.clone()
+            } else {
+                None
+            };
+            Execution {
+                latency_ms: step.latency_ms,
+                output,
+                steps: vec![step],
+            }
         }
         Target::Graph(name) => match shared.project.graphs.get(name) {
             Some(graph) => {
                 let g = run_graph(shared, graph, case, label).await;
-                Execution { steps: g.steps, output: g.output, latency_ms: g.latency_ms }
+                Execution {
+                    steps: g.steps,
+                    output: g.output,
+                    latency_ms: g.latency_ms,
+                }
             }
-            None => Execution { steps: Vec::new(), output: None, latency_ms: 0.0 },
+            None => Execution {
+                steps: Vec::new(),
+                output: None,
+                latency_ms: 0.0,
+            },
         },
     }
 }

@@ -44,8 +44,17 @@ fn as_value(text: &str) -> Value {
 }
 
 pub async fn run_graph(shared: &Arc<Shared>, graph: &Graph, case: &Case, target: &str) -> GraphRun {
-    let order: HashMap<&str, usize> = graph.nodes.keys().enumerate().map(|(i, n)| (n.as_str(), i)).collect();
-    let mut state: HashMap<&str, State> = graph.nodes.keys().map(|n| (n.as_str(), State::Waiting)).collect();
+    let order: HashMap<&str, usize> = graph
+        .nodes
+        .keys()
+        .enumerate()
+        .map(|(i, n)| (n.as_str(), i))
+        .collect();
+    let mut state: HashMap<&str, State> = graph
+        .nodes
+        .keys()
+        .map(|n| (n.as_str(), State::Waiting))
+        .collect();
     let mut edge_state: Vec<Option<bool>> = vec![None; graph.edges.len()];
     let mut outputs: Map<String, Value> = Map::new();
     let mut raw_outputs: HashMap<String, String> = HashMap::new();
@@ -59,9 +68,17 @@ pub async fn run_graph(shared: &Arc<Shared>, graph: &Graph, case: &Case, target:
         let vars = case.vars.clone();
         let case_id = case.id.clone();
         let target = target.to_owned();
-        let agent_name = graph.nodes.get(&node).map(|n| n.agent.clone()).unwrap_or_default();
+        let agent_name = graph
+            .nodes
+            .get(&node)
+            .map(|n| n.agent.clone())
+            .unwrap_or_default();
         tasks.spawn(async move {
-            let site = StepSite { case_id: &case_id, target: &target, node: Some(&node) };
+            let site = StepSite {
+                case_id: &case_id,
+                target: &target,
+                node: Some(&node),
+            };
             let record = match shared.project.agents.get(&agent_name) {
                 Some(agent) => run_step(&shared, shared.suite(), agent, input, &vars, &site).await,
                 None => unreachable_agent(&node, &agent_name, input),
@@ -82,7 +99,11 @@ pub async fn run_graph(shared: &Arc<Shared>, graph: &Graph, case: &Case, target:
         finish_at.insert(node.clone(), finish);
         let ok = record.error.is_none() && record.violations.is_empty();
         let out = record.output.clone();
-        steps.push((begin, order.get(node.as_str()).copied().unwrap_or(usize::MAX), record));
+        steps.push((
+            begin,
+            order.get(node.as_str()).copied().unwrap_or(usize::MAX),
+            record,
+        ));
         if let Some(s) = state.get_mut(node.as_str()) {
             *s = State::Done;
         }
@@ -98,7 +119,8 @@ pub async fn run_graph(shared: &Arc<Shared>, graph: &Graph, case: &Case, target:
         raw_outputs.insert(node.clone(), text);
 
         // Decide the edges leaving this node.
-        let ctx = json!({ "input": case.input, "output": value, "nodes": outputs, "vars": case.vars });
+        let ctx =
+            json!({ "input": case.input, "output": value, "nodes": outputs, "vars": case.vars });
         let mut any = false;
         for (i, e) in graph.edges.iter().enumerate() {
             if e.from == node && !e.otherwise {
@@ -120,12 +142,22 @@ pub async fn run_graph(shared: &Arc<Shared>, graph: &Graph, case: &Case, target:
                 if state.get(name.as_str()) != Some(&State::Waiting) {
                     continue;
                 }
-                let incoming: Vec<usize> = graph.edges.iter().enumerate().filter(|(_, e)| &e.to == name).map(|(i, _)| i).collect();
+                let incoming: Vec<usize> = graph
+                    .edges
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, e)| &e.to == name)
+                    .map(|(i, _)| i)
+                    .collect();
                 if incoming.iter().any(|i| edge_state[*i].is_none()) {
                     continue;
                 }
                 progressed = true;
-                let live: Vec<&str> = incoming.iter().filter(|i| edge_state[**i] == Some(true)).map(|i| graph.edges[*i].from.as_str()).collect();
+                let live: Vec<&str> = incoming
+                    .iter()
+                    .filter(|i| edge_state[**i] == Some(true))
+                    .map(|i| graph.edges[*i].from.as_str())
+                    .collect();
                 if live.is_empty() {
                     state.insert(name.as_str(), State::Skipped);
                     for (i, e) in graph.edges.iter().enumerate() {
@@ -135,11 +167,31 @@ pub async fn run_graph(shared: &Arc<Shared>, graph: &Graph, case: &Case, target:
                     }
                     continue;
                 }
-                let begin = live.iter().filter_map(|p| finish_at.get(*p)).fold(0.0_f64, |a, b| a.max(*b));
+                let begin = live
+                    .iter()
+                    .filter_map(|p| finish_at.get(*p))
+                    .fold(0.0_f64, |a, b| a.max(*b));
                 let joined_value = if live.len() == 1 {
-                    outputs.get(live[0]).and_then(|o| o.get("output")).cloned().unwrap_or(Value::Null)
+                    outputs
+                        .get(live[0])
+                        .and_then(|o| o.get("output"))
+                        .cloned()
+                        .unwrap_or(Value::Null)
                 } else {
-                    Value::Object(live.iter().map(|p| ((*p).to_owned(), outputs.get(*p).and_then(|o| o.get("output")).cloned().unwrap_or(Value::Null))).collect())
+                    Value::Object(
+                        live.iter()
+                            .map(|p| {
+                                (
+                                    (*p).to_owned(),
+                                    outputs
+                                        .get(*p)
+                                        .and_then(|o| o.get("output"))
+                                        .cloned()
+                                        .unwrap_or(Value::Null),
+                                )
+                            })
+                            .collect(),
+                    )
                 };
                 let input = match graph.nodes.get(name).and_then(|n| n.input.as_ref()) {
                     Some(t) => t.render(&json!({ "input": case.input, "output": joined_value, "nodes": outputs, "vars": case.vars })),
@@ -166,15 +218,41 @@ pub async fn run_graph(shared: &Arc<Shared>, graph: &Graph, case: &Case, target:
             .nodes
             .keys()
             .filter(|n| state.get(n.as_str()) == Some(&State::Done))
-            .filter(|n| !graph.edges.iter().enumerate().any(|(i, e)| &e.from == *n && edge_state[i] == Some(true)))
+            .filter(|n| {
+                !graph
+                    .edges
+                    .iter()
+                    .enumerate()
+                    .any(|(i, e)| &e.from == *n && edge_state[i] == Some(true))
+            })
             .collect();
         match sinks.as_slice() {
             [] => None,
             [one] => raw_outputs.get(*one).cloned(),
-            many => Some(Value::Object(many.iter().map(|n| ((*n).clone(), outputs.get(*n).and_then(|o| o.get("output")).cloned().unwrap_or(Value::Null))).collect()).to_string()),
+            many => Some(
+                Value::Object(
+                    many.iter()
+                        .map(|n| {
+                            (
+                                (*n).clone(),
+                                outputs
+                                    .get(*n)
+                                    .and_then(|o| o.get("output"))
+                                    .cloned()
+                                    .unwrap_or(Value::Null),
+                            )
+                        })
+                        .collect(),
+                )
+                .to_string(),
+            ),
         }
     };
-    GraphRun { steps: steps.into_iter().map(|(_, _, r)| r).collect(), output, latency_ms }
+    GraphRun {
+        steps: steps.into_iter().map(|(_, _, r)| r).collect(),
+        output,
+        latency_ms,
+    }
 }
 
 /// Validation guarantees every node's agent exists; this keeps the engine total regardless.

@@ -71,12 +71,24 @@ pub async fn run_suite(
     cancel: Cancel,
     results: mpsc::Sender<CaseResult>,
 ) -> Result<RunEnd, EngineError> {
-    let suite_index = project.suites.get_index_of(suite_name).ok_or_else(|| EngineError::UnknownSuite(suite_name.to_owned()))?;
+    let suite_index = project
+        .suites
+        .get_index_of(suite_name)
+        .ok_or_else(|| EngineError::UnknownSuite(suite_name.to_owned()))?;
     let mut providers: HashMap<String, Arc<dyn Provider>> = HashMap::new();
     for (name, agent) in &project.agents {
-        providers.insert(name.clone(), Arc::from(gauntlet_providers::for_agent(&project, agent)));
+        providers.insert(
+            name.clone(),
+            Arc::from(gauntlet_providers::for_agent(&project, agent)),
+        );
     }
-    let shared = Arc::new(Shared { project: Arc::clone(&project), suite_index, seed: config.seed, providers, cancel: cancel.clone() });
+    let shared = Arc::new(Shared {
+        project: Arc::clone(&project),
+        suite_index,
+        seed: config.seed,
+        providers,
+        cancel: cancel.clone(),
+    });
     let suite = shared.suite();
 
     // The run timeout cancels the run like Ctrl-C does, remembering why.
@@ -113,7 +125,13 @@ pub async fn run_suite(
             index += 1;
             tasks.spawn(async move {
                 let suite = shared.suite();
-                let result = case::run_case(&shared, this_index, &suite.cases[case_index], &suite.targets[target_index]).await;
+                let result = case::run_case(
+                    &shared,
+                    this_index,
+                    &suite.cases[case_index],
+                    &suite.targets[target_index],
+                )
+                .await;
                 let _ = tx.send(result).await;
                 drop(permit);
             });
@@ -145,10 +163,10 @@ impl Shared {
 }
 
 fn report_panic(done: Result<(), tokio::task::JoinError>) {
-    if let Err(e) = done {
-        if e.is_panic() {
-            // A panic in a case task is a bug in Gauntlet; surface it instead of hiding it.
-            std::panic::resume_unwind(e.into_panic());
-        }
+    if let Err(e) = done
+        && e.is_panic()
+    {
+        // A panic in a case task is a bug in Gauntlet; surface it instead of hiding it.
+        std::panic::resume_unwind(e.into_panic());
     }
 }

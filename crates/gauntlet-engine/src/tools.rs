@@ -13,15 +13,29 @@ pub struct ToolOutcome {
 /// call's arguments. Arguments that do not match the tool's parameter schema are an error
 /// result, as a real tool would reject them.
 pub async fn call(tool: &Tool, args: &Value, rng: &mut ChaCha8Rng) -> ToolOutcome {
-    if let Some(schema) = &tool.parameters_schema {
-        if let Some(e) = schema.first_error(args) {
-            return ToolOutcome { result: Err(format!("arguments do not match the parameters of `{}`: {e}", tool.name)), latency_ms: 0.0 };
-        }
+    if let Some(schema) = &tool.parameters_schema
+        && let Some(e) = schema.first_error(args)
+    {
+        return ToolOutcome {
+            result: Err(format!(
+                "arguments do not match the parameters of `{}`: {e}",
+                tool.name
+            )),
+            latency_ms: 0.0,
+        };
     }
-    let rule = tool.mock.iter().find(|r| r.when.as_ref().is_none_or(|w| w.iter().all(|(k, v)| args.get(k).is_some_and(|a| gauntlet_eval::subset(v, a)))));
+    let rule = tool.mock.iter().find(|r| {
+        r.when.as_ref().is_none_or(|w| {
+            w.iter()
+                .all(|(k, v)| args.get(k).is_some_and(|a| gauntlet_eval::subset(v, a)))
+        })
+    });
     let Some(rule) = rule else {
         return ToolOutcome {
-            result: Err(format!("tool `{}` has no mock result for arguments {args}; add a rule without `when` as a fallback", tool.name)),
+            result: Err(format!(
+                "tool `{}` has no mock result for arguments {args}; add a rule without `when` as a fallback",
+                tool.name
+            )),
             latency_ms: 0.0,
         };
     };
@@ -33,5 +47,8 @@ pub async fn call(tool: &Tool, args: &Value, rng: &mut ChaCha8Rng) -> ToolOutcom
         ToolMockResult::Return(v) => Ok(v.clone()),
         ToolMockResult::Error(e) => Err(e.clone()),
     };
-    ToolOutcome { result, latency_ms: delay as f64 }
+    ToolOutcome {
+        result,
+        latency_ms: delay as f64,
+    }
 }

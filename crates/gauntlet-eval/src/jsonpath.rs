@@ -44,10 +44,15 @@ fn parse(path: &str) -> Result<Vec<Step>, String> {
             let inner = rest[i + 1..close].trim();
             if inner == "*" {
                 steps.push(Step::Wildcard);
-            } else if (inner.starts_with('\'') && inner.ends_with('\'') || inner.starts_with('"') && inner.ends_with('"')) && inner.len() >= 2 {
+            } else if (inner.starts_with('\'') && inner.ends_with('\'')
+                || inner.starts_with('"') && inner.ends_with('"'))
+                && inner.len() >= 2
+            {
                 steps.push(Step::Key(inner[1..inner.len() - 1].to_owned()));
             } else {
-                steps.push(Step::Index(inner.parse().map_err(|_| format!("`[{inner}]` is not an index, `*` or a quoted key"))?));
+                steps.push(Step::Index(inner.parse().map_err(|_| {
+                    format!("`[{inner}]` is not an index, `*` or a quoted key")
+                })?));
             }
             i = close + 1;
         } else {

@@ -53,7 +53,11 @@ struct Outcome {
 }
 
 fn binary(pass: bool, reason: String) -> Outcome {
-    Outcome { score: if pass { 1.0 } else { 0.0 }, pass, reason }
+    Outcome {
+        score: if pass { 1.0 } else { 0.0 },
+        pass,
+        reason,
+    }
 }
 
 pub fn evaluate(a: &Assertion, s: &Subject<'_>) -> AssertionResult {
@@ -63,30 +67,54 @@ pub fn evaluate(a: &Assertion, s: &Subject<'_>) -> AssertionResult {
     } else {
         (o.pass, o.score, o.reason)
     };
-    AssertionResult { kind: a.type_name(), pass, score, weight: a.weight, reason, node: a.node.clone(), metric: a.metric.clone() }
+    AssertionResult {
+        kind: a.type_name(),
+        pass,
+        score,
+        weight: a.weight,
+        reason,
+        node: a.node.clone(),
+        metric: a.metric.clone(),
+    }
 }
 
 fn run(a: &Assertion, s: &Subject<'_>) -> Outcome {
     let needs_output = !matches!(
         a.check,
-        Check::Latency { .. } | Check::Cost { .. } | Check::Tokens { .. } | Check::ToolCalled { .. } | Check::ToolSequence { .. } | Check::NoTool { .. } | Check::ContractValid | Check::NodeOutput { .. }
+        Check::Latency { .. }
+            | Check::Cost { .. }
+            | Check::Tokens { .. }
+            | Check::ToolCalled { .. }
+            | Check::ToolSequence { .. }
+            | Check::NoTool { .. }
+            | Check::ContractValid
+            | Check::NodeOutput { .. }
     );
     let out = match (s.output, needs_output) {
         (Some(o), _) => o,
         (None, false) => "",
         (None, true) => {
-            let what = a.node.as_ref().map_or("the case".to_owned(), |n| format!("node `{n}`"));
+            let what = a
+                .node
+                .as_ref()
+                .map_or("the case".to_owned(), |n| format!("node `{n}`"));
             return binary(false, format!("{what} produced no output"));
         }
     };
     match &a.check {
         Check::Equals { value } => {
             let exact = out == value;
-            let json_equal = !exact && parse_json(out).zip(parse_json(value)).is_some_and(|(x, y)| x == y);
+            let json_equal = !exact
+                && parse_json(out)
+                    .zip(parse_json(value))
+                    .is_some_and(|(x, y)| x == y);
             if exact || json_equal {
                 binary(true, format!("output equals {}", quote(value)))
             } else {
-                binary(false, format!("expected {}, got {}", quote(value), quote(out)))
+                binary(
+                    false,
+                    format!("expected {}, got {}", quote(value), quote(out)),
+                )
             }
         }
         Check::Contains { value } => contains(out, value, false),
@@ -96,16 +124,38 @@ fn run(a: &Assertion, s: &Subject<'_>) -> Outcome {
         Check::IcontainsAny { values } => any_all(out, values, false, true),
         Check::IcontainsAll { values } => any_all(out, values, true, true),
         Check::Regex { pattern } => match pattern.0.find(out) {
-            Some(m) => binary(true, format!("/{}/ matches {}", pattern.0.as_str(), quote(m.as_str()))),
-            None => binary(false, format!("/{}/ does not match {}", pattern.0.as_str(), quote(out))),
+            Some(m) => binary(
+                true,
+                format!("/{}/ matches {}", pattern.0.as_str(), quote(m.as_str())),
+            ),
+            None => binary(
+                false,
+                format!("/{}/ does not match {}", pattern.0.as_str(), quote(out)),
+            ),
         },
         Check::StartsWith { value } => binary(
             out.starts_with(value.as_str()),
-            if out.starts_with(value.as_str()) { format!("output starts with {}", quote(value)) } else { format!("expected output to start with {}, got {}", quote(value), quote(out)) },
+            if out.starts_with(value.as_str()) {
+                format!("output starts with {}", quote(value))
+            } else {
+                format!(
+                    "expected output to start with {}, got {}",
+                    quote(value),
+                    quote(out)
+                )
+            },
         ),
         Check::EndsWith { value } => binary(
             out.ends_with(value.as_str()),
-            if out.ends_with(value.as_str()) { format!("output ends with {}", quote(value)) } else { format!("expected output to end with {}, got {}", quote(value), quote(out)) },
+            if out.ends_with(value.as_str()) {
+                format!("output ends with {}", quote(value))
+            } else {
+                format!(
+                    "expected output to end with {}, got {}",
+                    quote(value),
+                    quote(out)
+                )
+            },
         ),
         Check::IsJson => match parse_json(out) {
             Some(_) => binary(true, "output is valid JSON".into()),
@@ -127,62 +177,159 @@ fn run(a: &Assertion, s: &Subject<'_>) -> Outcome {
             let threshold = a.threshold.unwrap_or(0.8);
             let pass = score >= threshold;
             let verb = if pass { "≥" } else { "<" };
-            Outcome { score, pass, reason: format!("similarity {score:.3} {verb} threshold {threshold} to {}", quote(value)) }
+            Outcome {
+                score,
+                pass,
+                reason: format!(
+                    "similarity {score:.3} {verb} threshold {threshold} to {}",
+                    quote(value)
+                ),
+            }
         }
-        Check::WordCount { min, max } => bounds("word count", out.split_whitespace().count() as u64, *min, *max),
+        Check::WordCount { min, max } => bounds(
+            "word count",
+            out.split_whitespace().count() as u64,
+            *min,
+            *max,
+        ),
         Check::Length { min, max } => bounds("length", out.chars().count() as u64, *min, *max),
-        Check::Latency { max_ms } => binary(s.latency_ms <= *max_ms, format!("latency {:.1} ms {} {max_ms} ms", s.latency_ms, if s.latency_ms <= *max_ms { "≤" } else { ">" })),
-        Check::Cost { max_usd } => binary(s.cost_usd <= *max_usd, format!("cost ${:.6} {} ${max_usd}", s.cost_usd, if s.cost_usd <= *max_usd { "≤" } else { ">" })),
+        Check::Latency { max_ms } => binary(
+            s.latency_ms <= *max_ms,
+            format!(
+                "latency {:.1} ms {} {max_ms} ms",
+                s.latency_ms,
+                if s.latency_ms <= *max_ms { "≤" } else { ">" }
+            ),
+        ),
+        Check::Cost { max_usd } => binary(
+            s.cost_usd <= *max_usd,
+            format!(
+                "cost ${:.6} {} ${max_usd}",
+                s.cost_usd,
+                if s.cost_usd <= *max_usd { "≤" } else { ">" }
+            ),
+        ),
         Check::Tokens { max, kind } => {
             let (n, label) = match kind {
                 TokenKind::Total => (s.tokens.total(), "total"),
                 TokenKind::Input => (s.tokens.input, "input"),
                 TokenKind::Output => (s.tokens.output, "output"),
             };
-            binary(n <= *max, format!("{n} {label} tokens {} {max}", if n <= *max { "≤" } else { ">" }))
+            binary(
+                n <= *max,
+                format!(
+                    "{n} {label} tokens {} {max}",
+                    if n <= *max { "≤" } else { ">" }
+                ),
+            )
         }
         Check::ToolCalled { name, args } => {
-            let calls: Vec<_> = s.steps.iter().flat_map(|st| &st.tool_calls).filter(|c| &c.name == name).collect();
+            let calls: Vec<_> = s
+                .steps
+                .iter()
+                .flat_map(|st| &st.tool_calls)
+                .filter(|c| &c.name == name)
+                .collect();
             if calls.is_empty() {
-                return binary(false, format!("tool `{name}` was not called; calls: {}", call_names(s)));
+                return binary(
+                    false,
+                    format!("tool `{name}` was not called; calls: {}", call_names(s)),
+                );
             }
             match args {
-                None => binary(true, format!("tool `{name}` was called {} time(s)", calls.len())),
+                None => binary(
+                    true,
+                    format!("tool `{name}` was called {} time(s)", calls.len()),
+                ),
                 Some(expected) => {
                     if calls.iter().any(|c| subset(expected, &c.args)) {
                         binary(true, format!("tool `{name}` was called with {expected}"))
                     } else {
                         let seen: Vec<String> = calls.iter().map(|c| c.args.to_string()).collect();
-                        binary(false, format!("tool `{name}` was called, but not with {expected}; arguments seen: {}", seen.join(", ")))
+                        binary(
+                            false,
+                            format!(
+                                "tool `{name}` was called, but not with {expected}; arguments seen: {}",
+                                seen.join(", ")
+                            ),
+                        )
                     }
                 }
             }
         }
         Check::ToolSequence { names, exact } => {
-            let seen: Vec<&str> = s.steps.iter().flat_map(|st| &st.tool_calls).map(|c| c.name.as_str()).collect();
-            let pass = if *exact { seen == names.iter().map(String::as_str).collect::<Vec<_>>() } else { is_subsequence(names, &seen) };
+            let seen: Vec<&str> = s
+                .steps
+                .iter()
+                .flat_map(|st| &st.tool_calls)
+                .map(|c| c.name.as_str())
+                .collect();
+            let pass = if *exact {
+                seen == names.iter().map(String::as_str).collect::<Vec<_>>()
+            } else {
+                is_subsequence(names, &seen)
+            };
             let how = if *exact { "exactly" } else { "in order" };
-            binary(pass, format!("expected calls {how} [{}], got [{}]", names.join(", "), seen.join(", ")))
+            binary(
+                pass,
+                format!(
+                    "expected calls {how} [{}], got [{}]",
+                    names.join(", "),
+                    seen.join(", ")
+                ),
+            )
         }
         Check::NoTool { name } => {
-            let count = s.steps.iter().flat_map(|st| &st.tool_calls).filter(|c| name.as_ref().is_none_or(|n| &c.name == n)).count();
-            let what = name.as_ref().map_or("any tool".to_owned(), |n| format!("tool `{n}`"));
+            let count = s
+                .steps
+                .iter()
+                .flat_map(|st| &st.tool_calls)
+                .filter(|c| name.as_ref().is_none_or(|n| &c.name == n))
+                .count();
+            let what = name
+                .as_ref()
+                .map_or("any tool".to_owned(), |n| format!("tool `{n}`"));
             if count == 0 {
                 binary(true, format!("no call to {what}"))
             } else {
-                binary(false, format!("expected no call to {what}, but {count} call(s) were made: {}", call_names(s)))
+                binary(
+                    false,
+                    format!(
+                        "expected no call to {what}, but {count} call(s) were made: {}",
+                        call_names(s)
+                    ),
+                )
             }
         }
         Check::NodeOutput { value } => {
             let node = a.node.as_deref().unwrap_or("?");
             match (s.output, value) {
-                (None, _) => binary(false, format!("node `{node}` did not run or produced no output")),
+                (None, _) => binary(
+                    false,
+                    format!("node `{node}` did not run or produced no output"),
+                ),
                 (Some(o), None) => binary(true, format!("node `{node}` produced {}", quote(o))),
-                (Some(o), Some(v)) => binary(o.contains(v.as_str()), format!("node `{node}` output {} {}", if o.contains(v.as_str()) { "contains" } else { "does not contain" }, quote(v))),
+                (Some(o), Some(v)) => binary(
+                    o.contains(v.as_str()),
+                    format!(
+                        "node `{node}` output {} {}",
+                        if o.contains(v.as_str()) {
+                            "contains"
+                        } else {
+                            "does not contain"
+                        },
+                        quote(v)
+                    ),
+                ),
             }
         }
         Check::ContractValid => {
-            let violations: Vec<&String> = s.steps.iter().flat_map(|st| &st.violations).chain(s.case_violations).collect();
+            let violations: Vec<&String> = s
+                .steps
+                .iter()
+                .flat_map(|st| &st.violations)
+                .chain(s.case_violations)
+                .collect();
             if violations.is_empty() {
                 binary(true, "no contract violations".into())
             } else {
@@ -194,33 +341,81 @@ fn run(a: &Assertion, s: &Subject<'_>) -> Outcome {
 }
 
 fn call_names(s: &Subject<'_>) -> String {
-    let names: Vec<&str> = s.steps.iter().flat_map(|st| &st.tool_calls).map(|c| c.name.as_str()).collect();
-    if names.is_empty() { "none".to_owned() } else { names.join(", ") }
+    let names: Vec<&str> = s
+        .steps
+        .iter()
+        .flat_map(|st| &st.tool_calls)
+        .map(|c| c.name.as_str())
+        .collect();
+    if names.is_empty() {
+        "none".to_owned()
+    } else {
+        names.join(", ")
+    }
 }
 
 fn contains(out: &str, value: &str, insensitive: bool) -> Outcome {
-    let found = if insensitive { out.to_lowercase().contains(&value.to_lowercase()) } else { out.contains(value) };
+    let found = if insensitive {
+        out.to_lowercase().contains(&value.to_lowercase())
+    } else {
+        out.contains(value)
+    };
     if found {
         binary(true, format!("output contains {}", quote(value)))
     } else {
-        binary(false, format!("expected output to contain {}, got {}", quote(value), quote(out)))
+        binary(
+            false,
+            format!(
+                "expected output to contain {}, got {}",
+                quote(value),
+                quote(out)
+            ),
+        )
     }
 }
 
 /// `-all` checks give partial credit (the share of values found); `-any` checks are binary.
 fn any_all(out: &str, values: &[String], all: bool, insensitive: bool) -> Outcome {
-    let hay = if insensitive { out.to_lowercase() } else { out.to_owned() };
-    let found: Vec<&String> = values.iter().filter(|v| if insensitive { hay.contains(&v.to_lowercase()) } else { hay.contains(v.as_str()) }).collect();
-    let missing: Vec<String> = values.iter().filter(|v| !found.contains(v)).map(|v| quote(v)).collect();
+    let hay = if insensitive {
+        out.to_lowercase()
+    } else {
+        out.to_owned()
+    };
+    let found: Vec<&String> = values
+        .iter()
+        .filter(|v| {
+            if insensitive {
+                hay.contains(&v.to_lowercase())
+            } else {
+                hay.contains(v.as_str())
+            }
+        })
+        .collect();
+    let missing: Vec<String> = values
+        .iter()
+        .filter(|v| !found.contains(v))
+        .map(|v| quote(v))
+        .collect();
     if all {
         let score = found.len() as f64 / values.len().max(1) as f64;
         let pass = missing.is_empty();
-        let reason = if pass { format!("output contains all {} values", values.len()) } else { format!("output is missing {}", missing.join(", ")) };
-        Outcome { score, pass, reason }
+        let reason = if pass {
+            format!("output contains all {} values", values.len())
+        } else {
+            format!("output is missing {}", missing.join(", "))
+        };
+        Outcome {
+            score,
+            pass,
+            reason,
+        }
     } else if let Some(first) = found.first() {
         binary(true, format!("output contains {}", quote(first)))
     } else {
-        binary(false, format!("output contains none of {}", missing.join(", ")))
+        binary(
+            false,
+            format!("output contains none of {}", missing.join(", ")),
+        )
     }
 }
 
@@ -233,7 +428,13 @@ fn bounds(what: &str, n: u64, min: Option<u64>, max: Option<u64>) -> Outcome {
         (None, Some(b)) => format!("≤ {b}"),
         (None, None) => "any".into(),
     };
-    binary(low && high, format!("{what} {n} {} {range}", if low && high { "within" } else { "outside" }))
+    binary(
+        low && high,
+        format!(
+            "{what} {n} {} {range}",
+            if low && high { "within" } else { "outside" }
+        ),
+    )
 }
 
 fn json_path(out: &str, path: &str, expected: Option<&Value>) -> Outcome {
@@ -252,7 +453,13 @@ fn json_path(out: &str, path: &str, expected: Option<&Value>) -> Outcome {
                 binary(true, format!("`{path}` equals {v}"))
             } else {
                 let seen: Vec<String> = found.iter().map(|f| f.to_string()).collect();
-                binary(false, format!("expected `{path}` to equal {v}, found [{}]", seen.join(", ")))
+                binary(
+                    false,
+                    format!(
+                        "expected `{path}` to equal {v}, found [{}]",
+                        seen.join(", ")
+                    ),
+                )
             }
         }
     }
@@ -262,7 +469,9 @@ fn json_path(out: &str, path: &str, expected: Option<&Value>) -> Outcome {
 fn loose_eq(a: &Value, b: &Value) -> bool {
     match (a, b) {
         (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
-        (Value::Number(n), Value::String(s)) | (Value::String(s), Value::Number(n)) => s.parse::<f64>().ok() == n.as_f64(),
+        (Value::Number(n), Value::String(s)) | (Value::String(s), Value::Number(n)) => {
+            s.parse::<f64>().ok() == n.as_f64()
+        }
         _ => a == b,
     }
 }
@@ -270,7 +479,9 @@ fn loose_eq(a: &Value, b: &Value) -> bool {
 /// Every key of `expected` appears in `actual` with an equal value (recursively for objects).
 pub fn subset(expected: &Value, actual: &Value) -> bool {
     match (expected, actual) {
-        (Value::Object(e), Value::Object(a)) => e.iter().all(|(k, v)| a.get(k).is_some_and(|av| subset(v, av))),
+        (Value::Object(e), Value::Object(a)) => e
+            .iter()
+            .all(|(k, v)| a.get(k).is_some_and(|av| subset(v, av))),
         _ => loose_eq(expected, actual),
     }
 }

@@ -8,7 +8,10 @@ pub fn levenshtein(a: &str, b: &str) -> f64 {
 }
 
 fn words(s: &str) -> Vec<String> {
-    s.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).map(str::to_lowercase).collect()
+    s.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+        .collect()
 }
 
 /// F1 of the two texts' word multisets (lower-cased, punctuation ignored), as in SQuAD.
@@ -26,11 +29,11 @@ pub fn token_overlap(a: &str, b: &str) -> f64 {
     }
     let mut common = 0;
     for w in &wa {
-        if let Some(c) = counts.get_mut(w.as_str()) {
-            if *c > 0 {
-                *c -= 1;
-                common += 1;
-            }
+        if let Some(c) = counts.get_mut(w.as_str())
+            && *c > 0
+        {
+            *c -= 1;
+            common += 1;
         }
     }
     if common == 0 {

@@ -45,7 +45,13 @@ pub struct Message {
 
 impl Message {
     pub fn user(content: impl Into<String>) -> Message {
-        Message { role: Role::User, content: content.into(), tool_calls: Vec::new(), tool_name: None, tool_call_id: None }
+        Message {
+            role: Role::User,
+            content: content.into(),
+            tool_calls: Vec::new(),
+            tool_name: None,
+            tool_call_id: None,
+        }
     }
 }
 
@@ -80,7 +86,11 @@ pub struct ProviderError {
 
 impl ProviderError {
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> ProviderError {
-        ProviderError { kind, message: message.into(), retry_after_ms: None }
+        ProviderError {
+            kind,
+            message: message.into(),
+            retry_after_ms: None,
+        }
     }
 }
 
@@ -92,12 +102,19 @@ pub struct CallContext {
 
 impl CallContext {
     pub fn new(rng: ChaCha8Rng) -> CallContext {
-        CallContext { rng, rule_hits: Default::default() }
+        CallContext {
+            rng,
+            rule_hits: Default::default(),
+        }
     }
 }
 
 pub trait Provider: Send + Sync {
-    fn complete<'a>(&'a self, req: ChatRequest<'a>, ctx: &'a mut CallContext) -> BoxFuture<'a, Result<ChatResponse, ProviderError>>;
+    fn complete<'a>(
+        &'a self,
+        req: ChatRequest<'a>,
+        ctx: &'a mut CallContext,
+    ) -> BoxFuture<'a, Result<ChatResponse, ProviderError>>;
 }
 
 /// The provider behind an agent: the mock for `type: mock`; for provider types whose adapter
@@ -114,12 +131,19 @@ pub fn for_agent(project: &Project, agent: &Agent) -> Box<dyn Provider> {
 struct Unavailable(ProviderKind);
 
 impl Provider for Unavailable {
-    fn complete<'a>(&'a self, _req: ChatRequest<'a>, _ctx: &'a mut CallContext) -> BoxFuture<'a, Result<ChatResponse, ProviderError>> {
+    fn complete<'a>(
+        &'a self,
+        _req: ChatRequest<'a>,
+        _ctx: &'a mut CallContext,
+    ) -> BoxFuture<'a, Result<ChatResponse, ProviderError>> {
         let kind = self.0;
         Box::pin(async move {
             Err(ProviderError::new(
                 ErrorKind::Unsupported,
-                format!("provider type `{}` is not available in this build yet; only `mock` runs", kind.as_str()),
+                format!(
+                    "provider type `{}` is not available in this build yet; only `mock` runs",
+                    kind.as_str()
+                ),
             ))
         })
     }
@@ -130,6 +154,11 @@ pub fn model_of<'a>(project: &'a Project, agent: &'a Agent) -> &'a str {
     agent
         .model
         .as_deref()
-        .or_else(|| project.providers.get(&agent.provider).and_then(|p| p.model.as_deref()))
+        .or_else(|| {
+            project
+                .providers
+                .get(&agent.provider)
+                .and_then(|p| p.model.as_deref())
+        })
         .unwrap_or("mock")
 }

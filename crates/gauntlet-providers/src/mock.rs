@@ -12,12 +12,19 @@ use gauntlet_core::result::Tokens;
 use rand::RngExt;
 use serde_json::{Map, Value, json};
 
-use crate::{BoxFuture, CallContext, ChatRequest, ChatResponse, Message, Provider, ProviderError, Role, ToolCall, tokens};
+use crate::{
+    BoxFuture, CallContext, ChatRequest, ChatResponse, Message, Provider, ProviderError, Role,
+    ToolCall, tokens,
+};
 
 pub struct MockProvider;
 
 impl Provider for MockProvider {
-    fn complete<'a>(&'a self, req: ChatRequest<'a>, ctx: &'a mut CallContext) -> BoxFuture<'a, Result<ChatResponse, ProviderError>> {
+    fn complete<'a>(
+        &'a self,
+        req: ChatRequest<'a>,
+        ctx: &'a mut CallContext,
+    ) -> BoxFuture<'a, Result<ChatResponse, ProviderError>> {
         Box::pin(async move {
             let (result, delay) = respond(&req, ctx);
             if delay > 0 {
@@ -40,24 +47,53 @@ pub fn draw_latency(range: Option<LatencyRange>, rng: &mut rand_chacha::ChaCha8R
 }
 
 /// Decides the reply without waiting; returns it with the simulated delay in milliseconds.
-fn respond(req: &ChatRequest<'_>, ctx: &mut CallContext) -> (Result<ChatResponse, ProviderError>, u64) {
+fn respond(
+    req: &ChatRequest<'_>,
+    ctx: &mut CallContext,
+) -> (Result<ChatResponse, ProviderError>, u64) {
     let Some(mock) = req.agent.mock.as_ref() else {
-        return (Err(ProviderError::new(gauntlet_core::model::ErrorKind::InvalidRequest, format!("agent `{}` has no mock behaviour", req.agent.name))), 0);
+        return (
+            Err(ProviderError::new(
+                gauntlet_core::model::ErrorKind::InvalidRequest,
+                format!("agent `{}` has no mock behaviour", req.agent.name),
+            )),
+            0,
+        );
     };
     let delay = draw_latency(mock.latency_ms, &mut ctx.rng);
-    let input = req.messages.iter().find(|m| m.role == Role::User).map_or("", |m| m.content.as_str());
+    let input = req
+        .messages
+        .iter()
+        .find(|m| m.role == Role::User)
+        .map_or("", |m| m.content.as_str());
     let reply = match pick(mock, req, input, ctx) {
         Ok(r) => r,
         Err(e) => return (Err(e), delay),
     };
     let (text, tool_calls) = reply;
-    let usage = Tokens { input: prompt_tokens(req), output: completion_tokens(req.model, &text, &tool_calls) };
-    (Ok(ChatResponse { text, tool_calls, usage, latency_ms: None }), delay)
+    let usage = Tokens {
+        input: prompt_tokens(req),
+        output: completion_tokens(req.model, &text, &tool_calls),
+    };
+    (
+        Ok(ChatResponse {
+            text,
+            tool_calls,
+            usage,
+            latency_ms: None,
+        }),
+        delay,
+    )
 }
 
 type Reply = (String, Vec<ToolCall>);
 
-fn pick(mock: &MockBehaviour, req: &ChatRequest<'_>, input: &str, ctx: &mut CallContext) -> Result<Reply, ProviderError> {
+fn pick(
+    mock: &MockBehaviour,
+    req: &ChatRequest<'_>,
+    input: &str,
+    ctx: &mut CallContext,
+) -> Result<Reply, ProviderError> {
     for (index, rule) in mock.responses.iter().enumerate() {
         if !matches(rule, req, input) {
             continue;
@@ -66,7 +102,10 @@ fn pick(mock: &MockBehaviour, req: &ChatRequest<'_>, input: &str, ctx: &mut Call
             MockReply::ToolCalls(calls) => {
                 let answered = calls.iter().all(|c| {
                     req.messages.iter().any(|m| {
-                        m.role == Role::Assistant && m.tool_calls.iter().any(|tc| tc.name == c.name && tc.args == c.args)
+                        m.role == Role::Assistant
+                            && m.tool_calls
+                                .iter()
+                                .any(|tc| tc.name == c.name && tc.args == c.args)
                     })
                 });
                 if answered {
@@ -75,7 +114,11 @@ fn pick(mock: &MockBehaviour, req: &ChatRequest<'_>, input: &str, ctx: &mut Call
                 let calls = calls
                     .iter()
                     .enumerate()
-                    .map(|(i, c)| ToolCall { id: format!("call_{}_{}", req.turn, i + 1), name: c.name.clone(), args: c.args.clone() })
+                    .map(|(i, c)| ToolCall {
+                        id: format!("call_{}_{}", req.turn, i + 1),
+                        name: c.name.clone(),
+                        args: c.args.clone(),
+                    })
                     .collect();
                 return Ok((String::new(), calls));
             }
@@ -87,7 +130,10 @@ fn pick(mock: &MockBehaviour, req: &ChatRequest<'_>, input: &str, ctx: &mut Call
                 *hits += 1;
                 return Err(ProviderError {
                     kind: err.kind,
-                    message: err.message.clone().unwrap_or_else(|| format!("scripted {} from the mock", err.kind.as_str())),
+                    message: err
+                        .message
+                        .clone()
+                        .unwrap_or_else(|| format!("scripted {} from the mock", err.kind.as_str())),
                     retry_after_ms: err.retry_after_ms,
                 });
             }
@@ -104,26 +150,40 @@ fn pick(mock: &MockBehaviour, req: &ChatRequest<'_>, input: &str, ctx: &mut Call
     let shown: String = input.chars().take(80).collect();
     Err(ProviderError::new(
         gauntlet_core::model::ErrorKind::InvalidRequest,
-        format!("no mock rule of agent `{}` matches input {shown:?} at turn {}; add a rule without `when` as a fallback", req.agent.name, req.turn),
+        format!(
+            "no mock rule of agent `{}` matches input {shown:?} at turn {}; add a rule without `when` as a fallback",
+            req.agent.name, req.turn
+        ),
     ))
 }
 
 fn matches(rule: &MockRule, req: &ChatRequest<'_>, input: &str) -> bool {
     let w = &rule.when;
-    w.contains.as_ref().is_none_or(|s| input.contains(s.as_str()))
-        && w.icontains.as_ref().is_none_or(|s| input.to_lowercase().contains(&s.to_lowercase()))
-        && w.not_contains.as_ref().is_none_or(|s| !input.contains(s.as_str()))
+    w.contains
+        .as_ref()
+        .is_none_or(|s| input.contains(s.as_str()))
+        && w.icontains
+            .as_ref()
+            .is_none_or(|s| input.to_lowercase().contains(&s.to_lowercase()))
+        && w.not_contains
+            .as_ref()
+            .is_none_or(|s| !input.contains(s.as_str()))
         && w.equals.as_ref().is_none_or(|s| input == s)
         && w.regex.as_ref().is_none_or(|p| p.0.is_match(input))
         && w.turn.is_none_or(|t| t == req.turn)
-        && w.after_tool.as_ref().is_none_or(|t| req.messages.iter().any(|m| m.role == Role::Tool && m.tool_name.as_deref() == Some(t)))
+        && w.after_tool.as_ref().is_none_or(|t| {
+            req.messages
+                .iter()
+                .any(|m| m.role == Role::Tool && m.tool_name.as_deref() == Some(t))
+        })
 }
 
 fn template_context(req: &ChatRequest<'_>, input: &str) -> Value {
     let mut results = Map::new();
     for m in req.messages.iter().filter(|m| m.role == Role::Tool) {
         if let Some(name) = &m.tool_name {
-            let v = serde_json::from_str(&m.content).unwrap_or_else(|_| Value::String(m.content.clone()));
+            let v = serde_json::from_str(&m.content)
+                .unwrap_or_else(|_| Value::String(m.content.clone()));
             results.insert(name.clone(), v);
         }
     }
@@ -131,7 +191,9 @@ fn template_context(req: &ChatRequest<'_>, input: &str) -> Value {
 }
 
 fn prompt_tokens(req: &ChatRequest<'_>) -> u64 {
-    let mut n = req.agent.system.as_deref().map_or(0, |s| tokens::count(req.model, s) + tokens::MESSAGE_OVERHEAD);
+    let mut n = req.agent.system.as_deref().map_or(0, |s| {
+        tokens::count(req.model, s) + tokens::MESSAGE_OVERHEAD
+    });
     for m in req.messages {
         n += tokens::MESSAGE_OVERHEAD + message_tokens(req.model, m);
     }
@@ -139,9 +201,17 @@ fn prompt_tokens(req: &ChatRequest<'_>) -> u64 {
 }
 
 fn message_tokens(model: &str, m: &Message) -> u64 {
-    tokens::count(model, &m.content) + m.tool_calls.iter().map(|c| tokens::count(model, &c.name) + tokens::count(model, &c.args.to_string())).sum::<u64>()
+    tokens::count(model, &m.content)
+        + m.tool_calls
+            .iter()
+            .map(|c| tokens::count(model, &c.name) + tokens::count(model, &c.args.to_string()))
+            .sum::<u64>()
 }
 
 fn completion_tokens(model: &str, text: &str, calls: &[ToolCall]) -> u64 {
-    tokens::count(model, text) + calls.iter().map(|c| tokens::count(model, &c.name) + tokens::count(model, &c.args.to_string())).sum::<u64>()
+    tokens::count(model, text)
+        + calls
+            .iter()
+            .map(|c| tokens::count(model, &c.name) + tokens::count(model, &c.args.to_string()))
+            .sum::<u64>()
 }

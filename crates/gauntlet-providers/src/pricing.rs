@@ -49,11 +49,21 @@ pub fn price(provider: Option<&Provider>, model: &str) -> Price {
         .iter()
         .filter(|(name, _, _)| m.starts_with(name))
         .max_by_key(|(name, _, _)| name.len())
-        .map_or(Price { input_per_mtok: 0.0, output_per_mtok: 0.0 }, |(_, i, o)| Price { input_per_mtok: *i, output_per_mtok: *o })
+        .map_or(
+            Price {
+                input_per_mtok: 0.0,
+                output_per_mtok: 0.0,
+            },
+            |(_, i, o)| Price {
+                input_per_mtok: *i,
+                output_per_mtok: *o,
+            },
+        )
 }
 
 pub fn cost(price: Price, tokens: Tokens) -> f64 {
-    (tokens.input as f64 * price.input_per_mtok + tokens.output as f64 * price.output_per_mtok) / 1_000_000.0
+    (tokens.input as f64 * price.input_per_mtok + tokens.output as f64 * price.output_per_mtok)
+        / 1_000_000.0
 }
 
 #[cfg(test)]
@@ -64,10 +74,19 @@ mod tests {
     fn longest_prefix_wins() {
         assert_eq!(price(None, "gpt-4o-mini-2024-07-18").input_per_mtok, 0.15);
         assert_eq!(price(None, "gpt-4o").input_per_mtok, 2.50);
-        assert_eq!(price(None, "claude-sonnet-4-20250514").output_per_mtok, 15.0);
+        assert_eq!(
+            price(None, "claude-sonnet-4-20250514").output_per_mtok,
+            15.0
+        );
         assert_eq!(price(None, "openai/gpt-4.1-mini").output_per_mtok, 1.60);
         assert_eq!(price(None, "mock").input_per_mtok, 0.0);
-        let c = cost(price(None, "gpt-4o-mini"), Tokens { input: 1_000_000, output: 1_000_000 });
+        let c = cost(
+            price(None, "gpt-4o-mini"),
+            Tokens {
+                input: 1_000_000,
+                output: 1_000_000,
+            },
+        );
         assert!((c - 0.75).abs() < 1e-12);
     }
 }

@@ -8,8 +8,23 @@ use tiktoken_rs::CoreBPE;
 
 fn encoder(model: &str) -> &'static CoreBPE {
     let m = model.to_ascii_lowercase();
-    let o200k = ["gpt-4o", "gpt-4.1", "gpt-4.5", "gpt-5", "o1", "o3", "o4", "chatgpt-4o"].iter().any(|p| m.starts_with(p));
-    if o200k { tiktoken_rs::o200k_base_singleton() } else { tiktoken_rs::cl100k_base_singleton() }
+    let o200k = [
+        "gpt-4o",
+        "gpt-4.1",
+        "gpt-4.5",
+        "gpt-5",
+        "o1",
+        "o3",
+        "o4",
+        "chatgpt-4o",
+    ]
+    .iter()
+    .any(|p| m.starts_with(p));
+    if o200k {
+        tiktoken_rs::o200k_base_singleton()
+    } else {
+        tiktoken_rs::cl100k_base_singleton()
+    }
 }
 
 /// Tokens in `text` for `model`.

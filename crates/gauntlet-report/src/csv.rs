@@ -13,20 +13,34 @@ pub struct CsvReport<'a> {
 
 impl<'a> CsvReport<'a> {
     pub fn new(out: Box<dyn Write + 'a>) -> Self {
-        CsvReport { out, run_id: String::new() }
+        CsvReport {
+            out,
+            run_id: String::new(),
+        }
     }
 }
 
 fn field(s: &str) -> String {
     // Cells starting with formula characters are prefixed so spreadsheets do not execute them.
-    let s = if s.starts_with(['=', '+', '-', '@']) && s.parse::<f64>().is_err() { format!("'{s}") } else { s.to_owned() };
-    if s.contains([',', '"', '\n', '\r']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s }
+    let s = if s.starts_with(['=', '+', '-', '@']) && s.parse::<f64>().is_err() {
+        format!("'{s}")
+    } else {
+        s.to_owned()
+    };
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s
+    }
 }
 
 impl ReportWriter for CsvReport<'_> {
     fn begin(&mut self, run: &RunRecord) -> io::Result<()> {
         self.run_id = run.id.to_string();
-        writeln!(self.out, "run_id,case_id,target,status,score,latency_ms,tokens_input,tokens_output,cost_usd,assertions_passed,assertions_total,reason,output")
+        writeln!(
+            self.out,
+            "run_id,case_id,target,status,score,latency_ms,tokens_input,tokens_output,cost_usd,assertions_passed,assertions_total,reason,output"
+        )
     }
 
     fn case(&mut self, c: &CaseResult) -> io::Result<()> {

@@ -72,19 +72,33 @@ impl ReportWriter for HtmlReport<'_> {
         if let Some(r) = &c.reason {
             details.push_str(&format!("<p class=\"{status}\">{}</p>", esc(r)));
         }
-        details.push_str(&format!("<div class=\"mute\">input</div><pre>{}</pre>", esc(&c.input)));
-        details.push_str(&format!("<div class=\"mute\">output</div><pre>{}</pre>", esc(c.output.as_deref().unwrap_or("(none)"))));
+        details.push_str(&format!(
+            "<div class=\"mute\">input</div><pre>{}</pre>",
+            esc(&c.input)
+        ));
+        details.push_str(&format!(
+            "<div class=\"mute\">output</div><pre>{}</pre>",
+            esc(c.output.as_deref().unwrap_or("(none)"))
+        ));
         if !c.assertions.is_empty() {
             details.push_str("<table><tr><th>assertion</th><th>score</th><th>reason</th></tr>");
             for a in &c.assertions {
                 let cls = if a.pass { "passed" } else { "failed" };
                 let mark = if a.pass { "✓" } else { "✗" };
-                details.push_str(&format!("<tr><td class=\"{cls}\">{mark} {}</td><td>{:.2}</td><td>{}</td></tr>", esc(&a.kind), a.score, esc(&a.reason)));
+                details.push_str(&format!(
+                    "<tr><td class=\"{cls}\">{mark} {}</td><td>{:.2}</td><td>{}</td></tr>",
+                    esc(&a.kind),
+                    a.score,
+                    esc(&a.reason)
+                ));
             }
             details.push_str("</table>");
         }
         for s in &c.steps {
-            let label = s.node.as_ref().map_or_else(|| s.agent.clone(), |n| format!("{n} ({})", s.agent));
+            let label = s
+                .node
+                .as_ref()
+                .map_or_else(|| s.agent.clone(), |n| format!("{n} ({})", s.agent));
             details.push_str(&format!(
                 "<details><summary>step {} · {} tokens · ${:.6} · {:.1} ms{}</summary><div class=\"mute\">input</div><pre>{}</pre><div class=\"mute\">output</div><pre>{}</pre>",
                 esc(&label),
@@ -96,8 +110,18 @@ impl ReportWriter for HtmlReport<'_> {
                 esc(s.output.as_deref().unwrap_or("(none)"))
             ));
             for call in &s.tool_calls {
-                let res = call.error.clone().map(|e| format!("error: {e}")).or_else(|| call.result.as_ref().map(|r| r.to_string())).unwrap_or_default();
-                details.push_str(&format!("<pre>→ {}({}) = {}</pre>", esc(&call.name), esc(&call.args.to_string()), esc(&res)));
+                let res = call
+                    .error
+                    .clone()
+                    .map(|e| format!("error: {e}"))
+                    .or_else(|| call.result.as_ref().map(|r| r.to_string()))
+                    .unwrap_or_default();
+                details.push_str(&format!(
+                    "<pre>→ {}({}) = {}</pre>",
+                    esc(&call.name),
+                    esc(&call.args.to_string()),
+                    esc(&res)
+                ));
             }
             for v in s.violations.iter().chain(s.error.iter()) {
                 details.push_str(&format!("<p class=\"failed\">{}</p>", esc(v)));

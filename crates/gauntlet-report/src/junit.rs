@@ -36,14 +36,26 @@ impl ReportWriter for JunitReport<'_> {
             escape_xml(&run.started_at)
         )?;
         writeln!(self.out, "    <properties>")?;
-        for (k, v) in [("run_id", run.id.to_string()), ("seed", run.seed.to_string()), ("config_hash", run.config_hash.clone())] {
-            writeln!(self.out, r#"      <property name="{k}" value="{}"/>"#, escape_xml(&v))?;
+        for (k, v) in [
+            ("run_id", run.id.to_string()),
+            ("seed", run.seed.to_string()),
+            ("config_hash", run.config_hash.clone()),
+        ] {
+            writeln!(
+                self.out,
+                r#"      <property name="{k}" value="{}"/>"#,
+                escape_xml(&v)
+            )?;
         }
         writeln!(self.out, "    </properties>")
     }
 
     fn case(&mut self, c: &CaseResult) -> io::Result<()> {
-        let name = if c.target.is_empty() { c.id.clone() } else { format!("{} [{}]", c.id, c.target) };
+        let name = if c.target.is_empty() {
+            c.id.clone()
+        } else {
+            format!("{} [{}]", c.id, c.target)
+        };
         write!(
             self.out,
             r#"    <testcase classname="{}" name="{}" time="{:.3}""#,
@@ -55,7 +67,11 @@ impl ReportWriter for JunitReport<'_> {
         match c.status {
             CaseStatus::Passed => writeln!(self.out, "/>"),
             CaseStatus::Failed | CaseStatus::Error => {
-                let tag = if c.status == CaseStatus::Failed { "failure" } else { "error" };
+                let tag = if c.status == CaseStatus::Failed {
+                    "failure"
+                } else {
+                    "error"
+                };
                 writeln!(self.out, ">")?;
                 let mut details = String::new();
                 for a in c.assertions.iter().filter(|a| !a.pass) {
@@ -64,7 +80,12 @@ impl ReportWriter for JunitReport<'_> {
                 if let Some(o) = &c.output {
                     details.push_str(&format!("output: {o}\n"));
                 }
-                writeln!(self.out, r#"      <{tag} message="{reason}" type="{}">{}</{tag}>"#, c.status.as_str(), escape_xml(&details))?;
+                writeln!(
+                    self.out,
+                    r#"      <{tag} message="{reason}" type="{}">{}</{tag}>"#,
+                    c.status.as_str(),
+                    escape_xml(&details)
+                )?;
                 writeln!(self.out, "    </testcase>")
             }
         }

@@ -45,7 +45,9 @@ impl Format {
 
     /// The format named by a file's extension: `.json`, `.xml`, `.md`, `.csv`, `.html`.
     pub fn from_path(path: &Path) -> Option<Format> {
-        path.extension().and_then(|e| e.to_str()).and_then(Format::parse)
+        path.extension()
+            .and_then(|e| e.to_str())
+            .and_then(Format::parse)
     }
 }
 
@@ -77,7 +79,9 @@ pub(crate) fn escape_xml(s: &str) -> String {
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&#39;"),
             // Characters XML 1.0 cannot carry at all.
-            c if (c as u32) < 0x20 && !matches!(c, '\n' | '\r' | '\t') => out.push_str(&format!("\\u{{{:04x}}}", c as u32)),
+            c if (c as u32) < 0x20 && !matches!(c, '\n' | '\r' | '\t') => {
+                out.push_str(&format!("\\u{{{:04x}}}", c as u32))
+            }
             c => out.push(c),
         }
     }
@@ -86,7 +90,10 @@ pub(crate) fn escape_xml(s: &str) -> String {
 
 /// Shortens text for one-line displays.
 pub(crate) fn clip(s: &str, max: usize) -> String {
-    let one_line: String = s.chars().map(|c| if c == '\n' || c == '\r' { ' ' } else { c }).collect();
+    let one_line: String = s
+        .chars()
+        .map(|c| if c == '\n' || c == '\r' { ' ' } else { c })
+        .collect();
     if one_line.chars().count() <= max {
         one_line
     } else {

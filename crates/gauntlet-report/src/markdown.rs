@@ -13,7 +13,10 @@ pub struct MarkdownReport<'a> {
 
 impl<'a> MarkdownReport<'a> {
     pub fn new(out: Box<dyn Write + 'a>) -> Self {
-        MarkdownReport { out, failures_header: false }
+        MarkdownReport {
+            out,
+            failures_header: false,
+        }
     }
 }
 
@@ -25,9 +28,20 @@ fn cell(s: &str) -> String {
 impl ReportWriter for MarkdownReport<'_> {
     fn begin(&mut self, run: &RunRecord) -> io::Result<()> {
         let t = &run.totals;
-        let icon = if t.failed + t.errored == 0 { "✅" } else { "❌" };
-        writeln!(self.out, "## {icon} Gauntlet: `{}` — {} of {} passed\n", run.suite, t.passed, t.cases)?;
-        writeln!(self.out, "| run | status | passed | failed | errored | tokens | cost |")?;
+        let icon = if t.failed + t.errored == 0 {
+            "✅"
+        } else {
+            "❌"
+        };
+        writeln!(
+            self.out,
+            "## {icon} Gauntlet: `{}` — {} of {} passed\n",
+            run.suite, t.passed, t.cases
+        )?;
+        writeln!(
+            self.out,
+            "| run | status | passed | failed | errored | tokens | cost |"
+        )?;
         writeln!(self.out, "|---|---|---:|---:|---:|---:|---:|")?;
         writeln!(
             self.out,
@@ -75,7 +89,11 @@ impl ReportWriter for MarkdownReport<'_> {
             s.latency_percentile(95.0),
             s.latency_percentile(99.0)
         )?;
-        writeln!(self.out, "**Seed** {} · **config** `{}`\n", run.seed, run.config_hash)?;
+        writeln!(
+            self.out,
+            "**Seed** {} · **config** `{}`\n",
+            run.seed, run.config_hash
+        )?;
         if !s.assertion_types.is_empty() {
             writeln!(self.out, "<details><summary>Assertions by type</summary>\n")?;
             writeln!(self.out, "| type | passed | total |")?;

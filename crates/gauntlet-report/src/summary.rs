@@ -33,7 +33,13 @@ pub struct Summary {
 }
 
 fn listed(c: &CaseResult) -> Listed {
-    Listed { id: c.id.clone(), target: c.target.clone(), status: c.status, latency_ms: c.latency_ms, reason: c.reason.clone() }
+    Listed {
+        id: c.id.clone(),
+        target: c.target.clone(),
+        status: c.status,
+        latency_ms: c.latency_ms,
+        reason: c.reason.clone(),
+    }
 }
 
 impl Summary {
@@ -47,9 +53,15 @@ impl Summary {
                 self.failures_not_listed += 1;
             }
         }
-        if self.slowest.len() < KEEP_SLOWEST || self.slowest.last().is_some_and(|s| c.latency_ms > s.latency_ms) {
+        if self.slowest.len() < KEEP_SLOWEST
+            || self
+                .slowest
+                .last()
+                .is_some_and(|s| c.latency_ms > s.latency_ms)
+        {
             self.slowest.push(listed(c));
-            self.slowest.sort_by(|a, b| b.latency_ms.total_cmp(&a.latency_ms).then(a.id.cmp(&b.id)));
+            self.slowest
+                .sort_by(|a, b| b.latency_ms.total_cmp(&a.latency_ms).then(a.id.cmp(&b.id)));
             self.slowest.truncate(KEEP_SLOWEST);
         }
         for a in &c.assertions {
@@ -75,7 +87,11 @@ impl Summary {
     }
 
     pub fn pass_rate(&self) -> f64 {
-        if self.totals.cases == 0 { 0.0 } else { self.totals.passed as f64 / self.totals.cases as f64 }
+        if self.totals.cases == 0 {
+            0.0
+        } else {
+            self.totals.passed as f64 / self.totals.cases as f64
+        }
     }
 }
 
@@ -85,8 +101,10 @@ mod tests {
 
     #[test]
     fn nearest_rank_percentiles() {
-        let mut s = Summary::default();
-        s.latencies = (1..=100).map(f64::from).collect();
+        let mut s = Summary {
+            latencies: (1..=100).map(f64::from).collect(),
+            ..Default::default()
+        };
         assert_eq!(s.latency_percentile(50.0), 50.0);
         assert_eq!(s.latency_percentile(95.0), 95.0);
         assert_eq!(s.latency_percentile(100.0), 100.0);

@@ -14,7 +14,11 @@ pub struct Style {
 
 impl Style {
     fn paint(&self, code: &str, s: &str) -> String {
-        if self.color { format!("\x1b[{code}m{s}\x1b[0m") } else { s.to_owned() }
+        if self.color {
+            format!("\x1b[{code}m{s}\x1b[0m")
+        } else {
+            s.to_owned()
+        }
     }
     pub fn green(&self, s: &str) -> String {
         self.paint("32", s)
@@ -37,7 +41,7 @@ fn thousands(n: u64) -> String {
     let s = n.to_string();
     let mut out = String::new();
     for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -63,9 +67,30 @@ pub fn render(run: &RunRecord, summary: &Summary, style: Style) -> String {
         gauntlet_core::result::RunStatus::Cancelled => style.yellow("CANCELLED"),
         _ => style.red("FAILED"),
     };
-    let _ = writeln!(out, "{} suite {} {}", verdict, style.bold(&run.suite), style.dim(&format!("(run {}, seed {})", run.id, run.seed)));
-    let _ = writeln!(out, "  {:<9}{:>8}   passed {:<7} failed {:<7} errored {}", "cases", thousands(t.cases), thousands(t.passed), thousands(t.failed), thousands(t.errored));
-    let _ = writeln!(out, "  {:<9}{:>8}   input {} / output {}", "tokens", thousands(t.tokens), thousands(t.tokens_input), thousands(t.tokens_output));
+    let _ = writeln!(
+        out,
+        "{} suite {} {}",
+        verdict,
+        style.bold(&run.suite),
+        style.dim(&format!("(run {}, seed {})", run.id, run.seed))
+    );
+    let _ = writeln!(
+        out,
+        "  {:<9}{:>8}   passed {:<7} failed {:<7} errored {}",
+        "cases",
+        thousands(t.cases),
+        thousands(t.passed),
+        thousands(t.failed),
+        thousands(t.errored)
+    );
+    let _ = writeln!(
+        out,
+        "  {:<9}{:>8}   input {} / output {}",
+        "tokens",
+        thousands(t.tokens),
+        thousands(t.tokens_input),
+        thousands(t.tokens_output)
+    );
     let _ = writeln!(out, "  {:<9}{:>8}", "cost", crate::usd(t.cost_usd));
     let _ = writeln!(
         out,
@@ -76,21 +101,44 @@ pub fn render(run: &RunRecord, summary: &Summary, style: Style) -> String {
         s.latency_percentile(99.0)
     );
     if !s.metrics.is_empty() {
-        let list: Vec<String> = s.metrics.iter().map(|(k, (sum, n))| format!("{k} {:.3}", sum / *n as f64)).collect();
+        let list: Vec<String> = s
+            .metrics
+            .iter()
+            .map(|(k, (sum, n))| format!("{k} {:.3}", sum / *n as f64))
+            .collect();
         let _ = writeln!(out, "  {:<9}{}", "metrics", list.join("   "));
     }
     if !s.failures.is_empty() {
         let _ = writeln!(out, "{}", style.bold("failing cases"));
         for f in &s.failures {
-            let target = if f.target.is_empty() { String::new() } else { style.dim(&format!(" [{}]", f.target)) };
-            let _ = writeln!(out, "  {} {}{}  {}", status_mark(f.status, style), f.id, target, clip(f.reason.as_deref().unwrap_or(""), 160));
+            let target = if f.target.is_empty() {
+                String::new()
+            } else {
+                style.dim(&format!(" [{}]", f.target))
+            };
+            let _ = writeln!(
+                out,
+                "  {} {}{}  {}",
+                status_mark(f.status, style),
+                f.id,
+                target,
+                clip(f.reason.as_deref().unwrap_or(""), 160)
+            );
         }
         if s.failures_not_listed > 0 {
-            let _ = writeln!(out, "  … and {} more (see `gauntlet report {} --format markdown`)", s.failures_not_listed, run.id);
+            let _ = writeln!(
+                out,
+                "  … and {} more (see `gauntlet report {} --format markdown`)",
+                s.failures_not_listed, run.id
+            );
         }
     }
     if s.totals.cases > 1 && s.slowest.first().is_some_and(|x| x.latency_ms > 0.0) {
-        let list: Vec<String> = s.slowest.iter().map(|x| format!("{} {:.1} ms", x.id, x.latency_ms)).collect();
+        let list: Vec<String> = s
+            .slowest
+            .iter()
+            .map(|x| format!("{} {:.1} ms", x.id, x.latency_ms))
+            .collect();
         let _ = writeln!(out, "{} {}", style.bold("slowest"), list.join(", "));
     }
     out

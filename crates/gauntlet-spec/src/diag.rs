@@ -21,11 +21,21 @@ pub struct Diagnostic {
 
 impl Diagnostic {
     pub fn error(file: &Path, pos: crate::yaml::Pos, message: impl Into<String>) -> Diagnostic {
-        Diagnostic { severity: Severity::Error, file: file.to_path_buf(), line: pos.line, col: pos.col, message: message.into(), hint: None }
+        Diagnostic {
+            severity: Severity::Error,
+            file: file.to_path_buf(),
+            line: pos.line,
+            col: pos.col,
+            message: message.into(),
+            hint: None,
+        }
     }
 
     pub fn warning(file: &Path, pos: crate::yaml::Pos, message: impl Into<String>) -> Diagnostic {
-        Diagnostic { severity: Severity::Warning, ..Diagnostic::error(file, pos, message) }
+        Diagnostic {
+            severity: Severity::Warning,
+            ..Diagnostic::error(file, pos, message)
+        }
     }
 
     pub fn with_hint(mut self, hint: impl Into<String>) -> Diagnostic {
@@ -49,7 +59,14 @@ impl fmt::Display for Diagnostic {
             Severity::Error => "error",
             Severity::Warning => "warning",
         };
-        write!(f, "{}:{}:{}: {label}: {}", self.file.display(), self.line, self.col, self.message)?;
+        write!(
+            f,
+            "{}:{}:{}: {label}: {}",
+            self.file.display(),
+            self.line,
+            self.col,
+            self.message
+        )?;
         if let Some(hint) = &self.hint {
             write!(f, "\n  hint: {hint}")?;
         }
@@ -77,8 +94,16 @@ pub fn known<'a, I>(what: &str, candidates: I) -> String
 where
     I: IntoIterator<Item = &'a str>,
 {
-    let names: Vec<String> = candidates.into_iter().take(12).map(|c| format!("`{c}`")).collect();
-    if names.is_empty() { format!("no {what} are defined") } else { format!("defined {what}: {}", names.join(", ")) }
+    let names: Vec<String> = candidates
+        .into_iter()
+        .take(12)
+        .map(|c| format!("`{c}`"))
+        .collect();
+    if names.is_empty() {
+        format!("no {what} are defined")
+    } else {
+        format!("defined {what}: {}", names.join(", "))
+    }
 }
 
 /// `did_you_mean`, else the list of known names.
@@ -92,6 +117,11 @@ where
 /// The one-line cause of a regex compile error (the library's message spans several lines).
 pub fn regex_error(e: &regex::Error) -> String {
     let text = e.to_string();
-    let last = text.lines().last().unwrap_or("syntax error").trim_start_matches("error: ").to_owned();
+    let last = text
+        .lines()
+        .last()
+        .unwrap_or("syntax error")
+        .trim_start_matches("error: ")
+        .to_owned();
     format!("invalid regular expression: {last}")
 }

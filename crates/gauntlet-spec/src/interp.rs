@@ -41,9 +41,17 @@ pub fn is_credential(pointer: &str) -> bool {
     matches!(parts.as_slice(), ["", "providers", _, "api_key"])
 }
 
-pub fn interpolate(input: &str, vars: &Vars, allow_secrets: bool) -> Result<Interpolated, InterpError> {
+pub fn interpolate(
+    input: &str,
+    vars: &Vars,
+    allow_secrets: bool,
+) -> Result<Interpolated, InterpError> {
     if !input.contains('$') {
-        return Ok(Interpolated { value: input.to_owned(), replaced: false, used_secret: false });
+        return Ok(Interpolated {
+            value: input.to_owned(),
+            replaced: false,
+            used_secret: false,
+        });
     }
     let mut out = String::with_capacity(input.len());
     let mut rest = input;
@@ -52,9 +60,9 @@ pub fn interpolate(input: &str, vars: &Vars, allow_secrets: bool) -> Result<Inte
     while let Some(i) = rest.find('$') {
         out.push_str(&rest[..i]);
         let after = &rest[i..];
-        if after.starts_with("$${") {
+        if let Some(stripped) = after.strip_prefix("$${") {
             out.push_str("${");
-            rest = &after[3..];
+            rest = stripped;
             continue;
         }
         if !after.starts_with("${") {
@@ -80,7 +88,9 @@ pub fn interpolate(input: &str, vars: &Vars, allow_secrets: bool) -> Result<Inte
             let Some(v) = vars.secret(name) else {
                 return Err(InterpError {
                     message: format!("secret `{name}` is not set"),
-                    hint: format!("set the environment variable `{name}`, add it to `.env`, or to the file named by GAUNTLET_SECRETS_FILE"),
+                    hint: format!(
+                        "set the environment variable `{name}`, add it to `.env`, or to the file named by GAUNTLET_SECRETS_FILE"
+                    ),
                 });
             };
             used_secret = true;
@@ -102,7 +112,9 @@ pub fn interpolate(input: &str, vars: &Vars, allow_secrets: bool) -> Result<Inte
                 (None, None) => {
                     return Err(InterpError {
                         message: format!("environment variable `{name}` is not set"),
-                        hint: format!("export {name}, add it to `.env`, or give a default: `${{{name}:-value}}`"),
+                        hint: format!(
+                            "export {name}, add it to `.env`, or give a default: `${{{name}:-value}}`"
+                        ),
                     });
                 }
                 (Some(v), None) => out.push_str(v),
@@ -111,7 +123,11 @@ pub fn interpolate(input: &str, vars: &Vars, allow_secrets: bool) -> Result<Inte
         rest = &after[end + 1..];
     }
     out.push_str(rest);
-    Ok(Interpolated { value: out, replaced, used_secret })
+    Ok(Interpolated {
+        value: out,
+        replaced,
+        used_secret,
+    })
 }
 
 /// Parses a dotenv file: `KEY=value` lines, `#` comments, optional `export`, optional quotes.
@@ -123,9 +139,14 @@ pub fn parse_dotenv(text: &str) -> HashMap<String, String> {
             continue;
         }
         let line = line.strip_prefix("export ").unwrap_or(line);
-        let Some((k, v)) = line.split_once('=') else { continue };
+        let Some((k, v)) = line.split_once('=') else {
+            continue;
+        };
         let v = v.trim();
-        let v = if v.len() >= 2 && ((v.starts_with('"') && v.ends_with('"')) || (v.starts_with('\'') && v.ends_with('\''))) {
+        let v = if v.len() >= 2
+            && ((v.starts_with('"') && v.ends_with('"'))
+                || (v.starts_with('\'') && v.ends_with('\'')))
+        {
             &v[1..v.len() - 1]
         } else {
             v
@@ -150,10 +171,26 @@ mod tests {
     #[test]
     fn interpolates_variables_defaults_and_escapes() {
         let v = vars();
-        assert_eq!(interpolate("http://${HOST}:8080", &v, false).unwrap().value, "http://example:8080");
-        assert_eq!(interpolate("${MISSING:-x}-${EMPTY:-y}", &v, false).unwrap().value, "x-y");
-        assert_eq!(interpolate("$${HOST} costs $5", &v, false).unwrap().value, "${HOST} costs $5");
-        assert!(interpolate("${MISSING}", &v, false).unwrap_err().message.contains("MISSING"));
+        assert_eq!(
+            interpolate("http://${HOST}:8080", &v, false).unwrap().value,
+            "http://example:8080"
+        );
+        assert_eq!(
+            interpolate("${MISSING:-x}-${EMPTY:-y}", &v, false)
+                .unwrap()
+                .value,
+            "x-y"
+        );
+        assert_eq!(
+            interpolate("$${HOST} costs $5", &v, false).unwrap().value,
+            "${HOST} costs $5"
+        );
+        assert!(
+            interpolate("${MISSING}", &v, false)
+                .unwrap_err()
+                .message
+                .contains("MISSING")
+        );
         assert!(interpolate("${bad name}", &v, false).is_err());
         assert!(interpolate("${HOST", &v, false).is_err());
     }

@@ -63,7 +63,8 @@ pub struct Entity {
 
 impl Source {
     pub fn spans(&self) -> &SpanMap {
-        self.spans.get_or_init(|| yaml::parse(&self.text).map(|d| d.spans).unwrap_or_default())
+        self.spans
+            .get_or_init(|| yaml::parse(&self.text).map(|d| d.spans).unwrap_or_default())
     }
 
     pub fn credential(&self, pointer: &str) -> Option<&String> {
@@ -86,7 +87,11 @@ pub struct Loaded {
 
 impl Loaded {
     pub fn names(&self, section: &str) -> Vec<&str> {
-        self.entities.iter().filter(|e| e.section == section).map(|e| e.name.as_str()).collect()
+        self.entities
+            .iter()
+            .filter(|e| e.section == section)
+            .map(|e| e.name.as_str())
+            .collect()
     }
 }
 
@@ -109,7 +114,8 @@ pub fn project_files(path: &Path) -> std::io::Result<Vec<PathBuf>> {
                 if !name.starts_with('.') && name != "target" && name != "node_modules" {
                     stack.push(p);
                 }
-            } else if (name.ends_with(".yaml") || name.ends_with(".yml")) && !name.starts_with('.') {
+            } else if (name.ends_with(".yaml") || name.ends_with(".yml")) && !name.starts_with('.')
+            {
                 out.push(p);
             }
         }
@@ -124,30 +130,45 @@ pub fn load(path: &Path, vars: &Vars) -> Loaded {
         Ok(f) => f,
         Err(e) => {
             loaded.diagnostics.push(
-                Diagnostic::error(path, Pos { line: 1, col: 1 }, format!("cannot read {}: {e}", path.display()))
-                    .with_hint("give a specification file or a directory containing *.yaml files"),
+                Diagnostic::error(
+                    path,
+                    Pos { line: 1, col: 1 },
+                    format!("cannot read {}: {e}", path.display()),
+                )
+                .with_hint("give a specification file or a directory containing *.yaml files"),
             );
             return loaded;
         }
     };
     if files.is_empty() {
         loaded.diagnostics.push(
-            Diagnostic::error(path, Pos { line: 1, col: 1 }, "no *.yaml or *.yml files found")
-                .with_hint("run `gauntlet init` to create an example project"),
+            Diagnostic::error(
+                path,
+                Pos { line: 1, col: 1 },
+                "no *.yaml or *.yml files found",
+            )
+            .with_hint("run `gauntlet init` to create an example project"),
         );
         return loaded;
     }
     let mut interner: HashMap<String, Arc<InternedAssertion>> = HashMap::new();
     let mut seen: HashSet<PathBuf> = HashSet::new();
     let mut queue: Vec<PathBuf> = files.into_iter().rev().collect();
-    let mut first_definition: HashMap<(&'static str, String), (Arc<Source>, String)> = HashMap::new();
+    let mut first_definition: HashMap<(&'static str, String), (Arc<Source>, String)> =
+        HashMap::new();
     while let Some(file) = queue.pop() {
         let key = std::fs::canonicalize(&file).unwrap_or_else(|_| file.clone());
         if !seen.insert(key) {
             continue;
         }
         loaded.files.push(file.clone());
-        for include in load_file(&file, vars, &mut loaded, &mut first_definition, &mut interner) {
+        for include in load_file(
+            &file,
+            vars,
+            &mut loaded,
+            &mut first_definition,
+            &mut interner,
+        ) {
             queue.push(include);
         }
     }
@@ -165,25 +186,42 @@ fn load_file(
     let start = Pos { line: 1, col: 1 };
     let text = match std::fs::metadata(file) {
         Ok(m) if m.len() > MAX_FILE_BYTES => {
-            loaded.diagnostics.push(Diagnostic::error(file, start, format!("file is larger than {MAX_FILE_BYTES} bytes")));
+            loaded.diagnostics.push(Diagnostic::error(
+                file,
+                start,
+                format!("file is larger than {MAX_FILE_BYTES} bytes"),
+            ));
             return Vec::new();
         }
         _ => match std::fs::read(file) {
             Ok(bytes) => match String::from_utf8(bytes) {
                 Ok(t) => t,
                 Err(_) => {
-                    loaded.diagnostics.push(Diagnostic::error(file, start, "file is not valid UTF-8"));
+                    loaded.diagnostics.push(Diagnostic::error(
+                        file,
+                        start,
+                        "file is not valid UTF-8",
+                    ));
                     return Vec::new();
                 }
             },
             Err(e) => {
-                loaded.diagnostics.push(Diagnostic::error(file, start, format!("cannot read file: {e}")));
+                loaded.diagnostics.push(Diagnostic::error(
+                    file,
+                    start,
+                    format!("cannot read file: {e}"),
+                ));
                 return Vec::new();
             }
         },
     };
     let interpolate = text.contains('$');
-    let source = Arc::new(Source { path: file.to_path_buf(), text, spans: OnceLock::new(), credentials: OnceLock::new() });
+    let source = Arc::new(Source {
+        path: file.to_path_buf(),
+        text,
+        spans: OnceLock::new(),
+        credentials: OnceLock::new(),
+    });
     let mut drafts: HashMap<String, Vec<CaseDraft>> = HashMap::new();
     let mut credentials = HashMap::new();
     let parsed = {
@@ -191,7 +229,14 @@ fn load_file(
         let mut on_case = |suite: &str, index: usize, mut case: Value| {
             let pointer = format!("/suites/{}/cases/{index}", escape_token(suite));
             if interpolate {
-                interpolate_tree(&mut case, &mut pointer.clone(), vars, &source, &mut HashMap::new(), diags);
+                interpolate_tree(
+                    &mut case,
+                    &mut pointer.clone(),
+                    vars,
+                    &source,
+                    &mut HashMap::new(),
+                    diags,
+                );
             }
             let draft = draft_case(&source, pointer, case, interner, diags);
             drafts.entry(suite.to_owned()).or_default().push(draft);
@@ -210,7 +255,14 @@ fn load_file(
         }
     };
     if interpolate {
-        interpolate_tree(&mut value, &mut String::new(), vars, &source, &mut credentials, &mut loaded.diagnostics);
+        interpolate_tree(
+            &mut value,
+            &mut String::new(),
+            vars,
+            &source,
+            &mut credentials,
+            &mut loaded.diagnostics,
+        );
     }
     let _ = source.credentials.set(credentials);
 
@@ -219,8 +271,15 @@ fn load_file(
         Value::Null => return Vec::new(),
         _ => {
             loaded.diagnostics.push(
-                Diagnostic::error(file, source.spans().locate(""), "a specification file must be a mapping")
-                    .with_hint(format!("start with `version: 1` and sections such as {}", SECTIONS.join(", "))),
+                Diagnostic::error(
+                    file,
+                    source.spans().locate(""),
+                    "a specification file must be a mapping",
+                )
+                .with_hint(format!(
+                    "start with `version: 1` and sections such as {}",
+                    SECTIONS.join(", ")
+                )),
             );
             return Vec::new();
         }
@@ -230,13 +289,19 @@ fn load_file(
     let keys: Vec<String> = map.keys().cloned().collect();
     for key in keys {
         let ptr = push_pointer("", &key);
-        let Some(section_value) = map.remove(&key) else { continue };
+        let Some(section_value) = map.remove(&key) else {
+            continue;
+        };
         match key.as_str() {
             "version" => {
-                if section_value != Value::from(1) {
+                if section_value != 1 {
                     loaded.diagnostics.push(
-                        Diagnostic::error(file, source.spans().locate(&ptr), format!("unsupported format version {section_value}"))
-                            .with_hint("this Gauntlet reads `version: 1`"),
+                        Diagnostic::error(
+                            file,
+                            source.spans().locate(&ptr),
+                            format!("unsupported format version {section_value}"),
+                        )
+                        .with_hint("this Gauntlet reads `version: 1`"),
                     );
                 }
             }
@@ -245,7 +310,11 @@ fn load_file(
                     Value::String(s) => vec![Value::String(s)],
                     Value::Array(a) => a,
                     _ => {
-                        loaded.diagnostics.push(Diagnostic::error(file, source.spans().locate(&ptr), "`include` must be a path or a list of paths"));
+                        loaded.diagnostics.push(Diagnostic::error(
+                            file,
+                            source.spans().locate(&ptr),
+                            "`include` must be a path or a list of paths",
+                        ));
                         continue;
                     }
                 };
@@ -253,29 +322,49 @@ fn load_file(
                 for (i, item) in list.iter().enumerate() {
                     let item_ptr = push_pointer(&ptr, &i.to_string());
                     let Value::String(rel) = item else {
-                        loaded.diagnostics.push(Diagnostic::error(file, source.spans().locate(&item_ptr), "`include` entries must be paths"));
+                        loaded.diagnostics.push(Diagnostic::error(
+                            file,
+                            source.spans().locate(&item_ptr),
+                            "`include` entries must be paths",
+                        ));
                         continue;
                     };
                     let target = base.join(rel);
                     match project_files(&target) {
                         Ok(files) if !files.is_empty() => includes.extend(files),
-                        Ok(_) => loaded.diagnostics.push(Diagnostic::error(file, source.spans().locate(&item_ptr), format!("`{rel}` contains no YAML files"))),
+                        Ok(_) => loaded.diagnostics.push(Diagnostic::error(
+                            file,
+                            source.spans().locate(&item_ptr),
+                            format!("`{rel}` contains no YAML files"),
+                        )),
                         Err(e) => loaded.diagnostics.push(
-                            Diagnostic::error(file, source.spans().locate(&item_ptr), format!("cannot include `{rel}`: {e}"))
-                                .with_hint("include paths are relative to the including file"),
+                            Diagnostic::error(
+                                file,
+                                source.spans().locate(&item_ptr),
+                                format!("cannot include `{rel}`: {e}"),
+                            )
+                            .with_hint("include paths are relative to the including file"),
                         ),
                     }
                 }
             }
             section if SECTIONS.contains(&section) => {
-                let section: &'static str = SECTIONS.iter().copied().find(|s| *s == section).unwrap_or("suites");
+                let section: &'static str = SECTIONS
+                    .iter()
+                    .copied()
+                    .find(|s| *s == section)
+                    .unwrap_or("suites");
                 let entries = match section_value {
                     Value::Object(m) => m,
                     Value::Null => continue,
                     _ => {
                         loaded.diagnostics.push(
-                            Diagnostic::error(file, source.spans().locate(&ptr), format!("`{section}` must be a mapping from names to definitions"))
-                                .with_hint(format!("e.g.\n  {section}:\n    my-name: {{ ... }}")),
+                            Diagnostic::error(
+                                file,
+                                source.spans().locate(&ptr),
+                                format!("`{section}` must be a mapping from names to definitions"),
+                            )
+                            .with_hint(format!("e.g.\n  {section}:\n    my-name: {{ ... }}")),
                         );
                         continue;
                     }
@@ -285,33 +374,69 @@ fn load_file(
                     // Positions are looked up only when reported: computing them costs a
                     // second parse of the file.
                     if let Some(msg) = invalid_name(&name) {
-                        loaded.diagnostics.push(Diagnostic::error(file, source.spans().locate_key(&pointer), format!("invalid name `{name}`: {msg}")));
+                        loaded.diagnostics.push(Diagnostic::error(
+                            file,
+                            source.spans().locate_key(&pointer),
+                            format!("invalid name `{name}`: {msg}"),
+                        ));
                     }
                     match first_definition.get(&(section, name.clone())) {
                         Some((first_source, first_pointer)) => {
                             let first = first_source.spans().locate_key(first_pointer);
                             loaded.diagnostics.push(
-                                Diagnostic::error(file, source.spans().locate_key(&pointer), format!("`{section}.{name}` is defined twice"))
-                                    .with_hint(format!("first defined at {}:{}:{}", first_source.path.display(), first.line, first.col)),
+                                Diagnostic::error(
+                                    file,
+                                    source.spans().locate_key(&pointer),
+                                    format!("`{section}.{name}` is defined twice"),
+                                )
+                                .with_hint(format!(
+                                    "first defined at {}:{}:{}",
+                                    first_source.path.display(),
+                                    first.line,
+                                    first.col
+                                )),
                             );
                             continue;
                         }
                         None => {
-                            first_definition.insert((section, name.clone()), (Arc::clone(&source), pointer.clone()));
+                            first_definition.insert(
+                                (section, name.clone()),
+                                (Arc::clone(&source), pointer.clone()),
+                            );
                         }
                     }
-                    let cases = if section == "suites" { drafts.remove(&name).unwrap_or_default() } else { Vec::new() };
-                    loaded.entities.push(Entity { section, name, value, source: Arc::clone(&source), pointer, cases });
+                    let cases = if section == "suites" {
+                        drafts.remove(&name).unwrap_or_default()
+                    } else {
+                        Vec::new()
+                    };
+                    loaded.entities.push(Entity {
+                        section,
+                        name,
+                        value,
+                        source: Arc::clone(&source),
+                        pointer,
+                        cases,
+                    });
                 }
             }
             other => {
                 let mut candidates: Vec<&str> = SECTIONS.to_vec();
                 candidates.extend(["version", "include"]);
                 loaded.diagnostics.push(
-                    Diagnostic::error(file, source.spans().locate_key(&ptr), format!("unknown top-level key `{other}`"))
-                        .with_hint(did_you_mean(other, candidates.iter().copied()).unwrap_or_else(|| {
-                            format!("top-level keys are: version, include, {}", SECTIONS.join(", "))
-                        })),
+                    Diagnostic::error(
+                        file,
+                        source.spans().locate_key(&ptr),
+                        format!("unknown top-level key `{other}`"),
+                    )
+                    .with_hint(
+                        did_you_mean(other, candidates.iter().copied()).unwrap_or_else(|| {
+                            format!(
+                                "top-level keys are: version, include, {}",
+                                SECTIONS.join(", ")
+                            )
+                        }),
+                    ),
                 );
             }
         }
@@ -338,7 +463,11 @@ fn draft_case(
                 for (i, item) in items.into_iter().enumerate() {
                     let key = gauntlet_core::hash::canonical_json(&item);
                     let interned = interner.entry(key).or_insert_with(|| {
-                        Arc::new(InternedAssertion { value: item, source: Arc::clone(source), pointer: format!("{pointer}/assert/{i}") })
+                        Arc::new(InternedAssertion {
+                            value: item,
+                            source: Arc::clone(source),
+                            pointer: format!("{pointer}/assert/{i}"),
+                        })
                     });
                     assertions.push(Arc::clone(interned));
                 }
@@ -346,13 +475,24 @@ fn draft_case(
             Some(Value::Null) | None => {}
             Some(_) => {
                 let at = source.spans().locate(&format!("{pointer}/assert"));
-                diags.push(Diagnostic::error(&source.path, at, "`assert` must be a list of assertions").with_hint("e.g. `assert: [ { type: contains, value: hello } ]`"));
-                return CaseDraft { pointer, case: None, assertions };
+                diags.push(
+                    Diagnostic::error(&source.path, at, "`assert` must be a list of assertions")
+                        .with_hint("e.g. `assert: [ { type: contains, value: hello } ]`"),
+                );
+                return CaseDraft {
+                    pointer,
+                    case: None,
+                    assertions,
+                };
             }
         }
     }
     let case = crate::validate::deserialize_case(source, &pointer, &case, diags);
-    CaseDraft { pointer, case, assertions }
+    CaseDraft {
+        pointer,
+        case,
+        assertions,
+    }
 }
 
 fn invalid_name(name: &str) -> Option<&'static str> {
@@ -360,7 +500,10 @@ fn invalid_name(name: &str) -> Option<&'static str> {
         Some("names cannot be empty")
     } else if name.len() > 128 {
         Some("names are at most 128 characters")
-    } else if !name.chars().all(|c| c.is_alphanumeric() || "-_.".contains(c)) {
+    } else if !name
+        .chars()
+        .all(|c| c.is_alphanumeric() || "-_.".contains(c))
+    {
         Some("use letters, digits, `-`, `_` and `.`")
     } else {
         None
@@ -386,7 +529,11 @@ fn interpolate_tree(
                 Ok(done) => {
                     if credential {
                         // Literal credentials are masked as `***`; interpolated ones keep their reference.
-                        let reference = if done.replaced { s.clone() } else { "***".to_owned() };
+                        let reference = if done.replaced {
+                            s.clone()
+                        } else {
+                            "***".to_owned()
+                        };
                         credentials.insert(ptr.to_owned(), reference);
                     }
                     *s = done.value;
@@ -395,7 +542,10 @@ fn interpolate_tree(
                     if credential {
                         credentials.insert(ptr.to_owned(), s.clone());
                     }
-                    diags.push(Diagnostic::error(file, source.spans().locate(ptr), e.message).with_hint(e.hint));
+                    diags.push(
+                        Diagnostic::error(file, source.spans().locate(ptr), e.message)
+                            .with_hint(e.hint),
+                    );
                 }
             }
         }

@@ -36,7 +36,14 @@ pub struct File {
 }
 
 /// The top-level sections, in the order they are validated.
-pub const SECTIONS: [&str; 6] = ["providers", "tools", "contracts", "agents", "graphs", "suites"];
+pub const SECTIONS: [&str; 6] = [
+    "providers",
+    "tools",
+    "contracts",
+    "agents",
+    "graphs",
+    "suites",
+];
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -426,7 +433,14 @@ pub struct Assertion {
 }
 
 fn assertion_type_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
-    let mut names: Vec<String> = gauntlet_core::model::Check::NAMES.iter().map(|s| (*s).to_owned()).collect();
-    names.extend(gauntlet_core::model::Check::NAMES.iter().map(|s| format!("not-{s}")));
+    let mut names: Vec<String> = gauntlet_core::model::Check::NAMES
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+    names.extend(
+        gauntlet_core::model::Check::NAMES
+            .iter()
+            .map(|s| format!("not-{s}")),
+    );
     schemars::json_schema!({ "type": "string", "enum": names })
 }

@@ -19,7 +19,10 @@ pub struct Pos {
 
 impl Pos {
     fn of(span: &Span) -> Pos {
-        Pos { line: span.start.line() as u32, col: span.start.col() as u32 + 1 }
+        Pos {
+            line: span.start.line() as u32,
+            col: span.start.col() as u32 + 1,
+        }
     }
 }
 
@@ -115,7 +118,15 @@ pub fn parse_value_with_cases(src: &str, hook: CaseHook<'_>) -> Result<Value, Ya
 }
 
 fn parse_with(src: &str, record: bool, hook: Option<CaseHook<'_>>) -> Result<Document, YamlError> {
-    let mut b = Builder { parser: Parser::new_from_str(src), anchors: HashMap::new(), spans: SpanMap::default(), nodes: 0, record, keys: Vec::new(), hook };
+    let mut b = Builder {
+        parser: Parser::new_from_str(src),
+        anchors: HashMap::new(),
+        spans: SpanMap::default(),
+        nodes: 0,
+        record,
+        keys: Vec::new(),
+        hook,
+    };
     let mut value = Value::Null;
     let mut documents = 0;
     loop {
@@ -135,11 +146,17 @@ fn parse_with(src: &str, record: bool, hook: Option<CaseHook<'_>>) -> Result<Doc
                 value = b.node(event, span, &mut String::new(), 0)?;
             }
             other => {
-                return Err(YamlError { pos: Pos::of(&span), message: format!("unexpected YAML event {other:?}") });
+                return Err(YamlError {
+                    pos: Pos::of(&span),
+                    message: format!("unexpected YAML event {other:?}"),
+                });
             }
         }
     }
-    Ok(Document { value, spans: b.spans })
+    Ok(Document {
+        value,
+        spans: b.spans,
+    })
 }
 
 struct Builder<'a, 'h> {
@@ -155,7 +172,13 @@ struct Builder<'a, 'h> {
 
 fn scan_error(e: ScanError) -> YamlError {
     let m = e.marker();
-    YamlError { pos: Pos { line: m.line() as u32, col: m.col() as u32 + 1 }, message: e.info().to_owned() }
+    YamlError {
+        pos: Pos {
+            line: m.line() as u32,
+            col: m.col() as u32 + 1,
+        },
+        message: e.info().to_owned(),
+    }
 }
 
 impl<'a> Builder<'a, '_> {
@@ -163,7 +186,10 @@ impl<'a> Builder<'a, '_> {
         match self.parser.next_event() {
             Some(Ok(pair)) => Ok(pair),
             Some(Err(e)) => Err(scan_error(e)),
-            None => Err(YamlError { pos: Pos::default(), message: "unexpected end of input".into() }),
+            None => Err(YamlError {
+                pos: Pos::default(),
+                message: "unexpected end of input".into(),
+            }),
         }
     }
 
@@ -172,7 +198,9 @@ impl<'a> Builder<'a, '_> {
         if self.nodes > MAX_NODES {
             return Err(YamlError {
                 pos: Pos::of(span),
-                message: format!("document expands to more than {MAX_NODES} values (aliases nested too deeply?)"),
+                message: format!(
+                    "document expands to more than {MAX_NODES} values (aliases nested too deeply?)"
+                ),
             });
         }
         Ok(())
@@ -180,9 +208,18 @@ impl<'a> Builder<'a, '_> {
 
     /// Builds the value of `event`; `ptr` is the JSON pointer of the value, extended and
     /// truncated in place as children are visited (one buffer for the whole document).
-    fn node(&mut self, event: Event<'a>, span: Span, ptr: &mut String, depth: usize) -> Result<Value, YamlError> {
+    fn node(
+        &mut self,
+        event: Event<'a>,
+        span: Span,
+        ptr: &mut String,
+        depth: usize,
+    ) -> Result<Value, YamlError> {
         if depth > MAX_DEPTH {
-            return Err(YamlError { pos: Pos::of(&span), message: format!("nesting deeper than {MAX_DEPTH} levels") });
+            return Err(YamlError {
+                pos: Pos::of(&span),
+                message: format!("nesting deeper than {MAX_DEPTH} levels"),
+            });
         }
         self.count(1, &span)?;
         let mut pos = Pos::of(&span);
@@ -198,13 +235,20 @@ impl<'a> Builder<'a, '_> {
             }
             Event::Alias(id) => {
                 let Some(v) = self.anchors.get(&id).cloned() else {
-                    return Err(YamlError { pos, message: "alias to an unknown anchor".into() });
+                    return Err(YamlError {
+                        pos,
+                        message: "alias to an unknown anchor".into(),
+                    });
                 };
                 self.count(size_of(&v), &span)?;
                 (v, 0)
             }
             Event::SequenceStart(anchor, _) => {
-                let cases_of = (depth == 3 && self.keys.len() == 3 && self.keys[0] == "suites" && self.keys[2] == "cases").then(|| self.keys[1].clone());
+                let cases_of = (depth == 3
+                    && self.keys.len() == 3
+                    && self.keys[0] == "suites"
+                    && self.keys[2] == "cases")
+                    .then(|| self.keys[1].clone());
                 let mut items = Vec::new();
                 loop {
                     let (event, span) = self.next()?;
@@ -227,7 +271,12 @@ impl<'a> Builder<'a, '_> {
                 (Value::Array(items), anchor)
             }
             Event::MappingStart(anchor, _) => (self.mapping(ptr, depth)?, anchor),
-            other => return Err(YamlError { pos, message: format!("unexpected YAML event {other:?}") }),
+            other => {
+                return Err(YamlError {
+                    pos,
+                    message: format!("unexpected YAML event {other:?}"),
+                });
+            }
         };
         if self.record {
             self.spans.values.insert(ptr.clone(), pos);
@@ -262,11 +311,21 @@ impl<'a> Builder<'a, '_> {
                                 for item in items {
                                     match item {
                                         Value::Object(m) => merged.push(m),
-                                        _ => return Err(YamlError { pos: key_pos, message: "`<<` merges mappings only".into() }),
+                                        _ => {
+                                            return Err(YamlError {
+                                                pos: key_pos,
+                                                message: "`<<` merges mappings only".into(),
+                                            });
+                                        }
                                     }
                                 }
                             }
-                            _ => return Err(YamlError { pos: key_pos, message: "`<<` merges mappings only".into() }),
+                            _ => {
+                                return Err(YamlError {
+                                    pos: key_pos,
+                                    message: "`<<` merges mappings only".into(),
+                                });
+                            }
                         }
                         continue;
                     }
@@ -278,12 +337,25 @@ impl<'a> Builder<'a, '_> {
                 }
                 Event::Alias(id) => match self.anchors.get(&id) {
                     Some(Value::String(s)) => s.clone(),
-                    _ => return Err(YamlError { pos: key_pos, message: "mapping keys must be plain strings".into() }),
+                    _ => {
+                        return Err(YamlError {
+                            pos: key_pos,
+                            message: "mapping keys must be plain strings".into(),
+                        });
+                    }
                 },
-                _ => return Err(YamlError { pos: key_pos, message: "mapping keys must be plain strings, not lists or mappings".into() }),
+                _ => {
+                    return Err(YamlError {
+                        pos: key_pos,
+                        message: "mapping keys must be plain strings, not lists or mappings".into(),
+                    });
+                }
             };
             if map.contains_key(&key) {
-                return Err(YamlError { pos: key_pos, message: format!("duplicate key `{key}` in this mapping") });
+                return Err(YamlError {
+                    pos: key_pos,
+                    message: format!("duplicate key `{key}` in this mapping"),
+                });
             }
             let len = ptr.len();
             if self.record {
@@ -332,27 +404,27 @@ fn resolve_scalar(text: &str, style: ScalarStyle, force_str: bool) -> Value {
         _ => {}
     }
     let digits = text.strip_prefix(['-', '+']).unwrap_or(text);
-    if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
-        if let Ok(i) = text.parse::<i64>() {
-            return Value::Number(i.into());
-        }
+    if !digits.is_empty()
+        && digits.bytes().all(|b| b.is_ascii_digit())
+        && let Ok(i) = text.parse::<i64>()
+    {
+        return Value::Number(i.into());
     }
-    if let Some(hex) = text.strip_prefix("0x") {
-        if let Ok(i) = i64::from_str_radix(hex, 16) {
-            return Value::Number(i.into());
-        }
+    if let Some(hex) = text.strip_prefix("0x")
+        && let Ok(i) = i64::from_str_radix(hex, 16)
+    {
+        return Value::Number(i.into());
     }
-    if let Some(oct) = text.strip_prefix("0o") {
-        if let Ok(i) = i64::from_str_radix(oct, 8) {
-            return Value::Number(i.into());
-        }
+    if let Some(oct) = text.strip_prefix("0o")
+        && let Ok(i) = i64::from_str_radix(oct, 8)
+    {
+        return Value::Number(i.into());
     }
-    if looks_like_float(text) {
-        if let Ok(f) = text.parse::<f64>() {
-            if let Some(n) = Number::from_f64(f) {
-                return Value::Number(n);
-            }
-        }
+    if looks_like_float(text)
+        && let Ok(f) = text.parse::<f64>()
+        && let Some(n) = Number::from_f64(f)
+    {
+        return Value::Number(n);
     }
     Value::String(text.to_owned())
 }
@@ -386,7 +458,10 @@ mod tests {
     #[test]
     fn parses_values_with_positions() {
         let doc = parse("a: 1\nb:\n  - x\n  - 'y'\n  - 2.5\nc: ~\nd: yes\n").unwrap();
-        assert_eq!(doc.value, json!({"a": 1, "b": ["x", "y", 2.5], "c": null, "d": "yes"}));
+        assert_eq!(
+            doc.value,
+            json!({"a": 1, "b": ["x", "y", 2.5], "c": null, "d": "yes"})
+        );
         // Quoted scalars are located at their first character inside the quotes.
         assert_eq!(doc.spans.value("/b/1"), Some(Pos { line: 4, col: 6 }));
         assert_eq!(doc.spans.value("/b/0"), Some(Pos { line: 3, col: 5 }));
@@ -411,7 +486,13 @@ mod tests {
         }
         assert!(parse(&bomb).err().unwrap().message.contains("expands"));
         assert!(parse("a: [1, 2").is_err());
-        assert!(parse("---\na: 1\n---\nb: 2\n").err().unwrap().message.contains("one YAML document"));
+        assert!(
+            parse("---\na: 1\n---\nb: 2\n")
+                .err()
+                .unwrap()
+                .message
+                .contains("one YAML document")
+        );
     }
 
     #[test]
@@ -421,14 +502,32 @@ mod tests {
             seen.push((suite.to_owned(), i, v));
             Value::Null
         };
-        let v = parse_value_with_cases("suites:\n  a:\n    cases: [{input: x}, {input: y}]\n    other: [1]\n", &mut hook).unwrap();
-        assert_eq!(v, json!({"suites": {"a": {"cases": [null, null], "other": [1]}}}));
-        assert_eq!(seen, vec![("a".to_owned(), 0, json!({"input": "x"})), ("a".to_owned(), 1, json!({"input": "y"}))]);
+        let v = parse_value_with_cases(
+            "suites:\n  a:\n    cases: [{input: x}, {input: y}]\n    other: [1]\n",
+            &mut hook,
+        )
+        .unwrap();
+        assert_eq!(
+            v,
+            json!({"suites": {"a": {"cases": [null, null], "other": [1]}}})
+        );
+        assert_eq!(
+            seen,
+            vec![
+                ("a".to_owned(), 0, json!({"input": "x"})),
+                ("a".to_owned(), 1, json!({"input": "y"}))
+            ]
+        );
     }
 
     #[test]
     fn resolves_scalars_like_yaml_1_2() {
         let doc = parse("[1, -2, 0x1f, 1e3, .5, '1', abc, 1.2.3, true, 'true', !!str 5]").unwrap();
-        assert_eq!(doc.value, json!([1, -2, 31, 1000.0, 0.5, "1", "abc", "1.2.3", true, "true", "5"]));
+        assert_eq!(
+            doc.value,
+            json!([
+                1, -2, 31, 1000.0, 0.5, "1", "abc", "1.2.3", true, "true", "5"
+            ])
+        );
     }
 }

@@ -25,7 +25,9 @@ pub enum StoreError {
     AmbiguousRun { prefix: String, count: usize },
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
-    #[error("the store's schema is version {found}, newer than this Gauntlet understands ({known}); upgrade Gauntlet")]
+    #[error(
+        "the store's schema is version {found}, newer than this Gauntlet understands ({known}); upgrade Gauntlet"
+    )]
     TooNew { found: i64, known: i64 },
     #[error("the result writer stopped: {0}")]
     WriterGone(String),
@@ -44,12 +46,24 @@ pub trait RunStore {
     /// Records the start of a run with its configuration snapshot.
     fn create_run(&self, tenant: &TenantId, run: &RunRecord, snapshot: &Value) -> Result<()>;
     /// Records the end of a run.
-    fn finish_run(&self, tenant: &TenantId, id: &RunId, status: RunStatus, totals: &Totals, finished_at: &str) -> Result<()>;
+    fn finish_run(
+        &self,
+        tenant: &TenantId,
+        id: &RunId,
+        status: RunStatus,
+        totals: &Totals,
+        finished_at: &str,
+    ) -> Result<()>;
     /// Newest first.
     fn list_runs(&self, tenant: &TenantId, filter: &RunFilter) -> Result<Vec<RunRecord>>;
     /// A run by full id, unique prefix, or `latest`.
     fn get_run(&self, tenant: &TenantId, id_or_prefix: &str) -> Result<RunRecord>;
     fn snapshot(&self, tenant: &TenantId, id: &RunId) -> Result<Value>;
     /// Calls `f` with every case of the run in index order, reading as it goes.
-    fn for_each_case(&self, tenant: &TenantId, id: &RunId, f: &mut dyn FnMut(CaseResult) -> Result<()>) -> Result<()>;
+    fn for_each_case(
+        &self,
+        tenant: &TenantId,
+        id: &RunId,
+        f: &mut dyn FnMut(CaseResult) -> Result<()>,
+    ) -> Result<()>;
 }

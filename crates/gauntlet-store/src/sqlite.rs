@@ -6,14 +6,20 @@ use std::sync::mpsc;
 use std::thread::JoinHandle;
 
 use gauntlet_core::ids::{RunId, TenantId};
-use gauntlet_core::result::{AssertionResult, CaseResult, CaseStatus, RunRecord, RunStatus, StepRecord, ToolCallRecord, Tokens, Totals};
+use gauntlet_core::result::{
+    AssertionResult, CaseResult, CaseStatus, RunRecord, RunStatus, StepRecord, Tokens,
+    ToolCallRecord, Totals,
+};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde_json::Value;
 
 use crate::{Result, RunFilter, RunStore, StoreError};
 
 /// Numbered migrations, applied in order; the number of applied ones is `PRAGMA user_version`.
-const MIGRATIONS: &[(&str, &str)] = &[("0001_runs", include_str!("../migrations/sqlite/0001_runs.sql"))];
+const MIGRATIONS: &[(&str, &str)] = &[(
+    "0001_runs",
+    include_str!("../migrations/sqlite/0001_runs.sql"),
+)];
 
 /// Cases per write transaction.
 const BATCH: usize = 512;
@@ -24,7 +30,10 @@ pub struct SqliteStore {
 }
 
 fn open_connection(path: &str) -> Result<Connection> {
-    let conn = Connection::open(path).map_err(|e| StoreError::Open { path: path.to_owned(), message: e.to_string() })?;
+    let conn = Connection::open(path).map_err(|e| StoreError::Open {
+        path: path.to_owned(),
+        message: e.to_string(),
+    })?;
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
@@ -36,12 +45,18 @@ impl SqliteStore {
     /// Opens (creating if needed) the database file and applies pending migrations.
     pub fn open(path: &Path) -> Result<SqliteStore> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| StoreError::Open { path: path.display().to_string(), message: e.to_string() })?;
+            std::fs::create_dir_all(dir).map_err(|e| StoreError::Open {
+                path: path.display().to_string(),
+                message: e.to_string(),
+            })?;
         }
         let path = path.display().to_string();
         let mut conn = open_connection(&path)?;
         migrate(&mut conn)?;
-        Ok(SqliteStore { conn: Mutex::new(conn), path })
+        Ok(SqliteStore {
+            conn: Mutex::new(conn),
+            path,
+        })
     }
 
     fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
@@ -60,7 +75,10 @@ impl SqliteStore {
             .name("gauntlet-writer".into())
             .spawn(move || write_loop(conn, &tenant, &run, rx))
             .map_err(|e| StoreError::WriterGone(e.to_string()))?;
-        Ok(Writer { tx: Some(tx), handle: Some(handle) })
+        Ok(Writer {
+            tx: Some(tx),
+            handle: Some(handle),
+        })
     }
 }
 
@@ -68,7 +86,10 @@ fn migrate(conn: &mut Connection) -> Result<()> {
     let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
     let known = MIGRATIONS.len() as i64;
     if version > known {
-        return Err(StoreError::TooNew { found: version, known });
+        return Err(StoreError::TooNew {
+            found: version,
+            known,
+        });
     }
     for (i, (_, sql)) in MIGRATIONS.iter().enumerate().skip(version as usize) {
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
@@ -88,7 +109,9 @@ pub struct Writer {
 impl Writer {
     pub fn send(&self, case: CaseResult) -> Result<()> {
         match &self.tx {
-            Some(tx) => tx.send(case).map_err(|_| StoreError::WriterGone("the writer thread ended early".into())),
+            Some(tx) => tx
+                .send(case)
+                .map_err(|_| StoreError::WriterGone("the writer thread ended early".into())),
             None => Err(StoreError::WriterGone("the writer is finished".into())),
         }
     }
@@ -104,7 +127,12 @@ impl Writer {
     }
 }
 
-fn write_loop(mut conn: Connection, tenant: &TenantId, run: &RunId, rx: mpsc::Receiver<CaseResult>) -> Result<u64> {
+fn write_loop(
+    mut conn: Connection,
+    tenant: &TenantId,
+    run: &RunId,
+    rx: mpsc::Receiver<CaseResult>,
+) -> Result<u64> {
     let mut written = 0;
     let mut batch = Vec::with_capacity(BATCH);
     while let Ok(first) = rx.recv() {
@@ -130,7 +158,12 @@ fn json_text<T: serde::Serialize>(v: &T) -> String {
     serde_json::to_string(v).unwrap_or_else(|_| "null".to_owned())
 }
 
-fn insert_case(tx: &rusqlite::Transaction<'_>, tenant: &TenantId, run: &RunId, c: &CaseResult) -> Result<()> {
+fn insert_case(
+    tx: &rusqlite::Transaction<'_>,
+    tenant: &TenantId,
+    run: &RunId,
+    c: &CaseResult,
+) -> Result<()> {
     let (t, r) = (tenant.as_str(), run.as_str());
     tx.prepare_cached(
         "INSERT INTO cases (tenant_id, run_id, idx, case_id, target, status, score, input, output, reason, tokens_input, tokens_output, cost_usd, latency_ms, tags)
@@ -170,8 +203,11 @@ fn run_from_row(row: &Row<'_>) -> rusqlite::Result<std::result::Result<RunRecord
             id: RunId::from_string(row.get::<_, String>(0).map_err(|e| e.to_string())?),
             project: row.get(1).map_err(|e| e.to_string())?,
             suite: row.get(2).map_err(|e| e.to_string())?,
-            seed: seed.parse().map_err(|_| format!("seed `{seed}` is not a number"))?,
-            status: RunStatus::parse(&status).ok_or_else(|| format!("unknown run status `{status}`"))?,
+            seed: seed
+                .parse()
+                .map_err(|_| format!("seed `{seed}` is not a number"))?,
+            status: RunStatus::parse(&status)
+                .ok_or_else(|| format!("unknown run status `{status}`"))?,
             config_hash: row.get(5).map_err(|e| e.to_string())?,
             gauntlet_version: row.get(6).map_err(|e| e.to_string())?,
             started_at: row.get(7).map_err(|e| e.to_string())?,
@@ -201,7 +237,14 @@ impl RunStore for SqliteStore {
         Ok(())
     }
 
-    fn finish_run(&self, tenant: &TenantId, id: &RunId, status: RunStatus, t: &Totals, finished_at: &str) -> Result<()> {
+    fn finish_run(
+        &self,
+        tenant: &TenantId,
+        id: &RunId,
+        status: RunStatus,
+        t: &Totals,
+        finished_at: &str,
+    ) -> Result<()> {
         let n = self.conn().execute(
             "UPDATE runs SET status = ?3, finished_at = ?4, cases_total = ?5, passed = ?6, failed = ?7, errored = ?8, tokens_input = ?9, tokens_output = ?10, cost_usd = ?11
              WHERE tenant_id = ?1 AND id = ?2",
@@ -216,7 +259,9 @@ impl RunStore for SqliteStore {
     fn list_runs(&self, tenant: &TenantId, filter: &RunFilter) -> Result<Vec<RunRecord>> {
         let conn = self.conn();
         let limit = if filter.limit == 0 { 50 } else { filter.limit } as i64;
-        let sql = format!("SELECT {RUN_COLUMNS} FROM runs WHERE tenant_id = ?1 AND (?2 IS NULL OR suite = ?2) ORDER BY started_at DESC, id DESC LIMIT ?3");
+        let sql = format!(
+            "SELECT {RUN_COLUMNS} FROM runs WHERE tenant_id = ?1 AND (?2 IS NULL OR suite = ?2) ORDER BY started_at DESC, id DESC LIMIT ?3"
+        );
         let mut stmt = conn.prepare(&sql)?;
         let rows = stmt.query_map(params![tenant.as_str(), filter.suite, limit], run_from_row)?;
         let mut out = Vec::new();
@@ -229,7 +274,9 @@ impl RunStore for SqliteStore {
     fn get_run(&self, tenant: &TenantId, id_or_prefix: &str) -> Result<RunRecord> {
         let conn = self.conn();
         if id_or_prefix == "latest" || id_or_prefix == "last" {
-            let sql = format!("SELECT {RUN_COLUMNS} FROM runs WHERE tenant_id = ?1 ORDER BY started_at DESC, id DESC LIMIT 1");
+            let sql = format!(
+                "SELECT {RUN_COLUMNS} FROM runs WHERE tenant_id = ?1 ORDER BY started_at DESC, id DESC LIMIT 1"
+            );
             return conn
                 .query_row(&sql, params![tenant.as_str()], run_from_row)
                 .optional()?
@@ -239,15 +286,29 @@ impl RunStore for SqliteStore {
         let wanted = id_or_prefix.to_ascii_uppercase();
         // Prefix search with a range, not LIKE, so `%` and `_` in the input mean nothing.
         let upper = format!("{wanted}\u{10FFFF}");
-        let sql = format!("SELECT {RUN_COLUMNS} FROM runs WHERE tenant_id = ?1 AND id >= ?2 AND id < ?3 ORDER BY id LIMIT 2");
+        let sql = format!(
+            "SELECT {RUN_COLUMNS} FROM runs WHERE tenant_id = ?1 AND id >= ?2 AND id < ?3 ORDER BY id LIMIT 2"
+        );
         let mut stmt = conn.prepare(&sql)?;
-        let rows: Vec<_> = stmt.query_map(params![tenant.as_str(), wanted, upper], run_from_row)?.collect::<std::result::Result<_, _>>()?;
+        let rows: Vec<_> = stmt
+            .query_map(params![tenant.as_str(), wanted, upper], run_from_row)?
+            .collect::<std::result::Result<_, _>>()?;
         match rows.len() {
             0 => Err(StoreError::RunNotFound(id_or_prefix.to_owned())),
-            1 => rows.into_iter().next().ok_or_else(|| StoreError::RunNotFound(id_or_prefix.to_owned()))?.map_err(StoreError::Corrupt),
+            1 => rows
+                .into_iter()
+                .next()
+                .ok_or_else(|| StoreError::RunNotFound(id_or_prefix.to_owned()))?
+                .map_err(StoreError::Corrupt),
             _ => {
-                let exact = rows.into_iter().filter_map(|r| r.ok()).find(|r| r.id.as_str() == wanted);
-                exact.ok_or_else(|| StoreError::AmbiguousRun { prefix: id_or_prefix.to_owned(), count: 2 })
+                let exact = rows
+                    .into_iter()
+                    .filter_map(|r| r.ok())
+                    .find(|r| r.id.as_str() == wanted);
+                exact.ok_or_else(|| StoreError::AmbiguousRun {
+                    prefix: id_or_prefix.to_owned(),
+                    count: 2,
+                })
             }
         }
     }
@@ -255,13 +316,23 @@ impl RunStore for SqliteStore {
     fn snapshot(&self, tenant: &TenantId, id: &RunId) -> Result<Value> {
         let text: String = self
             .conn()
-            .query_row("SELECT config_snapshot FROM runs WHERE tenant_id = ?1 AND id = ?2", params![tenant.as_str(), id.as_str()], |r| r.get(0))
+            .query_row(
+                "SELECT config_snapshot FROM runs WHERE tenant_id = ?1 AND id = ?2",
+                params![tenant.as_str(), id.as_str()],
+                |r| r.get(0),
+            )
             .optional()?
             .ok_or_else(|| StoreError::RunNotFound(id.to_string()))?;
-        serde_json::from_str(&text).map_err(|e| StoreError::Corrupt(format!("configuration snapshot: {e}")))
+        serde_json::from_str(&text)
+            .map_err(|e| StoreError::Corrupt(format!("configuration snapshot: {e}")))
     }
 
-    fn for_each_case(&self, tenant: &TenantId, id: &RunId, f: &mut dyn FnMut(CaseResult) -> Result<()>) -> Result<()> {
+    fn for_each_case(
+        &self,
+        tenant: &TenantId,
+        id: &RunId,
+        f: &mut dyn FnMut(CaseResult) -> Result<()>,
+    ) -> Result<()> {
         let conn = self.conn();
         let p = params![tenant.as_str(), id.as_str()];
         let mut cases = conn.prepare(
@@ -323,7 +394,8 @@ impl RunStore for SqliteStore {
 }
 
 fn parse_json_column(text: Option<String>, what: &str) -> Result<Option<Value>> {
-    text.map(|t| serde_json::from_str(&t).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))).transpose()
+    text.map(|t| serde_json::from_str(&t).map_err(|e| StoreError::Corrupt(format!("{what}: {e}"))))
+        .transpose()
 }
 
 fn read_case(row: &Row<'_>) -> Result<CaseResult> {
@@ -333,17 +405,22 @@ fn read_case(row: &Row<'_>) -> Result<CaseResult> {
         index: row.get(0)?,
         id: row.get(1)?,
         target: row.get(2)?,
-        status: CaseStatus::parse(&status).ok_or_else(|| StoreError::Corrupt(format!("unknown case status `{status}`")))?,
+        status: CaseStatus::parse(&status)
+            .ok_or_else(|| StoreError::Corrupt(format!("unknown case status `{status}`")))?,
         score: row.get(4)?,
         input: row.get(5)?,
         output: row.get(6)?,
         reason: row.get(7)?,
-        tokens: Tokens { input: row.get::<_, i64>(8)? as u64, output: row.get::<_, i64>(9)? as u64 },
+        tokens: Tokens {
+            input: row.get::<_, i64>(8)? as u64,
+            output: row.get::<_, i64>(9)? as u64,
+        },
         cost_usd: row.get(10)?,
         latency_ms: row.get(11)?,
         steps: Vec::new(),
         assertions: Vec::new(),
-        tags: serde_json::from_str(&tags).map_err(|e| StoreError::Corrupt(format!("case tags: {e}")))?,
+        tags: serde_json::from_str(&tags)
+            .map_err(|e| StoreError::Corrupt(format!("case tags: {e}")))?,
     })
 }
 
@@ -360,13 +437,17 @@ fn read_step(row: &Row<'_>) -> Result<(i64, i64, StepRecord)> {
             input: row.get(6)?,
             output: row.get(7)?,
             tool_calls: Vec::new(),
-            tokens: Tokens { input: row.get::<_, i64>(8)? as u64, output: row.get::<_, i64>(9)? as u64 },
+            tokens: Tokens {
+                input: row.get::<_, i64>(8)? as u64,
+                output: row.get::<_, i64>(9)? as u64,
+            },
             cost_usd: row.get(10)?,
             latency_ms: row.get(11)?,
             model_calls: row.get(12)?,
             retries: row.get(13)?,
             error: row.get(14)?,
-            violations: serde_json::from_str(&violations).map_err(|e| StoreError::Corrupt(format!("step violations: {e}")))?,
+            violations: serde_json::from_str(&violations)
+                .map_err(|e| StoreError::Corrupt(format!("step violations: {e}")))?,
         },
     ))
 }

@@ -1,7 +1,11 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 //! The SQLite store: round trip, lookups, tenancy, migrations.
 
 use gauntlet_core::ids::{RunId, TenantId};
-use gauntlet_core::result::{AssertionResult, CaseResult, CaseStatus, RunRecord, RunStatus, StepRecord, ToolCallRecord, Tokens, Totals};
+use gauntlet_core::result::{
+    AssertionResult, CaseResult, CaseStatus, RunRecord, RunStatus, StepRecord, Tokens,
+    ToolCallRecord, Totals,
+};
 use gauntlet_store::sqlite::SqliteStore;
 use gauntlet_store::{RunFilter, RunStore, StoreError};
 use serde_json::json;
@@ -26,12 +30,19 @@ fn case(index: u32) -> CaseResult {
         index,
         id: format!("case-{index}"),
         target: "graph:g".into(),
-        status: if index % 2 == 0 { CaseStatus::Passed } else { CaseStatus::Failed },
+        status: if index.is_multiple_of(2) {
+            CaseStatus::Passed
+        } else {
+            CaseStatus::Failed
+        },
         score: 0.5,
         input: "héllo\nworld".into(),
         output: Some("out".into()),
         reason: (index % 2 == 1).then(|| "contains: nope".into()),
-        tokens: Tokens { input: 10, output: 5 },
+        tokens: Tokens {
+            input: 10,
+            output: 5,
+        },
         cost_usd: 0.000_125,
         latency_ms: 12.5,
         steps: vec![
@@ -43,10 +54,25 @@ fn case(index: u32) -> CaseResult {
                 input: "in".into(),
                 output: Some("{\"x\": 1}".into()),
                 tool_calls: vec![
-                    ToolCallRecord { name: "t".into(), args: json!({"id": 1}), result: Some(json!({"ok": true})), error: None, latency_ms: 3.0 },
-                    ToolCallRecord { name: "t".into(), args: json!({}), result: None, error: Some("boom".into()), latency_ms: 0.0 },
+                    ToolCallRecord {
+                        name: "t".into(),
+                        args: json!({"id": 1}),
+                        result: Some(json!({"ok": true})),
+                        error: None,
+                        latency_ms: 3.0,
+                    },
+                    ToolCallRecord {
+                        name: "t".into(),
+                        args: json!({}),
+                        result: None,
+                        error: Some("boom".into()),
+                        latency_ms: 0.0,
+                    },
                 ],
-                tokens: Tokens { input: 10, output: 5 },
+                tokens: Tokens {
+                    input: 10,
+                    output: 5,
+                },
                 cost_usd: 0.000_125,
                 latency_ms: 12.5,
                 model_calls: 3,
@@ -71,7 +97,15 @@ fn case(index: u32) -> CaseResult {
                 violations: vec![],
             },
         ],
-        assertions: vec![AssertionResult { kind: "not-contains".into(), pass: true, score: 1.0, weight: 2.0, reason: "ok".into(), node: Some("a".into()), metric: Some("m".into()) }],
+        assertions: vec![AssertionResult {
+            kind: "not-contains".into(),
+            pass: true,
+            score: 1.0,
+            weight: 2.0,
+            reason: "ok".into(),
+            node: Some("a".into()),
+            metric: Some("m".into()),
+        }],
         tags: vec!["smoke".into()],
     }
 }
@@ -91,14 +125,23 @@ fn results_round_trip_exactly_in_index_order() {
     assert_eq!(writer.finish().unwrap(), 4);
     let mut totals = Totals::default();
     (0..4).for_each(|i| totals.add(&case(i)));
-    store.finish_run(&t, &r.id, RunStatus::Failed, &totals, "2026-01-01T00:01:00.000Z").unwrap();
+    store
+        .finish_run(
+            &t,
+            &r.id,
+            RunStatus::Failed,
+            &totals,
+            "2026-01-01T00:01:00.000Z",
+        )
+        .unwrap();
 
     let mut back = Vec::new();
-    store.for_each_case(&t, &r.id, &mut |c| {
-        back.push(c);
-        Ok(())
-    })
-    .unwrap();
+    store
+        .for_each_case(&t, &r.id, &mut |c| {
+            back.push(c);
+            Ok(())
+        })
+        .unwrap();
     assert_eq!(back, (0..4).map(case).collect::<Vec<_>>());
     let stored = store.get_run(&t, r.id.as_str()).unwrap();
     assert_eq!(stored.status, RunStatus::Failed);
@@ -116,19 +159,57 @@ fn runs_are_found_by_prefix_latest_and_are_tenant_scoped() {
     store.create_run(&t, &a, &json!({})).unwrap();
     store.create_run(&t, &b, &json!({})).unwrap();
     assert_eq!(store.get_run(&t, "latest").unwrap().id, b.id);
-    assert_eq!(store.get_run(&t, &a.id.as_str()[..24].to_lowercase()).unwrap().id, a.id);
-    assert!(matches!(store.get_run(&t, "0"), Err(StoreError::AmbiguousRun { .. })));
-    assert!(matches!(store.get_run(&t, "ZZZ"), Err(StoreError::RunNotFound(_))));
-    assert!(matches!(store.get_run(&t, "%"), Err(StoreError::RunNotFound(_))));
-    let listed = store.list_runs(&t, &RunFilter { suite: Some("s1".into()), limit: 10 }).unwrap();
+    assert_eq!(
+        store
+            .get_run(&t, &a.id.as_str()[..24].to_lowercase())
+            .unwrap()
+            .id,
+        a.id
+    );
+    assert!(matches!(
+        store.get_run(&t, "0"),
+        Err(StoreError::AmbiguousRun { .. })
+    ));
+    assert!(matches!(
+        store.get_run(&t, "ZZZ"),
+        Err(StoreError::RunNotFound(_))
+    ));
+    assert!(matches!(
+        store.get_run(&t, "%"),
+        Err(StoreError::RunNotFound(_))
+    ));
+    let listed = store
+        .list_runs(
+            &t,
+            &RunFilter {
+                suite: Some("s1".into()),
+                limit: 10,
+            },
+        )
+        .unwrap();
     assert_eq!(listed.len(), 1);
-    assert_eq!(store.list_runs(&t, &RunFilter::default()).unwrap()[0].id, b.id);
+    assert_eq!(
+        store.list_runs(&t, &RunFilter::default()).unwrap()[0].id,
+        b.id
+    );
 
     let other = TenantId::new("other");
-    assert!(store.list_runs(&other, &RunFilter::default()).unwrap().is_empty());
-    assert!(matches!(store.get_run(&other, a.id.as_str()), Err(StoreError::RunNotFound(_))));
+    assert!(
+        store
+            .list_runs(&other, &RunFilter::default())
+            .unwrap()
+            .is_empty()
+    );
+    assert!(matches!(
+        store.get_run(&other, a.id.as_str()),
+        Err(StoreError::RunNotFound(_))
+    ));
     assert!(store.snapshot(&other, &a.id).is_err());
-    assert!(store.finish_run(&other, &a.id, RunStatus::Passed, &Totals::default(), "x").is_err());
+    assert!(
+        store
+            .finish_run(&other, &a.id, RunStatus::Passed, &Totals::default(), "x")
+            .is_err()
+    );
 }
 
 #[test]
@@ -140,7 +221,10 @@ fn migrations_are_idempotent_and_newer_schemas_are_refused() {
     let conn = rusqlite::Connection::open(&path).unwrap();
     conn.pragma_update(None, "user_version", 99).unwrap();
     drop(conn);
-    assert!(matches!(SqliteStore::open(&path), Err(StoreError::TooNew { found: 99, .. })));
+    assert!(matches!(
+        SqliteStore::open(&path),
+        Err(StoreError::TooNew { found: 99, .. })
+    ));
 }
 
 #[test]
@@ -156,10 +240,11 @@ fn a_failed_batch_leaves_no_partial_case() {
     writer.send(case(0)).unwrap();
     assert!(writer.finish().is_err());
     let mut n = 0;
-    store.for_each_case(&t, &r.id, &mut |_| {
-        n += 1;
-        Ok(())
-    })
-    .unwrap();
+    store
+        .for_each_case(&t, &r.id, &mut |_| {
+            n += 1;
+            Ok(())
+        })
+        .unwrap();
     assert_eq!(n, 0);
 }

@@ -5,7 +5,12 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "gauntlet", version, about = "Test and govern multi-agent AI systems", propagate_version = true)]
+#[command(
+    name = "gauntlet",
+    version,
+    about = "Test and govern multi-agent AI systems",
+    propagate_version = true
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

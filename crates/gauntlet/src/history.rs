@@ -20,9 +20,16 @@ pub fn open_store(args: &StoreArgs, project_dir: &Path) -> Result<SqliteStore> {
     let path = match args.db.as_deref() {
         None | Some("") => project_dir.join(".gauntlet").join("gauntlet.db"),
         Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
-            return Err(UsageError("the PostgreSQL store is not available in this build yet; use a SQLite path".into()).into());
+            return Err(UsageError(
+                "the PostgreSQL store is not available in this build yet; use a SQLite path".into(),
+            )
+            .into());
         }
-        Some(url) => PathBuf::from(url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")).unwrap_or(url)),
+        Some(url) => PathBuf::from(
+            url.strip_prefix("sqlite://")
+                .or_else(|| url.strip_prefix("sqlite:"))
+                .unwrap_or(url),
+        ),
     };
     SqliteStore::open(&path).with_context(|| format!("opening the result store {}", path.display()))
 }
@@ -30,19 +37,30 @@ pub fn open_store(args: &StoreArgs, project_dir: &Path) -> Result<SqliteStore> {
 /// Store errors a user causes (unknown or ambiguous ids) exit 2.
 fn user_error(e: StoreError) -> anyhow::Error {
     match e {
-        StoreError::RunNotFound(_) | StoreError::AmbiguousRun { .. } => UsageError(e.to_string()).into(),
+        StoreError::RunNotFound(_) | StoreError::AmbiguousRun { .. } => {
+            UsageError(e.to_string()).into()
+        }
         other => other.into(),
     }
 }
 
 pub fn list(args: &ListArgs) -> Result<Outcome> {
     let store = open_store(&args.store, Path::new("."))?;
-    let runs = store.list_runs(&TenantId::local(), &RunFilter { suite: args.suite.clone(), limit: args.limit })?;
+    let runs = store.list_runs(
+        &TenantId::local(),
+        &RunFilter {
+            suite: args.suite.clone(),
+            limit: args.limit,
+        },
+    )?;
     if runs.is_empty() {
         output::out("no runs stored yet; start one with `gauntlet run`");
         return Ok(Outcome::Passed);
     }
-    let mut text = format!("{:<26}  {:<20}  {:<9}  {:>13}  {:>9}  {}\n", "RUN", "SUITE", "STATUS", "PASSED/CASES", "COST", "STARTED");
+    let mut text = format!(
+        "{:<26}  {:<20}  {:<9}  {:>13}  {:>9}  {}\n",
+        "RUN", "SUITE", "STATUS", "PASSED/CASES", "COST", "STARTED"
+    );
     for r in &runs {
         text.push_str(&format!(
             "{:<26}  {:<20}  {:<9}  {:>13}  {:>9}  {}\n",
@@ -59,7 +77,11 @@ pub fn list(args: &ListArgs) -> Result<Outcome> {
 }
 
 fn clip(s: &str, n: usize) -> String {
-    if s.chars().count() <= n { s.to_owned() } else { s.chars().take(n - 1).chain(['…']).collect() }
+    if s.chars().count() <= n {
+        s.to_owned()
+    } else {
+        s.chars().take(n - 1).chain(['…']).collect()
+    }
 }
 
 pub fn show(args: &ShowArgs) -> Result<Outcome> {
@@ -71,7 +93,11 @@ pub fn show(args: &ShowArgs) -> Result<Outcome> {
     let mut lines = String::new();
     store.for_each_case(&tenant, &run.id, &mut |c| {
         summary.add(&c);
-        let target = if c.target.is_empty() { String::new() } else { format!(" [{}]", c.target) };
+        let target = if c.target.is_empty() {
+            String::new()
+        } else {
+            format!(" [{}]", c.target)
+        };
         let detail = match &c.reason {
             Some(r) => r.clone(),
             None => format!("score {:.2}", c.score),
@@ -86,15 +112,32 @@ pub fn show(args: &ShowArgs) -> Result<Outcome> {
         ));
         Ok(())
     })?;
-    output::out(&format!("run {}\n  project {}  suite {}  status {}\n  started {}  finished {}\n  config {}  gauntlet {}\ncases\n{lines}", run.id, run.project, run.suite, run.status.as_str(), run.started_at, run.finished_at.as_deref().unwrap_or("-"), run.config_hash, run.gauntlet_version));
+    output::out(&format!(
+        "run {}\n  project {}  suite {}  status {}\n  started {}  finished {}\n  config {}  gauntlet {}\ncases\n{lines}",
+        run.id,
+        run.project,
+        run.suite,
+        run.status.as_str(),
+        run.started_at,
+        run.finished_at.as_deref().unwrap_or("-"),
+        run.config_hash,
+        run.gauntlet_version
+    ));
     output::out(&gauntlet_report::text::render(&run, &summary, style));
     Ok(Outcome::Passed)
 }
 
 /// Writes reports of a stored run in one pass over its cases.
-pub fn write_reports(store: &SqliteStore, run: &RunRecord, targets: Vec<(Format, Box<dyn Write + '_>)>) -> Result<()> {
+pub fn write_reports(
+    store: &SqliteStore,
+    run: &RunRecord,
+    targets: Vec<(Format, Box<dyn Write + '_>)>,
+) -> Result<()> {
     let tenant = TenantId::local();
-    let mut writers: Vec<Box<dyn ReportWriter + '_>> = targets.into_iter().map(|(f, w)| gauntlet_report::writer(f, w)).collect();
+    let mut writers: Vec<Box<dyn ReportWriter + '_>> = targets
+        .into_iter()
+        .map(|(f, w)| gauntlet_report::writer(f, w))
+        .collect();
     for w in &mut writers {
         w.begin(run)?;
     }
@@ -127,32 +170,53 @@ pub struct ReportFile {
 
 impl ReportFile {
     pub fn create(path: &Path) -> Result<(ReportFile, BufWriter<File>)> {
-        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "report".into());
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "report".into());
         let tmp = path.with_file_name(format!(".{name}.tmp"));
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
         let file = File::create(&tmp).with_context(|| format!("creating {}", path.display()))?;
-        Ok((ReportFile { tmp, path: path.to_path_buf() }, BufWriter::new(file)))
+        Ok((
+            ReportFile {
+                tmp,
+                path: path.to_path_buf(),
+            },
+            BufWriter::new(file),
+        ))
     }
 
     pub fn commit(self) -> Result<()> {
-        std::fs::rename(&self.tmp, &self.path).with_context(|| format!("writing {}", self.path.display()))
+        std::fs::rename(&self.tmp, &self.path)
+            .with_context(|| format!("writing {}", self.path.display()))
     }
 }
 
 pub fn report(args: &ReportArgs) -> Result<Outcome> {
-    let format = Format::parse(&args.format)
-        .ok_or_else(|| UsageError(format!("unknown report format `{}`; use one of: {}", args.format, Format::NAMES.join(", "))))?;
+    let format = Format::parse(&args.format).ok_or_else(|| {
+        UsageError(format!(
+            "unknown report format `{}`; use one of: {}",
+            args.format,
+            Format::NAMES.join(", ")
+        ))
+    })?;
     let store = open_store(&args.store, Path::new("."))?;
-    let run = store.get_run(&TenantId::local(), &args.run).map_err(user_error)?;
+    let run = store
+        .get_run(&TenantId::local(), &args.run)
+        .map_err(user_error)?;
     match &args.output {
         Some(path) => {
             let (file, w) = ReportFile::create(path)?;
             write_reports(&store, &run, vec![(format, Box::new(w))])?;
             file.commit()?;
         }
-        None => write_reports(&store, &run, vec![(format, Box::new(std::io::stdout().lock()))])?,
+        None => write_reports(
+            &store,
+            &run,
+            vec![(format, Box::new(std::io::stdout().lock()))],
+        )?,
     }
     Ok(Outcome::Passed)
 }

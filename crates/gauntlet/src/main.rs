@@ -49,7 +49,11 @@ fn main() -> ExitCode {
         Ok(Outcome::Invalid) => ExitCode::from(2),
         Err(e) => {
             output::err(&format!("error: {e:#}"));
-            if e.downcast_ref::<UsageError>().is_some() { ExitCode::from(2) } else { ExitCode::from(3) }
+            if e.downcast_ref::<UsageError>().is_some() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::from(3)
+            }
         }
     }
 }

@@ -19,9 +19,13 @@ pub fn err(s: &str) {
 
 /// Colour only on a terminal, and never when NO_COLOR is set.
 pub fn style_stdout() -> gauntlet_report::text::Style {
-    gauntlet_report::text::Style { color: std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none() }
+    gauntlet_report::text::Style {
+        color: std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+    }
 }
 
 pub fn style_stderr() -> gauntlet_report::text::Style {
-    gauntlet_report::text::Style { color: std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none() }
+    gauntlet_report::text::Style {
+        color: std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+    }
 }

@@ -12,7 +12,12 @@ use crate::{Outcome, UsageError, output};
 
 /// The directory a project lives in: the path itself, or the directory of a file.
 pub fn project_dir(path: &Path) -> PathBuf {
-    if path.is_dir() { path.to_path_buf() } else { path.parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf) }
+    if path.is_dir() {
+        path.to_path_buf()
+    } else {
+        path.parent()
+            .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+    }
 }
 
 /// A stable name for the project: its directory's name.
@@ -27,15 +32,20 @@ pub fn project_name(path: &Path) -> String {
 /// Interpolation variables: `.env` beside the project, overridden by the environment; secrets
 /// from the file named by GAUNTLET_SECRETS_FILE.
 fn vars(path: &Path) -> Result<Vars> {
-    let mut env: HashMap<String, String> = match std::fs::read_to_string(project_dir(path).join(".env")) {
-        Ok(text) => gauntlet_spec::interp::parse_dotenv(&text),
-        Err(_) => HashMap::new(),
-    };
+    let mut env: HashMap<String, String> =
+        match std::fs::read_to_string(project_dir(path).join(".env")) {
+            Ok(text) => gauntlet_spec::interp::parse_dotenv(&text),
+            Err(_) => HashMap::new(),
+        };
     env.extend(std::env::vars());
     let secrets = match std::env::var_os("GAUNTLET_SECRETS_FILE") {
         Some(file) => {
-            let text = std::fs::read_to_string(&file)
-                .map_err(|e| UsageError(format!("cannot read GAUNTLET_SECRETS_FILE {}: {e}", PathBuf::from(&file).display())))?;
+            let text = std::fs::read_to_string(&file).map_err(|e| {
+                UsageError(format!(
+                    "cannot read GAUNTLET_SECRETS_FILE {}: {e}",
+                    PathBuf::from(&file).display()
+                ))
+            })?;
             gauntlet_spec::interp::parse_dotenv(&text)
         }
         None => HashMap::new(),
@@ -54,13 +64,22 @@ pub fn load(path: &Path) -> Result<Option<Project>> {
         }
         let text = d.to_string();
         let text = match d.severity {
-            Severity::Error => text.replacen(": error: ", &format!(": {}: ", style.red("error")), 1),
-            Severity::Warning => text.replacen(": warning: ", &format!(": {}: ", style.yellow("warning")), 1),
+            Severity::Error => {
+                text.replacen(": error: ", &format!(": {}: ", style.red("error")), 1)
+            }
+            Severity::Warning => text.replacen(
+                ": warning: ",
+                &format!(": {}: ", style.yellow("warning")),
+                1,
+            ),
         };
         output::err(&text);
     }
     if errors > 0 {
-        output::err(&format!("{errors} error{} found", if errors == 1 { "" } else { "s" }));
+        output::err(&format!(
+            "{errors} error{} found",
+            if errors == 1 { "" } else { "s" }
+        ));
     }
     Ok(validated.project)
 }
@@ -69,7 +88,11 @@ pub fn validate_command(args: &ValidateArgs) -> Result<Outcome> {
     match load(&args.path)? {
         None => Ok(Outcome::Invalid),
         Some(p) => {
-            let cases: usize = p.suites.values().map(|s| s.cases.len() * s.targets.len()).sum();
+            let cases: usize = p
+                .suites
+                .values()
+                .map(|s| s.cases.len() * s.targets.len())
+                .sum();
             output::out(&format!(
                 "ok: {} provider(s), {} tool(s), {} agent(s), {} graph(s), {} suite(s), {} case(s)",
                 p.providers.len(),

@@ -23,7 +23,9 @@ use crate::project::{load, project_dir, project_name};
 use crate::{Outcome, UsageError, output};
 
 fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 /// 64 random bits from the OS-seeded hasher, without a dependency on an RNG for it.
@@ -40,7 +42,10 @@ pub fn run(args: RunArgs) -> Result<Outcome> {
         .iter()
         .map(|p| {
             Format::from_path(p).map(|f| (p.clone(), f)).ok_or_else(|| {
-                UsageError(format!("cannot tell the report format of `{}`; use .json, .xml, .md, .csv or .html", p.display()))
+                UsageError(format!(
+                    "cannot tell the report format of `{}`; use .json, .xml, .md, .csv or .html",
+                    p.display()
+                ))
             })
         })
         .collect::<Result<_, _>>()?;
@@ -53,7 +58,11 @@ pub fn run(args: RunArgs) -> Result<Outcome> {
         for s in &args.suites {
             if !project.suites.contains_key(s) {
                 let known: Vec<&str> = project.suites.keys().map(String::as_str).collect();
-                return Err(UsageError(format!("no suite named `{s}`; suites: {}", known.join(", "))).into());
+                return Err(UsageError(format!(
+                    "no suite named `{s}`; suites: {}",
+                    known.join(", ")
+                ))
+                .into());
             }
         }
         args.suites.clone()
@@ -62,11 +71,18 @@ pub fn run(args: RunArgs) -> Result<Outcome> {
         return Err(UsageError("the project defines no suites".into()).into());
     }
     if !formats.is_empty() && suites.len() > 1 {
-        return Err(UsageError("`-o` writes the report of one suite; choose it with `--suite`".into()).into());
+        return Err(UsageError(
+            "`-o` writes the report of one suite; choose it with `--suite`".into(),
+        )
+        .into());
     }
     let store = history::open_store(&args.store, &project_dir(&args.path))?;
     let cores = std::thread::available_parallelism().map_or(2, usize::from);
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(cores).enable_all().build().context("starting the async runtime")?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(cores)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
     let project = Arc::new(project);
     // Random seeds stay below 2^32: easy to retype, and exact in every JSON reader.
     let seed = args.seed.unwrap_or_else(|| random_u64() >> 32);
@@ -86,8 +102,19 @@ pub fn run(args: RunArgs) -> Result<Outcome> {
         if cancel.is_cancelled() {
             break;
         }
-        let config = RunConfig { seed, concurrency: args.concurrency.unwrap_or(cores * 4), case_filter: args.cases.clone() };
-        let (run, passed) = runtime.block_on(run_suite(&store, &project, &args, suite, config, cancel.clone()))?;
+        let config = RunConfig {
+            seed,
+            concurrency: args.concurrency.unwrap_or(cores * 4),
+            case_filter: args.cases.clone(),
+        };
+        let (run, passed) = runtime.block_on(run_suite(
+            &store,
+            &project,
+            &args,
+            suite,
+            config,
+            cancel.clone(),
+        ))?;
         if !passed {
             outcome = Outcome::Failed;
         }
@@ -101,7 +128,10 @@ pub fn run(args: RunArgs) -> Result<Outcome> {
                 file.commit()?;
             }
             if !args.quiet {
-                let names: Vec<String> = formats.iter().map(|(p, _)| p.display().to_string()).collect();
+                let names: Vec<String> = formats
+                    .iter()
+                    .map(|(p, _)| p.display().to_string())
+                    .collect();
                 output::err(&format!("reports written: {}", names.join(", ")));
             }
         }
@@ -120,9 +150,11 @@ impl Progress {
     fn new(total: u64, args: &RunArgs) -> Progress {
         if !args.no_progress && !args.quiet && std::io::stderr().is_terminal() {
             let bar = ProgressBar::new(total);
-            let style = ProgressStyle::with_template("{spinner} {msg} [{bar:30}] {pos}/{len} {per_sec} eta {eta}")
-                .map(|s| s.progress_chars("=> "))
-                .unwrap_or_else(|_| ProgressStyle::default_bar());
+            let style = ProgressStyle::with_template(
+                "{spinner} {msg} [{bar:30}] {pos}/{len} {per_sec} eta {eta}",
+            )
+            .map(|s| s.progress_chars("=> "))
+            .unwrap_or_else(|_| ProgressStyle::default_bar());
             bar.set_style(style);
             bar.enable_steady_tick(Duration::from_millis(100));
             Progress::Bar(bar)
@@ -134,8 +166,18 @@ impl Progress {
     fn case(&self, c: &CaseResult, failed: u64) {
         let style = output::style_stderr();
         let line = || {
-            let target = if c.target.is_empty() { String::new() } else { format!(" [{}]", c.target) };
-            format!("{} {}{}  {}", gauntlet_report::text::status_mark(c.status, style), c.id, target, c.reason.as_deref().unwrap_or(""))
+            let target = if c.target.is_empty() {
+                String::new()
+            } else {
+                format!(" [{}]", c.target)
+            };
+            format!(
+                "{} {}{}  {}",
+                gauntlet_report::text::status_mark(c.status, style),
+                c.id,
+                target,
+                c.reason.as_deref().unwrap_or("")
+            )
         };
         match self {
             Progress::Bar(bar) => {
@@ -160,12 +202,22 @@ impl Progress {
     }
 }
 
-async fn run_suite(store: &SqliteStore, project: &Arc<Project>, args: &RunArgs, suite: &str, config: RunConfig, cancel: Cancel) -> Result<(RunRecord, bool)> {
+async fn run_suite(
+    store: &SqliteStore,
+    project: &Arc<Project>,
+    args: &RunArgs,
+    suite: &str,
+    config: RunConfig,
+    cancel: Cancel,
+) -> Result<(RunRecord, bool)> {
     let tenant = TenantId::local();
     let snapshot = project.config_snapshot(suite, config.seed);
     let started = now_ms();
     let mut run = RunRecord {
-        id: RunId::from_parts(started, u128::from(random_u64()) << 16 ^ u128::from(random_u64())),
+        id: RunId::from_parts(
+            started,
+            u128::from(random_u64()) << 16 ^ u128::from(random_u64()),
+        ),
         project: project_name(&args.path),
         suite: suite.to_owned(),
         seed: config.seed,
@@ -180,27 +232,40 @@ async fn run_suite(store: &SqliteStore, project: &Arc<Project>, args: &RunArgs, 
     let writer = store.writer(&tenant, &run.id)?;
 
     let planned = project.suites.get(suite).map_or(0, |s| {
-        let cases = if config.case_filter.is_empty() { s.cases.len() } else { s.cases.iter().filter(|c| config.case_filter.contains(&c.id)).count() };
+        let cases = if config.case_filter.is_empty() {
+            s.cases.len()
+        } else {
+            s.cases
+                .iter()
+                .filter(|c| config.case_filter.contains(&c.id))
+                .count()
+        };
         (cases * s.targets.len()) as u64
     });
     if planned == 0 {
-        return Err(UsageError(format!("suite `{suite}` has no case matching --case {}", config.case_filter.join(", "))).into());
+        return Err(UsageError(format!(
+            "suite `{suite}` has no case matching --case {}",
+            config.case_filter.join(", ")
+        ))
+        .into());
     }
     let progress = Progress::new(planned, args);
     let (tx, mut rx) = mpsc::channel::<CaseResult>(1024);
     let engine = {
         let (project, suite) = (Arc::clone(project), suite.to_owned());
-        tokio::spawn(async move { gauntlet_engine::run_suite(project, &suite, config, cancel, tx).await })
+        tokio::spawn(async move {
+            gauntlet_engine::run_suite(project, &suite, config, cancel, tx).await
+        })
     };
     let mut summary = Summary::default();
     let mut write_error = None;
     while let Some(case) = rx.recv().await {
         summary.add(&case);
         progress.case(&case, summary.totals.failed + summary.totals.errored);
-        if write_error.is_none() {
-            if let Err(e) = writer.send(case) {
-                write_error = Some(e);
-            }
+        if write_error.is_none()
+            && let Err(e) = writer.send(case)
+        {
+            write_error = Some(e);
         }
     }
     progress.finish();
@@ -211,7 +276,9 @@ async fn run_suite(store: &SqliteStore, project: &Arc<Project>, args: &RunArgs, 
     }
     written?;
     run.totals = summary.totals;
-    let passed = summary.totals.cases > 0 && summary.totals.passed == summary.totals.cases && end == RunEnd::Completed;
+    let passed = summary.totals.cases > 0
+        && summary.totals.passed == summary.totals.cases
+        && end == RunEnd::Completed;
     run.status = match end {
         RunEnd::Completed if passed => RunStatus::Passed,
         RunEnd::Completed => RunStatus::Failed,
@@ -221,11 +288,21 @@ async fn run_suite(store: &SqliteStore, project: &Arc<Project>, args: &RunArgs, 
     store.finish_run(&tenant, &run.id, run.status, &run.totals, &finished)?;
     run.finished_at = Some(finished);
     match end {
-        RunEnd::TimedOut => output::err(&format!("suite `{suite}` reached its run timeout; {} of {planned} cases finished", run.totals.cases)),
-        RunEnd::Cancelled => output::err(&format!("run cancelled; {} of {planned} cases finished", run.totals.cases)),
+        RunEnd::TimedOut => output::err(&format!(
+            "suite `{suite}` reached its run timeout; {} of {planned} cases finished",
+            run.totals.cases
+        )),
+        RunEnd::Cancelled => output::err(&format!(
+            "run cancelled; {} of {planned} cases finished",
+            run.totals.cases
+        )),
         RunEnd::Completed => {}
     }
-    output::out(&gauntlet_report::text::render(&run, &summary, output::style_stdout()));
+    output::out(&gauntlet_report::text::render(
+        &run,
+        &summary,
+        output::style_stdout(),
+    ));
     output::out(&format!("run id: {}", run.id));
     Ok((run, passed))
 }

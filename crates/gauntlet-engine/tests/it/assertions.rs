@@ -94,10 +94,23 @@ async fn every_assertion_type_passes_and_fails_on_purpose() {
     let mut checked = 0;
     for suite in ["echo", "tools"] {
         for c in run(&p, suite, 1).await {
-            let expected = if c.tags.contains(&"pass".to_owned()) { CaseStatus::Passed } else { CaseStatus::Failed };
-            assert_eq!(c.status, expected, "case {}: {:?} {:#?}", c.id, c.reason, c.assertions);
+            let expected = if c.tags.contains(&"pass".to_owned()) {
+                CaseStatus::Passed
+            } else {
+                CaseStatus::Failed
+            };
+            assert_eq!(
+                c.status, expected,
+                "case {}: {:?} {:#?}",
+                c.id, c.reason, c.assertions
+            );
             for a in &c.assertions {
-                assert!((0.0..=1.0).contains(&a.score), "{}: score {}", c.id, a.score);
+                assert!(
+                    (0.0..=1.0).contains(&a.score),
+                    "{}: score {}",
+                    c.id,
+                    a.score
+                );
                 assert!(!a.reason.is_empty());
             }
             if expected == CaseStatus::Failed {
@@ -121,7 +134,10 @@ async fn graded_scores_and_negation() {
     let p = project(PROJECT);
     let results = run(&p, "echo", 1).await;
     let partial = results.iter().find(|c| c.id == "contains-all-f").unwrap();
-    assert_eq!(partial.assertions[0].score, 0.5, "contains-all gives partial credit");
+    assert_eq!(
+        partial.assertions[0].score, 0.5,
+        "contains-all gives partial credit"
+    );
     let weighted = results.iter().find(|c| c.id == "threshold-pass").unwrap();
     assert!((weighted.score - 0.75).abs() < 1e-9);
     let neg = results.iter().find(|c| c.id == "not-contains-f").unwrap();

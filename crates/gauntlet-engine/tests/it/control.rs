@@ -122,7 +122,10 @@ async fn retries_stop_at_the_limit_and_fatal_errors_are_not_retried() {
     let p = project(CONTROL);
     let c = run(&p, "exhausted", 1).await.remove(0);
     assert_eq!(c.status, CaseStatus::Error);
-    assert_eq!(c.reason.as_deref(), Some("server_error: upstream 503 (after 2 retries)"));
+    assert_eq!(
+        c.reason.as_deref(),
+        Some("server_error: upstream 503 (after 2 retries)")
+    );
     assert_eq!(c.steps[0].model_calls, 3);
     let c = run(&p, "fatal", 1).await.remove(0);
     assert_eq!(c.reason.as_deref(), Some("invalid_request: bad prompt"));
@@ -144,7 +147,12 @@ async fn run_timeout_cancels_the_remaining_work() {
     let p = project(CONTROL);
     let (results, end) = run_with(&p, "run-timeout", 1, Cancel::new()).await;
     assert_eq!(end, RunEnd::TimedOut);
-    assert!(results.iter().all(|c| c.status == CaseStatus::Error && c.reason.as_deref() == Some("cancelled")), "{results:#?}");
+    assert!(
+        results
+            .iter()
+            .all(|c| c.status == CaseStatus::Error && c.reason.as_deref() == Some("cancelled")),
+        "{results:#?}"
+    );
 }
 
 #[tokio::test]
@@ -159,7 +167,10 @@ async fn cancellation_reaches_in_flight_cases_and_records_them() {
     let started = std::time::Instant::now();
     let (results, end) = run_with(&p, "cancel", 1, cancel).await;
     assert_eq!(end, RunEnd::Cancelled);
-    assert!(started.elapsed() < Duration::from_millis(290), "cancellation did not interrupt the 300 ms calls");
+    assert!(
+        started.elapsed() < Duration::from_millis(290),
+        "cancellation did not interrupt the 300 ms calls"
+    );
     assert!(!results.is_empty());
     for c in &results {
         assert_eq!(c.status, CaseStatus::Error);
@@ -175,13 +186,28 @@ async fn contracts_fail_steps_with_precise_reasons() {
     let schema = by_target("schema");
     assert_eq!(schema.status, CaseStatus::Failed);
     let reason = schema.reason.as_deref().unwrap();
-    assert!(reason.starts_with("contract violation: output does not match the contract's output_schema"), "{reason}");
+    assert!(
+        reason
+            .starts_with("contract violation: output does not match the contract's output_schema"),
+        "{reason}"
+    );
     assert!(reason.contains("answer"), "{reason}");
     let rogue = by_target("rogue");
     assert_eq!(rogue.status, CaseStatus::Failed);
-    assert_eq!(rogue.reason.as_deref(), Some("contract violation: step made 2 tool calls, over the contract's max_tool_calls 1"));
+    assert_eq!(
+        rogue.reason.as_deref(),
+        Some("contract violation: step made 2 tool calls, over the contract's max_tool_calls 1")
+    );
     let gated = by_target("gated");
-    assert!(gated.reason.as_deref().unwrap().contains("over the contract's max_tokens 5"), "{:?}", gated.reason);
+    assert!(
+        gated
+            .reason
+            .as_deref()
+            .unwrap()
+            .contains("over the contract's max_tokens 5"),
+        "{:?}",
+        gated.reason
+    );
 }
 
 #[tokio::test]
@@ -197,7 +223,10 @@ async fn suite_contracts_apply_to_the_whole_case() {
     let c = run(&p, "case-contract", 1).await.remove(0);
     assert_eq!(c.status, CaseStatus::Failed);
     let reason = c.reason.unwrap();
-    assert!(reason.contains("max_tool_calls 1") || reason.contains("suite's contract does not allow"), "{reason}");
+    assert!(
+        reason.contains("max_tool_calls 1") || reason.contains("suite's contract does not allow"),
+        "{reason}"
+    );
 }
 
 #[tokio::test]
@@ -205,12 +234,25 @@ async fn max_turns_bounds_the_tool_loop_and_bad_arguments_reach_the_model() {
     let p = project(CONTROL);
     let c = run(&p, "turns", 1).await.remove(0);
     assert_eq!(c.status, CaseStatus::Error);
-    assert_eq!(c.reason.as_deref(), Some("agent `looping` made 2 model calls without a final answer (max_turns)"));
+    assert_eq!(
+        c.reason.as_deref(),
+        Some("agent `looping` made 2 model calls without a final answer (max_turns)")
+    );
     let c = run(&p, "args", 1).await.remove(0);
     assert_eq!(c.status, CaseStatus::Passed);
     let call = &c.steps[0].tool_calls[0];
-    assert!(call.error.as_deref().unwrap().contains("arguments do not match the parameters of `lookup`"), "{call:?}");
-    assert!(c.output.unwrap().starts_with("tool said arguments do not match"));
+    assert!(
+        call.error
+            .as_deref()
+            .unwrap()
+            .contains("arguments do not match the parameters of `lookup`"),
+        "{call:?}"
+    );
+    assert!(
+        c.output
+            .unwrap()
+            .starts_with("tool said arguments do not match")
+    );
 }
 
 #[tokio::test]
@@ -228,7 +270,11 @@ async fn seeded_results_do_not_depend_on_concurrency() {
     let p = project(CONTROL);
     let serial = {
         let (tx, mut rx) = tokio::sync::mpsc::channel(64);
-        let config = gauntlet_engine::RunConfig { seed: 7, concurrency: 1, case_filter: Vec::new() };
+        let config = gauntlet_engine::RunConfig {
+            seed: 7,
+            concurrency: 1,
+            case_filter: Vec::new(),
+        };
         let h = tokio::spawn({
             let p = p.clone();
             async move { gauntlet_engine::run_suite(p, "dice", config, Cancel::new(), tx).await }
@@ -242,8 +288,17 @@ async fn seeded_results_do_not_depend_on_concurrency() {
         v
     };
     let parallel = run(&p, "dice", 7).await;
-    assert_eq!(serde_json::to_string(&serial).unwrap(), serde_json::to_string(&parallel).unwrap());
+    assert_eq!(
+        serde_json::to_string(&serial).unwrap(),
+        serde_json::to_string(&parallel).unwrap()
+    );
     let outputs: std::collections::HashSet<_> = parallel.iter().map(|c| c.output.clone()).collect();
-    assert!(outputs.len() > 1, "choices should vary across cases: {outputs:?}");
-    assert_eq!(case(&parallel, "d1").steps[0].latency_ms, case(&serial, "d1").steps[0].latency_ms);
+    assert!(
+        outputs.len() > 1,
+        "choices should vary across cases: {outputs:?}"
+    );
+    assert_eq!(
+        case(&parallel, "d1").steps[0].latency_ms,
+        case(&serial, "d1").steps[0].latency_ms
+    );
 }

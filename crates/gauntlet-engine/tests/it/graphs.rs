@@ -58,7 +58,10 @@ suites:
 "#;
 
 fn nodes(c: &gauntlet_core::result::CaseResult) -> Vec<&str> {
-    c.steps.iter().map(|s| s.node.as_deref().unwrap_or("")).collect()
+    c.steps
+        .iter()
+        .map(|s| s.node.as_deref().unwrap_or(""))
+        .collect()
 }
 
 #[tokio::test]
@@ -66,10 +69,17 @@ async fn conditional_edges_route_and_otherwise_catches_the_rest() {
     let p = project(GRAPHS);
     let r = run(&p, "route", 1).await;
     assert_eq!(nodes(case(&r, "billing")), ["router", "billing"]);
-    assert_eq!(case(&r, "billing").output.as_deref(), Some(r#"billing handled {"queue": "billing"}"#), "handoff passes the router's output on");
+    assert_eq!(
+        case(&r, "billing").output.as_deref(),
+        Some(r#"billing handled {"queue": "billing"}"#),
+        "handoff passes the router's output on"
+    );
     assert_eq!(nodes(case(&r, "shipping")), ["router", "shipping"]);
     assert_eq!(nodes(case(&r, "other")), ["router", "fallback"]);
-    assert_eq!(case(&r, "other").output.as_deref(), Some("a human will call"));
+    assert_eq!(
+        case(&r, "other").output.as_deref(),
+        Some("a human will call")
+    );
     assert!(r.iter().all(|c| c.status == CaseStatus::Passed));
 }
 
@@ -81,10 +91,20 @@ async fn fan_out_runs_branches_in_parallel_and_join_waits_for_both() {
     assert_eq!(c.status, CaseStatus::Passed, "{:?}", c.reason);
     // Steps are ordered by virtual start time, then definition order.
     assert_eq!(nodes(c), ["split", "slow", "fast", "join", "templated"]);
-    let join = c.steps.iter().find(|s| s.node.as_deref() == Some("join")).unwrap();
+    let join = c
+        .steps
+        .iter()
+        .find(|s| s.node.as_deref() == Some("join"))
+        .unwrap();
     let joined: serde_json::Value = serde_json::from_str(&join.input).unwrap();
-    assert_eq!(joined, serde_json::json!({"slow": "slow done", "fast": "fast done"}));
-    assert_eq!(c.output.as_deref(), Some("slow=slow done fast=fast done in=go"));
+    assert_eq!(
+        joined,
+        serde_json::json!({"slow": "slow done", "fast": "fast done"})
+    );
+    assert_eq!(
+        c.output.as_deref(),
+        Some("slow=slow done fast=fast done in=go")
+    );
     // Critical path: split 0 + max(slow 40, fast 5) + join 0 + templated 0.
     assert_eq!(c.latency_ms, 40.0);
 }

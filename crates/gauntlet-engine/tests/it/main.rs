@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 //! Engine integration tests: projects written as YAML, run through the real engine.
 
 mod assertions;
@@ -16,12 +17,24 @@ pub fn project(yaml: &str) -> Arc<Project> {
     std::fs::write(&file, yaml).unwrap();
     let v = gauntlet_spec::load_project(&file, &gauntlet_spec::Vars::default());
     let errors: Vec<String> = v.diagnostics.iter().map(ToString::to_string).collect();
-    Arc::new(v.project.unwrap_or_else(|| panic!("invalid test project: {errors:#?}")))
+    Arc::new(
+        v.project
+            .unwrap_or_else(|| panic!("invalid test project: {errors:#?}")),
+    )
 }
 
-pub async fn run_with(project: &Arc<Project>, suite: &str, seed: u64, cancel: Cancel) -> (Vec<CaseResult>, RunEnd) {
+pub async fn run_with(
+    project: &Arc<Project>,
+    suite: &str,
+    seed: u64,
+    cancel: Cancel,
+) -> (Vec<CaseResult>, RunEnd) {
     let (tx, mut rx) = tokio::sync::mpsc::channel(64);
-    let config = RunConfig { seed, concurrency: 8, case_filter: Vec::new() };
+    let config = RunConfig {
+        seed,
+        concurrency: 8,
+        case_filter: Vec::new(),
+    };
     let handle = tokio::spawn({
         let project = Arc::clone(project);
         let suite = suite.to_owned();
@@ -41,5 +54,8 @@ pub async fn run(project: &Arc<Project>, suite: &str, seed: u64) -> Vec<CaseResu
 }
 
 pub fn case<'a>(results: &'a [CaseResult], id: &str) -> &'a CaseResult {
-    results.iter().find(|c| c.id == id).unwrap_or_else(|| panic!("no case {id}"))
+    results
+        .iter()
+        .find(|c| c.id == id)
+        .unwrap_or_else(|| panic!("no case {id}"))
 }

@@ -95,7 +95,13 @@ fn texts(v: &Value) -> Option<Vec<String>> {
     }
 }
 
-pub fn check(cx: &mut Ctx, e: &Source, p: &str, a: raw::Assertion, scope: &Scope) -> Option<Assertion> {
+pub fn check(
+    cx: &mut Ctx,
+    e: &Source,
+    p: &str,
+    a: raw::Assertion,
+    scope: &Scope,
+) -> Option<Assertion> {
     let type_ptr = push_pointer(p, "type");
     let (negate, name) = match a.check_type.strip_prefix("not-") {
         Some(rest) => (true, rest.to_owned()),
@@ -104,16 +110,34 @@ pub fn check(cx: &mut Ctx, e: &Source, p: &str, a: raw::Assertion, scope: &Scope
     if !Check::NAMES.contains(&name.as_str()) {
         let mut all: Vec<String> = Check::NAMES.iter().map(|s| (*s).to_owned()).collect();
         all.extend(Check::NAMES.iter().map(|s| format!("not-{s}")));
-        let hint = suggest(&a.check_type, "assertion types", all.iter().map(String::as_str));
-        cx.error(e, &type_ptr, format!("unknown assertion type `{}`", a.check_type)).hint = Some(hint);
+        let hint = suggest(
+            &a.check_type,
+            "assertion types",
+            all.iter().map(String::as_str),
+        );
+        cx.error(
+            e,
+            &type_ptr,
+            format!("unknown assertion type `{}`", a.check_type),
+        )
+        .hint = Some(hint);
         return None;
     }
     let allowed = params(&name);
     let mut ok = true;
     for key in given(&a) {
         if !allowed.contains(&key) && !COMMON.contains(&key) {
-            let hint = if allowed.is_empty() { format!("`{name}` takes no parameters") } else { format!("`{name}` takes: {}", allowed.join(", ")) };
-            cx.error(e, &push_pointer(p, key), format!("`{key}` has no meaning for a `{name}` assertion")).hint = Some(hint);
+            let hint = if allowed.is_empty() {
+                format!("`{name}` takes no parameters")
+            } else {
+                format!("`{name}` takes: {}", allowed.join(", "))
+            };
+            cx.error(
+                e,
+                &push_pointer(p, key),
+                format!("`{key}` has no meaning for a `{name}` assertion"),
+            )
+            .hint = Some(hint);
             ok = false;
         }
     }
@@ -122,13 +146,16 @@ pub fn check(cx: &mut Ctx, e: &Source, p: &str, a: raw::Assertion, scope: &Scope
     }
     let value_ptr = push_pointer(p, "value");
     let need = |cx: &mut Ctx, what: &str, example: &str| {
-        cx.error(e, p, format!("`{name}` needs {what}")).hint = Some(format!("e.g. `{{ type: {name}, {example} }}`"));
+        cx.error(e, p, format!("`{name}` needs {what}")).hint =
+            Some(format!("e.g. `{{ type: {name}, {example} }}`"));
     };
     let value_text = a.value.as_ref().and_then(text);
     let check = match name.as_str() {
         "equals" | "contains" | "icontains" | "starts-with" | "ends-with" | "node-output" => {
             let v = match (&a.value, name.as_str()) {
-                (Some(Value::Object(_) | Value::Array(_)), "equals") => a.value.as_ref().map(|v| v.to_string()),
+                (Some(Value::Object(_) | Value::Array(_)), "equals") => {
+                    a.value.as_ref().map(|v| v.to_string())
+                }
                 _ => value_text.clone(),
             };
             match (name.as_str(), v) {
@@ -164,8 +191,10 @@ pub fn check(cx: &mut Ctx, e: &Source, p: &str, a: raw::Assertion, scope: &Scope
             match cx.regex(&src) {
                 Ok(pattern) => Check::Regex { pattern },
                 Err(err) => {
-                    cx.error(e, &value_ptr, crate::diag::regex_error(&err)).hint =
-                        Some("patterns use Rust regex syntax; escape backslashes inside double quotes".into());
+                    cx.error(e, &value_ptr, crate::diag::regex_error(&err)).hint = Some(
+                        "patterns use Rust regex syntax; escape backslashes inside double quotes"
+                            .into(),
+                    );
                     return None;
                 }
             }
@@ -177,11 +206,17 @@ pub fn check(cx: &mut Ctx, e: &Source, p: &str, a: raw::Assertion, scope: &Scope
                 (Some(s), None) => (push_pointer(p, "schema"), s),
                 (None, Some(v)) => (value_ptr.clone(), v),
                 _ => {
-                    need(cx, "the schema as `schema` (or `value`), once", "schema: { type: object }");
+                    need(
+                        cx,
+                        "the schema as `schema` (or `value`), once",
+                        "schema: { type: object }",
+                    );
                     return None;
                 }
             };
-            Check::JsonSchema { schema: cx.schema(e, &ptr, source)? }
+            Check::JsonSchema {
+                schema: cx.schema(e, &ptr, source)?,
+            }
         }
         "json-path" => {
             let Some(path) = a.path.clone() else {
@@ -189,14 +224,22 @@ pub fn check(cx: &mut Ctx, e: &Source, p: &str, a: raw::Assertion, scope: &Scope
                 return None;
             };
             if !path.starts_with('$') {
-                cx.error(e, &push_pointer(p, "path"), "JSON paths start with `$`").hint = Some("e.g. `$.order.status` or `$.items[0]`".into());
+                cx.error(e, &push_pointer(p, "path"), "JSON paths start with `$`")
+                    .hint = Some("e.g. `$.order.status` or `$.items[0]`".into());
                 return None;
             }
-            Check::JsonPath { path, value: a.value.clone() }
+            Check::JsonPath {
+                path,
+                value: a.value.clone(),
+            }
         }
         "similarity" => {
             let Some(value) = value_text else {
-                need(cx, "a `value` to compare with", "value: \"hello world\", threshold: 0.8");
+                need(
+                    cx,
+                    "a `value` to compare with",
+                    "value: \"hello world\", threshold: 0.8",
+                );
                 return None;
             };
             let method = match a.method.as_deref() {
@@ -204,7 +247,12 @@ pub fn check(cx: &mut Ctx, e: &Source, p: &str, a: raw::Assertion, scope: &Scope
                 Some("token-overlap") => SimilarityMethod::TokenOverlap,
                 Some(other) => {
                     let hint = suggest(other, "methods", ["levenshtein", "token-overlap"]);
-                    cx.error(e, &push_pointer(p, "method"), format!("unknown similarity method `{other}`")).hint = Some(hint);
+                    cx.error(
+                        e,
+                        &push_pointer(p, "method"),
+                        format!("unknown similarity method `{other}`"),
+                    )
+                    .hint = Some(hint);
                     return None;
                 }
             };
@@ -215,23 +263,50 @@ pub fn check(cx: &mut Ctx, e: &Source, p: &str, a: raw::Assertion, scope: &Scope
                 need(cx, "`min`, `max` or both", "min: 3, max: 50");
                 return None;
             }
-            if let (Some(lo), Some(hi)) = (a.min, a.max) {
-                if lo > hi {
-                    cx.error(e, &push_pointer(p, "min"), "`min` is greater than `max`");
-                    return None;
+            if let (Some(lo), Some(hi)) = (a.min, a.max)
+                && lo > hi
+            {
+                cx.error(e, &push_pointer(p, "min"), "`min` is greater than `max`");
+                return None;
+            }
+            if name == "length" {
+                Check::Length {
+                    min: a.min,
+                    max: a.max,
+                }
+            } else {
+                Check::WordCount {
+                    min: a.min,
+                    max: a.max,
                 }
             }
-            if name == "length" { Check::Length { min: a.min, max: a.max } } else { Check::WordCount { min: a.min, max: a.max } }
         }
         "latency" | "cost" => {
-            let key = if name == "latency" { "max_ms" } else { "max_usd" };
-            let bound = if name == "latency" { a.max_ms } else { a.max_usd }.or_else(|| a.value.as_ref().and_then(Value::as_f64));
+            let key = if name == "latency" {
+                "max_ms"
+            } else {
+                "max_usd"
+            };
+            let bound = if name == "latency" {
+                a.max_ms
+            } else {
+                a.max_usd
+            }
+            .or_else(|| a.value.as_ref().and_then(Value::as_f64));
             match bound {
                 Some(b) if b >= 0.0 => {
-                    if name == "latency" { Check::Latency { max_ms: b } } else { Check::Cost { max_usd: b } }
+                    if name == "latency" {
+                        Check::Latency { max_ms: b }
+                    } else {
+                        Check::Cost { max_usd: b }
+                    }
                 }
                 _ => {
-                    need(cx, &format!("a non-negative `{key}`"), &format!("{key}: 1000"));
+                    need(
+                        cx,
+                        &format!("a non-negative `{key}`"),
+                        &format!("{key}: 1000"),
+                    );
                     return None;
                 }
             }
@@ -247,7 +322,12 @@ pub fn check(cx: &mut Ctx, e: &Source, p: &str, a: raw::Assertion, scope: &Scope
                 Some("output") => TokenKind::Output,
                 Some(other) => {
                     let hint = suggest(other, "kinds", ["total", "input", "output"]);
-                    cx.error(e, &push_pointer(p, "kind"), format!("unknown token kind `{other}`")).hint = Some(hint);
+                    cx.error(
+                        e,
+                        &push_pointer(p, "kind"),
+                        format!("unknown token kind `{other}`"),
+                    )
+                    .hint = Some(hint);
                     return None;
                 }
             };
@@ -255,12 +335,16 @@ pub fn check(cx: &mut Ctx, e: &Source, p: &str, a: raw::Assertion, scope: &Scope
         }
         "tool-called" | "no-tool" => {
             let tool = a.name.clone().or(value_text);
-            if let Some(t) = &tool {
-                if !cx.has("tools", t) {
-                    let ptr = if a.name.is_some() { push_pointer(p, "name") } else { value_ptr.clone() };
-                    cx.unknown(e, &ptr, "tools", "tool", t);
-                    return None;
-                }
+            if let Some(t) = &tool
+                && !cx.has("tools", t)
+            {
+                let ptr = if a.name.is_some() {
+                    push_pointer(p, "name")
+                } else {
+                    value_ptr.clone()
+                };
+                cx.unknown(e, &ptr, "tools", "tool", t);
+                return None;
             }
             if name == "no-tool" {
                 Check::NoTool { name: tool }
@@ -270,46 +354,84 @@ pub fn check(cx: &mut Ctx, e: &Source, p: &str, a: raw::Assertion, scope: &Scope
                     return None;
                 };
                 if a.args.as_ref().is_some_and(|v| !v.is_object()) {
-                    cx.error(e, &push_pointer(p, "args"), "`args` must be a mapping of argument values");
+                    cx.error(
+                        e,
+                        &push_pointer(p, "args"),
+                        "`args` must be a mapping of argument values",
+                    );
                     return None;
                 }
-                Check::ToolCalled { name: tool, args: a.args.clone() }
+                Check::ToolCalled {
+                    name: tool,
+                    args: a.args.clone(),
+                }
             }
         }
         "tool-sequence" => {
             let Some(names) = a.value.as_ref().and_then(texts) else {
-                need(cx, "the tool names in order as `value`", "value: [search, lookup_order]");
+                need(
+                    cx,
+                    "the tool names in order as `value`",
+                    "value: [search, lookup_order]",
+                );
                 return None;
             };
             for (i, t) in names.iter().enumerate() {
                 if !cx.has("tools", t) {
-                    cx.unknown(e, &push_pointer(&value_ptr, &i.to_string()), "tools", "tool", t);
+                    cx.unknown(
+                        e,
+                        &push_pointer(&value_ptr, &i.to_string()),
+                        "tools",
+                        "tool",
+                        t,
+                    );
                     return None;
                 }
             }
-            Check::ToolSequence { names, exact: a.exact.unwrap_or(false) }
+            Check::ToolSequence {
+                names,
+                exact: a.exact.unwrap_or(false),
+            }
         }
         _ => return None,
     };
-    if let Some(t) = a.threshold {
-        if !(0.0..=1.0).contains(&t) {
-            cx.error(e, &push_pointer(p, "threshold"), "`threshold` must be between 0 and 1");
-            return None;
-        }
+    if let Some(t) = a.threshold
+        && !(0.0..=1.0).contains(&t)
+    {
+        cx.error(
+            e,
+            &push_pointer(p, "threshold"),
+            "`threshold` must be between 0 and 1",
+        );
+        return None;
     }
     let weight = a.weight.unwrap_or(1.0);
-    if !(weight >= 0.0) {
-        cx.error(e, &push_pointer(p, "weight"), "`weight` must be a non-negative number");
+    // Also rejects NaN.
+    if weight.is_nan() || weight < 0.0 {
+        cx.error(
+            e,
+            &push_pointer(p, "weight"),
+            "`weight` must be a non-negative number",
+        );
         return None;
     }
     match (&a.node, &scope.nodes) {
         (Some(_), None) => {
-            cx.error(e, &push_pointer(p, "node"), "`node` applies only when the suite's targets are graphs");
+            cx.error(
+                e,
+                &push_pointer(p, "node"),
+                "`node` applies only when the suite's targets are graphs",
+            );
             return None;
         }
         (Some(n), Some(nodes)) if !nodes.contains(n) => {
             let hint = suggest(n, "nodes", nodes.iter().map(String::as_str));
-            cx.error(e, &push_pointer(p, "node"), format!("unknown graph node `{n}`")).hint = Some(hint);
+            cx.error(
+                e,
+                &push_pointer(p, "node"),
+                format!("unknown graph node `{n}`"),
+            )
+            .hint = Some(hint);
             return None;
         }
         (None, _) if name == "node-output" => {
@@ -318,5 +440,12 @@ pub fn check(cx: &mut Ctx, e: &Source, p: &str, a: raw::Assertion, scope: &Scope
         }
         _ => {}
     }
-    Some(Assertion { check, negate, weight, threshold: a.threshold, node: a.node, metric: a.metric })
+    Some(Assertion {
+        check,
+        negate,
+        weight,
+        threshold: a.threshold,
+        node: a.node,
+        metric: a.metric,
+    })
 }

@@ -31,7 +31,12 @@ pub enum Outcome<T> {
 
 /// Deserializes `value` (located at `base` inside `entity`'s file); every error found is
 /// pushed to `diags`.
-pub fn deserialize<T: DeserializeOwned>(entity: &Source, base: &str, value: &Value, diags: &mut Vec<Diagnostic>) -> Outcome<T> {
+pub fn deserialize<T: DeserializeOwned>(
+    entity: &Source,
+    base: &str,
+    value: &Value,
+    diags: &mut Vec<Diagnostic>,
+) -> Outcome<T> {
     // The happy path borrows; only a value with errors is copied for pruning.
     if let Ok(v) = T::deserialize(value) {
         return Outcome::Clean(v);
@@ -59,14 +64,19 @@ pub fn deserialize<T: DeserializeOwned>(entity: &Source, base: &str, value: &Val
             .collect();
         let message = err.inner().to_string();
         let unknown_field = backticked(&message, "unknown field `");
-        if let Some(field) = &unknown_field {
-            if !matches!(segs.last(), Some(Seg::Key(k)) if k == field) {
-                segs.push(Seg::Key(field.clone()));
-            }
+        if let Some(field) = &unknown_field
+            && !matches!(segs.last(), Some(Seg::Key(k)) if k == field)
+        {
+            segs.push(Seg::Key(field.clone()));
         }
         let original = to_original(&segs, &removed);
         let pointer = pointer_of(base, &original);
-        diags.push(describe(entity, &pointer, &message, unknown_field.is_some()));
+        diags.push(describe(
+            entity,
+            &pointer,
+            &message,
+            unknown_field.is_some(),
+        ));
         // Prune what failed, then try again to find further errors: an unknown key is simply
         // dropped; anything else takes its whole enclosing list element with it, so that a
         // removed required field does not cascade into "missing key" errors.
@@ -96,17 +106,31 @@ fn describe(source: &Source, pointer: &str, message: &str, is_unknown_field: boo
         let hint = did_you_mean(&field, expected.iter().map(String::as_str)).or_else(|| {
             (!expected.is_empty()).then(|| format!("allowed keys here: {}", expected.join(", ")))
         });
-        return Diagnostic::error(file, spans.locate_key(pointer), format!("unknown key `{field}`")).with_hint_opt(hint);
+        return Diagnostic::error(
+            file,
+            spans.locate_key(pointer),
+            format!("unknown key `{field}`"),
+        )
+        .with_hint_opt(hint);
     }
     if let Some(variant) = backticked(message, "unknown variant `") {
         let expected = expected_list(message);
         let hint = did_you_mean(&variant, expected.iter().map(String::as_str))
             .unwrap_or_else(|| format!("expected one of: {}", expected.join(", ")));
-        return Diagnostic::error(file, spans.locate(pointer), format!("unknown value `{variant}`")).with_hint(hint);
+        return Diagnostic::error(
+            file,
+            spans.locate(pointer),
+            format!("unknown value `{variant}`"),
+        )
+        .with_hint(hint);
     }
     if let Some(field) = backticked(message, "missing field `") {
-        return Diagnostic::error(file, spans.locate(pointer), format!("missing required key `{field}`"))
-            .with_hint(format!("add `{field}:` to this mapping"));
+        return Diagnostic::error(
+            file,
+            spans.locate(pointer),
+            format!("missing required key `{field}`"),
+        )
+        .with_hint(format!("add `{field}:` to this mapping"));
     }
     let friendly = message
         .replace("invalid type: ", "wrong type: found ")
@@ -126,8 +150,15 @@ fn backticked(message: &str, prefix: &str) -> Option<String> {
 
 /// The names in "expected one of `a`, `b`".
 fn expected_list(message: &str) -> Vec<String> {
-    let Some(i) = message.find("expected") else { return Vec::new() };
-    message[i..].split('`').skip(1).step_by(2).map(str::to_owned).collect()
+    let Some(i) = message.find("expected") else {
+        return Vec::new();
+    };
+    message[i..]
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .map(str::to_owned)
+        .collect()
 }
 
 fn pointer_of(base: &str, segs: &[Seg]) -> String {
@@ -167,8 +198,15 @@ fn to_original(segs: &[Seg], removed: &HashMap<String, Vec<usize>>) -> Vec<Seg> 
 }
 
 /// Removes the value at `segs`, or, when that is the whole value, reports failure.
-fn prune(value: &mut Value, segs: &[Seg], original: &[Seg], removed: &mut HashMap<String, Vec<usize>>) -> bool {
-    let Some((last, parents)) = segs.split_last() else { return false };
+fn prune(
+    value: &mut Value,
+    segs: &[Seg],
+    original: &[Seg],
+    removed: &mut HashMap<String, Vec<usize>>,
+) -> bool {
+    let Some((last, parents)) = segs.split_last() else {
+        return false;
+    };
     let mut cur = value;
     for s in parents {
         cur = match (s, cur) {
@@ -188,7 +226,10 @@ fn prune(value: &mut Value, segs: &[Seg], original: &[Seg], removed: &mut HashMa
         (Seg::Index(i), Value::Array(a)) if *i < a.len() => {
             a.remove(*i);
             if let Some(Seg::Index(orig)) = original.last() {
-                removed.entry(pointer_of("", &original[..original.len() - 1])).or_default().push(*orig);
+                removed
+                    .entry(pointer_of("", &original[..original.len() - 1]))
+                    .or_default()
+                    .push(*orig);
             }
             true
         }

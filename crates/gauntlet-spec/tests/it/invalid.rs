@@ -7,13 +7,19 @@ use crate::{diagnostics, fixtures};
 #[test]
 fn every_invalid_fixture_is_rejected_with_located_errors() {
     let dir = fixtures().join("invalid");
-    let mut entries: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut entries: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     entries.sort();
     assert!(entries.len() >= 20, "fixtures missing");
     for path in entries {
         let name = path.file_stem().unwrap().to_string_lossy().into_owned();
         let out = diagnostics(&path);
-        assert!(out.ends_with("-- project: invalid"), "{name} was accepted:\n{out}");
+        assert!(
+            out.ends_with("-- project: invalid"),
+            "{name} was accepted:\n{out}"
+        );
         assert!(out.contains(": error: "), "{name} has no error:\n{out}");
         insta::assert_snapshot!(name, out);
     }
@@ -23,7 +29,11 @@ fn every_invalid_fixture_is_rejected_with_located_errors() {
 fn secrets_never_appear_in_diagnostics() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("p.yaml");
-    std::fs::write(&file, "providers:\n  p: { type: openai, api_key: '${secret:API_KEY}', model: 7 }\n").unwrap();
+    std::fs::write(
+        &file,
+        "providers:\n  p: { type: openai, api_key: '${secret:API_KEY}', model: 7 }\n",
+    )
+    .unwrap();
     let v = gauntlet_spec::load_project(&file, &crate::vars());
     let all: String = v.diagnostics.iter().map(ToString::to_string).collect();
     assert!(!all.contains("sk-canary"), "{all}");
@@ -47,7 +57,9 @@ fn loader_never_panics_on_mutated_input() {
         state ^= state << 17;
         state
     };
-    let pieces: [&[u8]; 12] = [b":", b"- ", b"{", b"}", b"[", b"]", b"'", b"\"", b"\n  ", b"&a ", b"*a", b"${"];
+    let pieces: [&[u8]; 12] = [
+        b":", b"- ", b"{", b"}", b"[", b"]", b"'", b"\"", b"\n  ", b"&a ", b"*a", b"${",
+    ];
     for round in 0..400 {
         let mut bytes = sources[round % sources.len()].as_bytes().to_vec();
         for _ in 0..(1 + next() % 6) {

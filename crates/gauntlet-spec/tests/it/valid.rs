@@ -20,8 +20,16 @@ fn examples_are_valid() {
 fn directory_projects_merge_files_and_includes() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join("more")).unwrap();
-    std::fs::write(dir.path().join("main.yml"), "version: 1\ninclude: [more]\nsuites:\n  s: { target: a, cases: [ { input: hi } ] }\n").unwrap();
-    std::fs::write(dir.path().join("more/agents.yaml"), "providers: { p: { type: mock } }\nagents:\n  a: { provider: p, mock: { echo: true } }\n").unwrap();
+    std::fs::write(
+        dir.path().join("main.yml"),
+        "version: 1\ninclude: [more]\nsuites:\n  s: { target: a, cases: [ { input: hi } ] }\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("more/agents.yaml"),
+        "providers: { p: { type: mock } }\nagents:\n  a: { provider: p, mock: { echo: true } }\n",
+    )
+    .unwrap();
     let v = gauntlet_spec::load_project(&dir.path().join("main.yml"), &crate::vars());
     assert!(v.diagnostics.is_empty(), "{:?}", v.diagnostics);
     let p = v.project.unwrap();
@@ -46,7 +54,10 @@ fn interpolation_resolves_env_defaults_and_masks_secrets() {
     assert_eq!(provider.model.as_deref(), Some("gpt-4o-mini"));
     let key = provider.api_key.as_ref().unwrap();
     assert_eq!(key.expose(), "sk-canary-0123456789");
-    assert_eq!(format!("{key:?} {key}"), "${secret:API_KEY} ${secret:API_KEY}");
+    assert_eq!(
+        format!("{key:?} {key}"),
+        "${secret:API_KEY} ${secret:API_KEY}"
+    );
     let snapshot = serde_json::to_string(&p).unwrap();
     assert!(!snapshot.contains("sk-canary"), "{snapshot}");
     assert_eq!(p.agents["a"].system.as_deref(), Some("Escaped ${HOME}"));
@@ -60,12 +71,16 @@ fn checked_in_json_schema_is_current() {
         std::fs::write(&path, &current).unwrap();
     }
     let checked_in = std::fs::read_to_string(&path).unwrap_or_default();
-    assert!(checked_in == current, "schema/gauntlet.schema.json is stale; run `scripts/regenerate` (GAUNTLET_UPDATE_SCHEMA=1 cargo test -p gauntlet-spec)");
+    assert!(
+        checked_in == current,
+        "schema/gauntlet.schema.json is stale; run `scripts/regenerate` (GAUNTLET_UPDATE_SCHEMA=1 cargo test -p gauntlet-spec)"
+    );
 }
 
 #[test]
 fn the_schema_accepts_the_examples() {
-    let schema: serde_json::Value = serde_json::from_str(&gauntlet_spec::schema::json_schema()).unwrap();
+    let schema: serde_json::Value =
+        serde_json::from_str(&gauntlet_spec::schema::json_schema()).unwrap();
     let validator = jsonschema::options().build(&schema).unwrap();
     for file in gauntlet_spec::load::project_files(&examples()).unwrap() {
         let text = std::fs::read_to_string(&file).unwrap();

@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 //! End-to-end tests of the `gauntlet` binary: exit codes, output, stored history, reports.
 
 mod cli;
@@ -32,7 +33,12 @@ pub fn stderr(o: &Output) -> String {
 
 /// The run id printed by `gauntlet run`.
 pub fn run_id(o: &Output) -> String {
-    stdout(o).lines().find_map(|l| l.strip_prefix("run id: ")).expect("a run id").trim().to_owned()
+    stdout(o)
+        .lines()
+        .find_map(|l| l.strip_prefix("run id: "))
+        .expect("a run id")
+        .trim()
+        .to_owned()
 }
 
 /// Replaces run ids, timestamps and the version so reports can be compared and snapshotted.
@@ -41,5 +47,8 @@ pub fn mask(text: &str) -> String {
     let times = regex::Regex::new(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z").unwrap();
     let text = ids.replace_all(text, "[RUN-ID]");
     let text = times.replace_all(&text, "[TIME]");
-    text.replace(&format!("Gauntlet {}", env!("CARGO_PKG_VERSION")), "Gauntlet [VERSION]")
+    text.replace(
+        &format!("Gauntlet {}", env!("CARGO_PKG_VERSION")),
+        "Gauntlet [VERSION]",
+    )
 }

@@ -6,7 +6,17 @@ use crate::{examples, gauntlet, mask, run_id, stdout};
 fn every_report_format_of_a_seeded_run() {
     let dir = tempfile::tempdir().unwrap();
     let desk = examples().join("support-desk");
-    let r = gauntlet(dir.path(), &["run", desk.to_str().unwrap(), "--suite", "routing", "--seed", "42"]);
+    let r = gauntlet(
+        dir.path(),
+        &[
+            "run",
+            desk.to_str().unwrap(),
+            "--suite",
+            "routing",
+            "--seed",
+            "42",
+        ],
+    );
     assert_eq!(r.status.code(), Some(0));
     let id = run_id(&r);
     insta::assert_snapshot!("terminal_summary", mask(&stdout(&r)));
@@ -27,16 +37,31 @@ fn every_report_format_of_a_seeded_run() {
                 for key in ["id", "status", "score", "output", "steps", "assertions"] {
                     assert!(case.get(key).is_some(), "cases[].{key}");
                 }
-                for key in ["node", "agent", "input", "output", "tool_calls", "tokens", "cost_usd", "latency_ms"] {
+                for key in [
+                    "node",
+                    "agent",
+                    "input",
+                    "output",
+                    "tool_calls",
+                    "tokens",
+                    "cost_usd",
+                    "latency_ms",
+                ] {
                     assert!(case["steps"][0].get(key).is_some(), "steps[].{key}");
                 }
                 for key in ["type", "pass", "score", "reason"] {
-                    assert!(case["assertions"][0].get(key).is_some(), "assertions[].{key}");
+                    assert!(
+                        case["assertions"][0].get(key).is_some(),
+                        "assertions[].{key}"
+                    );
                 }
             }
             "html" => {
                 assert!(text.starts_with("<!doctype html>"));
-                assert!(!text.contains("http://") && !text.contains("https://"), "the HTML report must be self-contained");
+                assert!(
+                    !text.contains("http://") && !text.contains("https://"),
+                    "the HTML report must be self-contained"
+                );
             }
             _ => {}
         }
@@ -52,7 +77,12 @@ fn reports_escape_hostile_text() {
         "providers: { m: { type: mock } }\nagents:\n  a: { provider: m, mock: { echo: true } }\nsuites:\n  s:\n    target: a\n    cases:\n      - { id: xss, input: \"<script>alert('x')</script> & =cmd|' /C calc'!A0, \\\"q\\\"\", assert: [ { type: contains, value: nothing } ] }\n",
     )
     .unwrap();
-    let r = gauntlet(dir.path(), &["run", "x.yaml", "-o", "r.html", "-o", "r.xml", "-o", "r.csv"]);
+    let r = gauntlet(
+        dir.path(),
+        &[
+            "run", "x.yaml", "-o", "r.html", "-o", "r.xml", "-o", "r.csv",
+        ],
+    );
     assert_eq!(r.status.code(), Some(1));
     let html = std::fs::read_to_string(dir.path().join("r.html")).unwrap();
     assert!(!html.contains("<script>alert"), "unescaped script in HTML");
@@ -60,5 +90,8 @@ fn reports_escape_hostile_text() {
     let xml = std::fs::read_to_string(dir.path().join("r.xml")).unwrap();
     assert!(!xml.contains("<script>"));
     let csv = std::fs::read_to_string(dir.path().join("r.csv")).unwrap();
-    assert!(csv.contains("\"<script>alert('x')</script> & =cmd|' /C calc'!A0, \"\"q\"\"\""), "{csv}");
+    assert!(
+        csv.contains("\"<script>alert('x')</script> & =cmd|' /C calc'!A0, \"\"q\"\"\""),
+        "{csv}"
+    );
 }
