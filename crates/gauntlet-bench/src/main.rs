@@ -49,9 +49,17 @@ fn measure(bin: &Path, args: &[&str], dir: &Path) -> Sample {
     if ret != pid {
         fail("wait4 failed");
     }
-    let exit = if libc::WIFEXITED(status) { libc::WEXITSTATUS(status) } else { -1 };
+    let exit = if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status)
+    } else {
+        -1
+    };
     // ru_maxrss is in kilobytes on Linux.
-    Sample { wall_s, peak_rss_mb: usage.ru_maxrss as f64 / 1024.0, exit }
+    Sample {
+        wall_s,
+        peak_rss_mb: usage.ru_maxrss as f64 / 1024.0,
+        exit,
+    }
 }
 
 fn fail(msg: &str) -> ! {
@@ -61,7 +69,9 @@ fn fail(msg: &str) -> ! {
 
 /// A suite of `n` cases × 5 deterministic assertions against an `echo` mock agent.
 fn synthetic_suite(dir: &Path, n: usize) -> PathBuf {
-    let mut y = String::from("version: 1\nproviders:\n  local: { type: mock }\nagents:\n  echo:\n    provider: local\n    mock: { echo: true }\nsuites:\n  synthetic:\n    target: echo\n    cases:\n");
+    let mut y = String::from(
+        "version: 1\nproviders:\n  local: { type: mock }\nagents:\n  echo:\n    provider: local\n    mock: { echo: true }\nsuites:\n  synthetic:\n    target: echo\n    cases:\n",
+    );
     for i in 0..n {
         let _ = write!(
             y,
@@ -82,7 +92,10 @@ fn main() {
     let exe = std::env::current_exe().unwrap_or_else(|e| fail(&e.to_string()));
     let bin = exe.with_file_name("gauntlet");
     if !bin.exists() {
-        fail(&format!("{} not found; build it first: cargo build --release -p gauntlet", bin.display()));
+        fail(&format!(
+            "{} not found; build it first: cargo build --release -p gauntlet",
+            bin.display()
+        ));
     }
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let quickstart = repo.join("examples/quickstart");
@@ -93,24 +106,62 @@ fn main() {
     let db = db.to_str().unwrap_or("bench.db");
     let quick = quickstart.to_str().unwrap_or("examples/quickstart");
 
-    println!("gauntlet end-to-end benchmarks ({} cores)", std::thread::available_parallelism().map_or(1, usize::from));
+    println!(
+        "gauntlet end-to-end benchmarks ({} cores)",
+        std::thread::available_parallelism().map_or(1, usize::from)
+    );
     println!("binary: {}\n", bin.display());
 
     let runs = 20;
-    let validate: Vec<f64> = (0..runs).map(|_| measure(&bin, &["validate", quick], &work).wall_s * 1000.0).collect();
-    println!("validate quickstart           median {:7.1} ms over {runs} runs (target < 50 ms)", median(validate));
-    let one: Vec<f64> = (0..runs)
-        .map(|_| measure(&bin, &["run", quick, "--suite", "basics", "--case", "echo", "--seed", "1", "--db", db, "-q"], &work).wall_s * 1000.0)
+    let validate: Vec<f64> = (0..runs)
+        .map(|_| measure(&bin, &["validate", quick], &work).wall_s * 1000.0)
         .collect();
-    println!("one-case run (SQLite write)   median {:7.1} ms over {runs} runs (target < 50 ms)", median(one));
+    println!(
+        "validate quickstart           median {:7.1} ms over {runs} runs (target < 50 ms)",
+        median(validate)
+    );
+    let one: Vec<f64> = (0..runs)
+        .map(|_| {
+            measure(
+                &bin,
+                &[
+                    "run", quick, "--suite", "basics", "--case", "echo", "--seed", "1", "--db", db,
+                    "-q",
+                ],
+                &work,
+            )
+            .wall_s
+                * 1000.0
+        })
+        .collect();
+    println!(
+        "one-case run (SQLite write)   median {:7.1} ms over {runs} runs (target < 50 ms)",
+        median(one)
+    );
 
     let suite10k = synthetic_suite(&work, 10_000);
     let s10k = suite10k.to_str().unwrap_or_default();
     let v = measure(&bin, &["validate", s10k], &work);
-    println!("validate 10,000 cases                {:7.3} s   peak RSS {:6.1} MB", v.wall_s, v.peak_rss_mb);
+    println!(
+        "validate 10,000 cases                {:7.3} s   peak RSS {:6.1} MB",
+        v.wall_s, v.peak_rss_mb
+    );
     let mut samples = Vec::new();
     for _ in 0..5 {
-        let s = measure(&bin, &["run", s10k, "--seed", "1", "--db", db, "--no-progress", "-q"], &work);
+        let s = measure(
+            &bin,
+            &[
+                "run",
+                s10k,
+                "--seed",
+                "1",
+                "--db",
+                db,
+                "--no-progress",
+                "-q",
+            ],
+            &work,
+        );
         if s.exit != 0 {
             fail(&format!("the 10k run exited with {}", s.exit));
         }
@@ -127,13 +178,35 @@ fn main() {
         PROMPTFOO_10K_S / wall,
         PROMPTFOO_10K_MB / rss
     );
-    println!("  vs Inspect AI 0.3.285 ({INSPECT_10K_S} s, {INSPECT_10K_MB} MB):  {:6.0}× faster, {:5.1}× less memory", INSPECT_10K_S / wall, INSPECT_10K_MB / rss);
+    println!(
+        "  vs Inspect AI 0.3.285 ({INSPECT_10K_S} s, {INSPECT_10K_MB} MB):  {:6.0}× faster, {:5.1}× less memory",
+        INSPECT_10K_S / wall,
+        INSPECT_10K_MB / rss
+    );
 
     let suite100k = synthetic_suite(&work, 100_000);
-    let s = measure(&bin, &["run", suite100k.to_str().unwrap_or_default(), "--seed", "1", "--db", db, "--no-progress", "-q"], &work);
+    let s = measure(
+        &bin,
+        &[
+            "run",
+            suite100k.to_str().unwrap_or_default(),
+            "--seed",
+            "1",
+            "--db",
+            db,
+            "--no-progress",
+            "-q",
+        ],
+        &work,
+    );
     if s.exit != 0 {
         fail(&format!("the 100k run exited with {}", s.exit));
     }
-    println!("run 100,000 cases × 5 assertions     {:7.3} s   peak RSS {:6.1} MB   {:>9.0} cases/s   (target RSS < 200 MB)", s.wall_s, s.peak_rss_mb, 100_000.0 / s.wall_s);
+    println!(
+        "run 100,000 cases × 5 assertions     {:7.3} s   peak RSS {:6.1} MB   {:>9.0} cases/s   (target RSS < 200 MB)",
+        s.wall_s,
+        s.peak_rss_mb,
+        100_000.0 / s.wall_s
+    );
     let _ = std::fs::remove_dir_all(&work);
 }

@@ -57,6 +57,15 @@ pub struct StoreArgs {
     pub db: Option<String>,
 }
 
+#[derive(Args, Clone)]
+pub struct ReadStoreArgs {
+    /// The project whose results to read (its .gauntlet/gauntlet.db)
+    #[arg(long, short = 'p', default_value = ".")]
+    pub project: PathBuf,
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
 #[derive(Args)]
 pub struct RunArgs {
     /// A specification file or a directory of them
@@ -102,7 +111,7 @@ pub struct ListArgs {
     #[arg(long, default_value_t = 20)]
     pub limit: usize,
     #[command(flatten)]
-    pub store: StoreArgs,
+    pub store: ReadStoreArgs,
 }
 
 #[derive(Args)]
@@ -110,7 +119,7 @@ pub struct ShowArgs {
     /// Run id, a unique prefix of it, or `latest`
     pub run: String,
     #[command(flatten)]
-    pub store: StoreArgs,
+    pub store: ReadStoreArgs,
 }
 
 #[derive(Args)]
@@ -124,5 +133,5 @@ pub struct ReportArgs {
     #[arg(short = 'o', long = "output")]
     pub output: Option<PathBuf>,
     #[command(flatten)]
-    pub store: StoreArgs,
+    pub store: ReadStoreArgs,
 }

@@ -11,13 +11,31 @@ use gauntlet_report::{Format, ReportWriter, Summary};
 use gauntlet_store::sqlite::SqliteStore;
 use gauntlet_store::{RunFilter, RunStore, StoreError};
 
-use crate::cli::{ListArgs, ReportArgs, ShowArgs, StoreArgs};
+use crate::cli::{ListArgs, ReadStoreArgs, ReportArgs, ShowArgs, StoreArgs};
 use crate::{Outcome, UsageError, output};
 
 /// Opens the store named by `--db` / GAUNTLET_DATABASE_URL, else `.gauntlet/gauntlet.db` in
-/// `project_dir`.
+/// `project_dir`, creating it if needed.
 pub fn open_store(args: &StoreArgs, project_dir: &Path) -> Result<SqliteStore> {
-    let path = match args.db.as_deref() {
+    let path = store_path(args, project_dir)?;
+    SqliteStore::open(&path).with_context(|| format!("opening the result store {}", path.display()))
+}
+
+/// Opens an existing store for reading; a missing one is a usage error, not a new empty file.
+fn open_existing(args: &ReadStoreArgs) -> Result<SqliteStore> {
+    let path = store_path(&args.store, &args.project)?;
+    if !path.exists() {
+        return Err(UsageError(format!(
+            "no result store at {}; run `gauntlet run` first, or point at one with --project DIR or --db PATH",
+            path.display()
+        ))
+        .into());
+    }
+    SqliteStore::open(&path).with_context(|| format!("opening the result store {}", path.display()))
+}
+
+fn store_path(args: &StoreArgs, project_dir: &Path) -> Result<PathBuf> {
+    Ok(match args.db.as_deref() {
         None | Some("") => project_dir.join(".gauntlet").join("gauntlet.db"),
         Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
             return Err(UsageError(
@@ -30,8 +48,7 @@ pub fn open_store(args: &StoreArgs, project_dir: &Path) -> Result<SqliteStore> {
                 .or_else(|| url.strip_prefix("sqlite:"))
                 .unwrap_or(url),
         ),
-    };
-    SqliteStore::open(&path).with_context(|| format!("opening the result store {}", path.display()))
+    })
 }
 
 /// Store errors a user causes (unknown or ambiguous ids) exit 2.
@@ -45,7 +62,7 @@ fn user_error(e: StoreError) -> anyhow::Error {
 }
 
 pub fn list(args: &ListArgs) -> Result<Outcome> {
-    let store = open_store(&args.store, Path::new("."))?;
+    let store = open_existing(&args.store)?;
     let runs = store.list_runs(
         &TenantId::local(),
         &RunFilter {
@@ -85,7 +102,7 @@ fn clip(s: &str, n: usize) -> String {
 }
 
 pub fn show(args: &ShowArgs) -> Result<Outcome> {
-    let store = open_store(&args.store, Path::new("."))?;
+    let store = open_existing(&args.store)?;
     let tenant = TenantId::local();
     let run = store.get_run(&tenant, &args.run).map_err(user_error)?;
     let style = output::style_stdout();
@@ -202,7 +219,7 @@ pub fn report(args: &ReportArgs) -> Result<Outcome> {
             Format::NAMES.join(", ")
         ))
     })?;
-    let store = open_store(&args.store, Path::new("."))?;
+    let store = open_existing(&args.store)?;
     let run = store
         .get_run(&TenantId::local(), &args.run)
         .map_err(user_error)?;

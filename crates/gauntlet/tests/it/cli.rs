@@ -124,6 +124,48 @@ fn history_commands_read_back_stored_runs() {
         stdout(&latest)
     );
 
+    // Reading a project's own store with --project, and refusing to invent a store.
+    let project = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        q.join("gauntlet.yaml"),
+        project.path().join("gauntlet.yaml"),
+    )
+    .unwrap();
+    let plain = |dir: &std::path::Path, args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_gauntlet"))
+            .args(args)
+            .current_dir(dir)
+            .env_remove("GAUNTLET_DATABASE_URL")
+            .output()
+            .unwrap()
+    };
+    let elsewhere = tempfile::tempdir().unwrap();
+    let none = plain(elsewhere.path(), &["runs", "list"]);
+    assert_eq!(none.status.code(), Some(2));
+    assert!(
+        stderr(&none).contains("no result store at"),
+        "{}",
+        stderr(&none)
+    );
+    assert!(
+        !elsewhere.path().join(".gauntlet").exists(),
+        "listing must not create a store"
+    );
+    let own = plain(project.path(), &["run", ".", "--suite", "basics", "-q"]);
+    assert_eq!(own.status.code(), Some(0));
+    assert!(project.path().join(".gauntlet/gauntlet.db").exists());
+    let listed = plain(
+        elsewhere.path(),
+        &[
+            "runs",
+            "list",
+            "--project",
+            project.path().to_str().unwrap(),
+        ],
+    );
+    assert_eq!(listed.status.code(), Some(0));
+    assert!(stdout(&listed).contains(&run_id(&own)));
+
     let unknown = gauntlet(dir.path(), &["runs", "show", "ZZZZ"]);
     assert_eq!(unknown.status.code(), Some(2));
     assert_eq!(stderr(&unknown), "error: no run matches `ZZZZ`\n");
