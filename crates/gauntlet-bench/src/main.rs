@@ -83,6 +83,32 @@ fn synthetic_suite(dir: &Path, n: usize) -> PathBuf {
     path
 }
 
+/// `repeats` runs of a synthetic suite, each of which must pass.
+fn run_synthetic(bin: &Path, suite: &str, db: &str, work: &Path, repeats: usize) -> Vec<Sample> {
+    (0..repeats)
+        .map(|_| {
+            let s = measure(
+                bin,
+                &[
+                    "run",
+                    suite,
+                    "--seed",
+                    "1",
+                    "--db",
+                    db,
+                    "--no-progress",
+                    "-q",
+                ],
+                work,
+            );
+            if s.exit != 0 {
+                fail(&format!("the run of {suite} exited with {}", s.exit));
+            }
+            s
+        })
+        .collect()
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
@@ -146,27 +172,7 @@ fn main() {
         "validate 10,000 cases                {:7.3} s   peak RSS {:6.1} MB",
         v.wall_s, v.peak_rss_mb
     );
-    let mut samples = Vec::new();
-    for _ in 0..5 {
-        let s = measure(
-            &bin,
-            &[
-                "run",
-                s10k,
-                "--seed",
-                "1",
-                "--db",
-                db,
-                "--no-progress",
-                "-q",
-            ],
-            &work,
-        );
-        if s.exit != 0 {
-            fail(&format!("the 10k run exited with {}", s.exit));
-        }
-        samples.push(s);
-    }
+    let samples = run_synthetic(&bin, s10k, db, &work, 5);
     let wall = median(samples.iter().map(|s| s.wall_s).collect());
     let rss = samples.iter().map(|s| s.peak_rss_mb).fold(0.0, f64::max);
     println!(
@@ -185,23 +191,7 @@ fn main() {
     );
 
     let suite100k = synthetic_suite(&work, 100_000);
-    let s = measure(
-        &bin,
-        &[
-            "run",
-            suite100k.to_str().unwrap_or_default(),
-            "--seed",
-            "1",
-            "--db",
-            db,
-            "--no-progress",
-            "-q",
-        ],
-        &work,
-    );
-    if s.exit != 0 {
-        fail(&format!("the 100k run exited with {}", s.exit));
-    }
+    let s = run_synthetic(&bin, suite100k.to_str().unwrap_or_default(), db, &work, 1).remove(0);
     println!(
         "run 100,000 cases × 5 assertions     {:7.3} s   peak RSS {:6.1} MB   {:>9.0} cases/s   (target RSS < 200 MB)",
         s.wall_s,

@@ -268,25 +268,7 @@ async fn the_same_seed_gives_identical_results_and_another_seed_differs() {
 #[tokio::test]
 async fn seeded_results_do_not_depend_on_concurrency() {
     let p = project(CONTROL);
-    let serial = {
-        let (tx, mut rx) = tokio::sync::mpsc::channel(64);
-        let config = gauntlet_engine::RunConfig {
-            seed: 7,
-            concurrency: 1,
-            case_filter: Vec::new(),
-        };
-        let h = tokio::spawn({
-            let p = p.clone();
-            async move { gauntlet_engine::run_suite(p, "dice", config, Cancel::new(), tx).await }
-        });
-        let mut v = Vec::new();
-        while let Some(c) = rx.recv().await {
-            v.push(c);
-        }
-        h.await.unwrap().unwrap();
-        v.sort_by_key(|c| c.index);
-        v
-    };
+    let serial = crate::run_at(&p, "dice", 7, Cancel::new(), 1).await.0;
     let parallel = run(&p, "dice", 7).await;
     assert_eq!(
         serde_json::to_string(&serial).unwrap(),

@@ -29,10 +29,21 @@ pub async fn run_with(
     seed: u64,
     cancel: Cancel,
 ) -> (Vec<CaseResult>, RunEnd) {
+    run_at(project, suite, seed, cancel, 8).await
+}
+
+/// Runs a suite with `concurrency` cases in flight; results sorted by case index.
+pub async fn run_at(
+    project: &Arc<Project>,
+    suite: &str,
+    seed: u64,
+    cancel: Cancel,
+    concurrency: usize,
+) -> (Vec<CaseResult>, RunEnd) {
     let (tx, mut rx) = tokio::sync::mpsc::channel(64);
     let config = RunConfig {
         seed,
-        concurrency: 8,
+        concurrency,
         case_filter: Vec::new(),
     };
     let handle = tokio::spawn({
