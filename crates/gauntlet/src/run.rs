@@ -52,6 +52,14 @@ pub fn run(args: RunArgs) -> Result<Outcome> {
     let Some(project) = load(&args.path)? else {
         return Ok(Outcome::Invalid);
     };
+    // Build the tokenizer vocabularies the agents need while the snapshot is hashed and the
+    // store is opened.
+    gauntlet_providers::tokens::prewarm(
+        project
+            .agents
+            .values()
+            .map(|a| gauntlet_providers::model_of(&project, a)),
+    );
     let suites: Vec<String> = if args.suites.is_empty() {
         project.suites.keys().cloned().collect()
     } else {

@@ -1,4 +1,5 @@
 -- Runs and their results. Every row carries its tenant; every query filters on it.
+-- Result tables are WITHOUT ROWID: rows live in primary-key order and the key is stored once.
 CREATE TABLE runs (
     tenant_id        TEXT    NOT NULL,
     id               TEXT    NOT NULL,
@@ -39,7 +40,7 @@ CREATE TABLE cases (
     latency_ms    REAL    NOT NULL,
     tags          TEXT    NOT NULL,
     PRIMARY KEY (tenant_id, run_id, idx)
-);
+) WITHOUT ROWID;
 
 CREATE TABLE steps (
     tenant_id     TEXT    NOT NULL,
@@ -61,7 +62,7 @@ CREATE TABLE steps (
     error         TEXT,
     violations    TEXT    NOT NULL,
     PRIMARY KEY (tenant_id, run_id, case_idx, step_idx)
-);
+) WITHOUT ROWID;
 
 CREATE TABLE tool_calls (
     tenant_id  TEXT    NOT NULL,
@@ -75,7 +76,7 @@ CREATE TABLE tool_calls (
     error      TEXT,
     latency_ms REAL    NOT NULL,
     PRIMARY KEY (tenant_id, run_id, case_idx, step_idx, call_idx)
-);
+) WITHOUT ROWID;
 
 CREATE TABLE assertions (
     tenant_id     TEXT    NOT NULL,
@@ -90,4 +91,4 @@ CREATE TABLE assertions (
     node          TEXT,
     metric        TEXT,
     PRIMARY KEY (tenant_id, run_id, case_idx, assertion_idx)
-);
+) WITHOUT ROWID;
