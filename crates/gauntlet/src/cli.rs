@@ -29,6 +29,8 @@ pub enum Command {
     Runs(RunsCommand),
     /// Write a stored run as a report
     Report(ReportArgs),
+    /// Compare two stored runs: configuration, and case by case; exit 1 on a regression
+    Diff(DiffArgs),
     /// Print the JSON Schema of the specification format
     Schema,
 }
@@ -128,6 +130,22 @@ pub struct ReportArgs {
     pub run: String,
     /// json, junit, markdown, csv or html
     #[arg(long, short = 'f', default_value = "markdown")]
+    pub format: String,
+    /// Write to this file instead of standard output
+    #[arg(short = 'o', long = "output")]
+    pub output: Option<PathBuf>,
+    #[command(flatten)]
+    pub store: ReadStoreArgs,
+}
+
+#[derive(Args)]
+pub struct DiffArgs {
+    /// The earlier run (id, unique prefix, or `latest`)
+    pub a: String,
+    /// The later run (id, unique prefix, or `latest`)
+    pub b: String,
+    /// text, markdown or json
+    #[arg(long, short = 'f', default_value = "text")]
     pub format: String,
     /// Write to this file instead of standard output
     #[arg(short = 'o', long = "output")]

@@ -11,7 +11,7 @@ use gauntlet_report::{Format, ReportWriter, Summary};
 use gauntlet_store::sqlite::SqliteStore;
 use gauntlet_store::{RunFilter, RunStore, StoreError};
 
-use crate::cli::{ListArgs, ReadStoreArgs, ReportArgs, ShowArgs, StoreArgs};
+use crate::cli::{DiffArgs, ListArgs, ReadStoreArgs, ReportArgs, ShowArgs, StoreArgs};
 use crate::{Outcome, UsageError, output};
 
 /// Opens the store named by `--db` / GAUNTLET_DATABASE_URL, else `.gauntlet/gauntlet.db` in
@@ -236,4 +236,59 @@ pub fn report(args: &ReportArgs) -> Result<Outcome> {
         )?,
     }
     Ok(Outcome::Passed)
+}
+
+/// `gauntlet diff A B`: exits 1 when a case that passed in A does not pass in B.
+pub fn diff(args: &DiffArgs) -> Result<Outcome> {
+    let render: fn(&gauntlet_diff::RunDiff) -> String = match args.format.as_str() {
+        "text" => |d| gauntlet_diff::render::text(d, gauntlet_diff::render::Colors(false)),
+        "markdown" | "md" => gauntlet_diff::render::markdown,
+        "json" => gauntlet_diff::render::json,
+        other => {
+            return Err(UsageError(format!(
+                "unknown diff format `{other}`; use text, markdown or json"
+            ))
+            .into());
+        }
+    };
+    let store = open_existing(&args.store)?;
+    let tenant = TenantId::local();
+    let side = |id: &str| -> Result<gauntlet_diff::Side> {
+        let run = store.get_run(&tenant, id).map_err(user_error)?;
+        let snapshot = store.snapshot(&tenant, &run.id)?;
+        let mut cases = Vec::new();
+        store.for_each_case(&tenant, &run.id, &mut |c| {
+            cases.push(gauntlet_diff::CaseSummary::of(&c));
+            Ok(())
+        })?;
+        Ok(gauntlet_diff::Side {
+            run,
+            snapshot,
+            cases,
+        })
+    };
+    let d = gauntlet_diff::diff(side(&args.a)?, side(&args.b)?);
+    let text = if args.format == "text" && args.output.is_none() {
+        gauntlet_diff::render::text(
+            &d,
+            gauntlet_diff::render::Colors(output::style_stdout().color),
+        )
+    } else {
+        render(&d)
+    };
+    match &args.output {
+        Some(path) => {
+            let (file, mut w) = ReportFile::create(path)?;
+            w.write_all(text.as_bytes())?;
+            w.flush()?;
+            drop(w);
+            file.commit()?;
+        }
+        None => output::out(&text),
+    }
+    Ok(if d.has_regressions() {
+        Outcome::Failed
+    } else {
+        Outcome::Passed
+    })
 }

@@ -38,6 +38,7 @@ fn main() -> ExitCode {
         cli::Command::Runs(cli::RunsCommand::List(a)) => history::list(&a),
         cli::Command::Runs(cli::RunsCommand::Show(a)) => history::show(&a),
         cli::Command::Report(a) => history::report(&a),
+        cli::Command::Diff(a) => history::diff(&a),
         cli::Command::Schema => {
             output::out(&gauntlet_spec::schema::json_schema());
             Ok(Outcome::Passed)

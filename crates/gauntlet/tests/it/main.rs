@@ -2,6 +2,7 @@
 //! End-to-end tests of the `gauntlet` binary: exit codes, output, stored history, reports.
 
 mod cli;
+mod diff;
 mod reports;
 
 use std::path::{Path, PathBuf};
