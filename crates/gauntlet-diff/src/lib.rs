@@ -429,3 +429,84 @@ mod tests {
         );
     }
 }
+
+/// How much worse a run may be than its baseline before the gate fails.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct Tolerances {
+    /// Percentage points the pass rate may fall.
+    pub pass_rate_drop: f64,
+    /// How far any one case's score (0–1) may fall.
+    pub score_drop: f64,
+    /// Relative increase of the mean cost per case (0.10 = 10%).
+    pub cost_increase: f64,
+    /// Relative increase of the mean latency per case.
+    pub latency_increase: f64,
+}
+
+impl Default for Tolerances {
+    fn default() -> Self {
+        Tolerances {
+            pass_rate_drop: 0.0,
+            score_drop: 0.0,
+            cost_increase: 0.10,
+            latency_increase: 0.20,
+        }
+    }
+}
+
+/// The gate's verdict: every tolerance the run (B) exceeds against its baseline (A).
+pub fn gate(d: &RunDiff, t: &Tolerances) -> Vec<String> {
+    let mut out = Vec::new();
+    let rate = |x: &Totals| {
+        if x.cases == 0 {
+            0.0
+        } else {
+            100.0 * x.passed as f64 / x.cases as f64
+        }
+    };
+    let (ra, rb) = (rate(&d.totals.0), rate(&d.totals.1));
+    if rb + 1e-9 < ra - t.pass_rate_drop {
+        out.push(format!(
+            "pass rate fell from {ra:.1}% to {rb:.1}% (tolerance {} points)",
+            t.pass_rate_drop
+        ));
+    }
+    for c in &d.cases {
+        if let (Some(a), Some(b)) = c.score
+            && b + 1e-9 < a - t.score_drop
+        {
+            let how = match c.change {
+                Change::Regressed => format!(
+                    ", {} → {}",
+                    c.status.0.map_or("—", CaseStatus::as_str),
+                    c.status.1.map_or("—", CaseStatus::as_str)
+                ),
+                _ => String::new(),
+            };
+            out.push(format!(
+                "case `{}` [{}]: score {a:.3} → {b:.3}{how} (tolerance {})",
+                c.id, c.target, t.score_drop
+            ));
+        }
+    }
+    let per_case = |total: f64, n: u64| if n == 0 { 0.0 } else { total / n as f64 };
+    let (ca, cb) = (
+        per_case(d.totals.0.cost_usd, d.totals.0.cases),
+        per_case(d.totals.1.cost_usd, d.totals.1.cases),
+    );
+    if cb > ca * (1.0 + t.cost_increase) + 1e-12 {
+        out.push(format!(
+            "mean cost per case rose from ${ca:.6} to ${cb:.6} (tolerance +{:.0}%)",
+            t.cost_increase * 100.0
+        ));
+    }
+    let (la, lb) = d.latency_ms;
+    // Below a millisecond, relative changes are noise.
+    if lb > la * (1.0 + t.latency_increase) && lb - la > 1.0 {
+        out.push(format!(
+            "mean latency per case rose from {la:.1} ms to {lb:.1} ms (tolerance +{:.0}%)",
+            t.latency_increase * 100.0
+        ));
+    }
+    out
+}

@@ -21,6 +21,8 @@ pub enum StoreError {
     Open { path: String, message: String },
     #[error("no run matches `{0}`")]
     RunNotFound(String),
+    #[error("no baseline named `{0}`")]
+    BaselineNotFound(String),
     #[error("`{prefix}` matches {count} runs; give more characters of the id")]
     AmbiguousRun { prefix: String, count: usize },
     #[error("stored data is corrupt: {0}")]
@@ -66,4 +68,26 @@ pub trait RunStore {
         id: &RunId,
         f: &mut dyn FnMut(CaseResult) -> Result<()>,
     ) -> Result<()>;
+}
+
+/// A named reference run.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct Baseline {
+    pub name: String,
+    pub run_id: RunId,
+    pub suite: String,
+    pub created_at: String,
+}
+
+pub trait BaselineStore {
+    /// Points `name` at `run`, returning what it pointed at before.
+    fn set_baseline(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+        run: &RunRecord,
+        created_at: &str,
+    ) -> Result<Option<Baseline>>;
+    fn get_baseline(&self, tenant: &TenantId, name: &str) -> Result<Baseline>;
+    fn list_baselines(&self, tenant: &TenantId) -> Result<Vec<Baseline>>;
 }

@@ -13,13 +13,19 @@ use gauntlet_core::result::{
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde_json::Value;
 
-use crate::{Result, RunFilter, RunStore, StoreError};
+use crate::{Baseline, BaselineStore, Result, RunFilter, RunStore, StoreError};
 
 /// Numbered migrations, applied in order; the number of applied ones is `PRAGMA user_version`.
-const MIGRATIONS: &[(&str, &str)] = &[(
-    "0001_runs",
-    include_str!("../migrations/sqlite/0001_runs.sql"),
-)];
+const MIGRATIONS: &[(&str, &str)] = &[
+    (
+        "0001_runs",
+        include_str!("../migrations/sqlite/0001_runs.sql"),
+    ),
+    (
+        "0002_baselines",
+        include_str!("../migrations/sqlite/0002_baselines.sql"),
+    ),
+];
 
 /// Group commit: a write transaction closes after this many cases or this long after its first
 /// case, whichever comes first. Each commit is an fsync (`synchronous=FULL`), so fewer, larger
@@ -230,6 +236,60 @@ fn run_from_row(row: &Row<'_>) -> rusqlite::Result<std::result::Result<RunRecord
         })
     })();
     Ok(record)
+}
+
+impl BaselineStore for SqliteStore {
+    fn set_baseline(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+        run: &RunRecord,
+        created_at: &str,
+    ) -> Result<Option<Baseline>> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let previous = tx
+            .query_row(
+                "SELECT name, run_id, suite, created_at FROM baselines WHERE tenant_id = ?1 AND name = ?2",
+                params![tenant.as_str(), name],
+                baseline_from_row,
+            )
+            .optional()?;
+        tx.execute(
+            "INSERT INTO baselines (tenant_id, name, run_id, suite, created_at) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (tenant_id, name) DO UPDATE SET run_id = excluded.run_id, suite = excluded.suite, created_at = excluded.created_at",
+            params![tenant.as_str(), name, run.id.as_str(), run.suite, created_at],
+        )?;
+        tx.commit()?;
+        Ok(previous)
+    }
+
+    fn get_baseline(&self, tenant: &TenantId, name: &str) -> Result<Baseline> {
+        self.conn()
+            .query_row(
+                "SELECT name, run_id, suite, created_at FROM baselines WHERE tenant_id = ?1 AND name = ?2",
+                params![tenant.as_str(), name],
+                baseline_from_row,
+            )
+            .optional()?
+            .ok_or_else(|| StoreError::BaselineNotFound(name.to_owned()))
+    }
+
+    fn list_baselines(&self, tenant: &TenantId) -> Result<Vec<Baseline>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare("SELECT name, run_id, suite, created_at FROM baselines WHERE tenant_id = ?1 ORDER BY name")?;
+        let rows = stmt.query_map(params![tenant.as_str()], baseline_from_row)?;
+        Ok(rows.collect::<std::result::Result<_, _>>()?)
+    }
+}
+
+fn baseline_from_row(row: &Row<'_>) -> rusqlite::Result<Baseline> {
+    Ok(Baseline {
+        name: row.get(0)?,
+        run_id: RunId::from_string(row.get::<_, String>(1)?),
+        suite: row.get(2)?,
+        created_at: row.get(3)?,
+    })
 }
 
 impl RunStore for SqliteStore {

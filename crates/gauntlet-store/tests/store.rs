@@ -213,6 +213,26 @@ fn runs_are_found_by_prefix_latest_and_are_tenant_scoped() {
 }
 
 #[test]
+fn every_migration_file_is_applied_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("g.db");
+    drop(SqliteStore::open(&path).unwrap());
+    let files = std::fs::read_dir(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/sqlite"),
+    )
+    .unwrap()
+    .count();
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let version: i64 = conn
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .unwrap();
+    assert_eq!(
+        version as usize, files,
+        "a migration file is not listed in MIGRATIONS"
+    );
+}
+
+#[test]
 fn migrations_are_idempotent_and_newer_schemas_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("g.db");
@@ -247,4 +267,31 @@ fn a_failed_batch_leaves_no_partial_case() {
         })
         .unwrap();
     assert_eq!(n, 0);
+}
+
+#[test]
+fn baselines_are_named_replaced_and_tenant_scoped() {
+    use gauntlet_store::BaselineStore;
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("g.db")).unwrap();
+    let t = TenantId::local();
+    let (a, b) = (run(1, "s"), run(2, "s"));
+    assert_eq!(store.set_baseline(&t, "main", &a, "t1").unwrap(), None);
+    let previous = store.set_baseline(&t, "main", &b, "t2").unwrap().unwrap();
+    assert_eq!(previous.run_id, a.id);
+    assert_eq!(store.get_baseline(&t, "main").unwrap().run_id, b.id);
+    store.set_baseline(&t, "release", &a, "t3").unwrap();
+    let names: Vec<String> = store
+        .list_baselines(&t)
+        .unwrap()
+        .into_iter()
+        .map(|b| b.name)
+        .collect();
+    assert_eq!(names, ["main", "release"]);
+    let other = TenantId::new("other");
+    assert!(matches!(
+        store.get_baseline(&other, "main"),
+        Err(StoreError::BaselineNotFound(_))
+    ));
+    assert!(store.list_baselines(&other).unwrap().is_empty());
 }

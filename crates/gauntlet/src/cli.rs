@@ -31,6 +31,9 @@ pub enum Command {
     Report(ReportArgs),
     /// Compare two stored runs: configuration, and case by case; exit 1 on a regression
     Diff(DiffArgs),
+    /// Named reference runs for regression gates (`run --baseline NAME`)
+    #[command(subcommand)]
+    Baseline(BaselineCommand),
     /// Print the JSON Schema of the specification format
     Schema,
 }
@@ -94,6 +97,21 @@ pub struct RunArgs {
     /// Print only the summary and the run id
     #[arg(long, short = 'q')]
     pub quiet: bool,
+    /// Fail (exit 1) when the run is worse than this baseline beyond the tolerances
+    #[arg(long)]
+    pub baseline: Option<String>,
+    /// Gate: percentage points the pass rate may fall
+    #[arg(long, default_value_t = 0.0, requires = "baseline")]
+    pub max_pass_rate_drop: f64,
+    /// Gate: how far any case's score (0–1) may fall
+    #[arg(long, default_value_t = 0.0, requires = "baseline")]
+    pub max_score_drop: f64,
+    /// Gate: relative rise of the mean cost per case, e.g. 10% or 0.1
+    #[arg(long, default_value = "10%", value_parser = parse_ratio, requires = "baseline")]
+    pub max_cost_increase: f64,
+    /// Gate: relative rise of the mean latency per case, e.g. 20% or 0.2
+    #[arg(long, default_value = "20%", value_parser = parse_ratio, requires = "baseline")]
+    pub max_latency_increase: f64,
     #[command(flatten)]
     pub store: StoreArgs,
 }
@@ -150,6 +168,43 @@ pub struct DiffArgs {
     /// Write to this file instead of standard output
     #[arg(short = 'o', long = "output")]
     pub output: Option<PathBuf>,
+    #[command(flatten)]
+    pub store: ReadStoreArgs,
+}
+
+/// `10%` or `0.1`.
+fn parse_ratio(s: &str) -> Result<f64, String> {
+    let v = match s.strip_suffix('%') {
+        Some(p) => p.trim().parse::<f64>().map(|p| p / 100.0),
+        None => s.trim().parse::<f64>(),
+    }
+    .map_err(|_| format!("`{s}` is not a ratio such as 10% or 0.1"))?;
+    if v.is_nan() || v < 0.0 {
+        return Err(format!("`{s}` must not be negative"));
+    }
+    Ok(v)
+}
+
+#[derive(Subcommand)]
+pub enum BaselineCommand {
+    /// Make a stored run the baseline called NAME (replacing any earlier one)
+    Set(BaselineSetArgs),
+    /// List baselines
+    List(BaselineListArgs),
+}
+
+#[derive(Args)]
+pub struct BaselineSetArgs {
+    /// Run id, a unique prefix of it, or `latest`
+    pub run: String,
+    #[arg(long)]
+    pub name: String,
+    #[command(flatten)]
+    pub store: ReadStoreArgs,
+}
+
+#[derive(Args)]
+pub struct BaselineListArgs {
     #[command(flatten)]
     pub store: ReadStoreArgs,
 }

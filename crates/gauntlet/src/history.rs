@@ -9,9 +9,12 @@ use gauntlet_core::TenantId;
 use gauntlet_core::result::RunRecord;
 use gauntlet_report::{Format, ReportWriter, Summary};
 use gauntlet_store::sqlite::SqliteStore;
-use gauntlet_store::{RunFilter, RunStore, StoreError};
+use gauntlet_store::{BaselineStore, RunFilter, RunStore, StoreError};
 
-use crate::cli::{DiffArgs, ListArgs, ReadStoreArgs, ReportArgs, ShowArgs, StoreArgs};
+use crate::cli::{
+    BaselineListArgs, BaselineSetArgs, DiffArgs, ListArgs, ReadStoreArgs, ReportArgs, ShowArgs,
+    StoreArgs,
+};
 use crate::{Outcome, UsageError, output};
 
 /// Opens the store named by `--db` / GAUNTLET_DATABASE_URL, else `.gauntlet/gauntlet.db` in
@@ -291,4 +294,76 @@ pub fn diff(args: &DiffArgs) -> Result<Outcome> {
     } else {
         Outcome::Passed
     })
+}
+
+/// A stored run, its snapshot and case summaries, for comparisons.
+pub fn side_of(store: &SqliteStore, run: RunRecord) -> Result<gauntlet_diff::Side> {
+    let tenant = TenantId::local();
+    let snapshot = store.snapshot(&tenant, &run.id)?;
+    let mut cases = Vec::new();
+    store.for_each_case(&tenant, &run.id, &mut |c| {
+        cases.push(gauntlet_diff::CaseSummary::of(&c));
+        Ok(())
+    })?;
+    Ok(gauntlet_diff::Side {
+        run,
+        snapshot,
+        cases,
+    })
+}
+
+pub fn baseline_set(args: &BaselineSetArgs) -> Result<Outcome> {
+    if args.name.is_empty()
+        || !args
+            .name
+            .chars()
+            .all(|c| c.is_alphanumeric() || "-_.".contains(c))
+    {
+        return Err(UsageError(format!(
+            "invalid baseline name `{}`: use letters, digits, `-`, `_` and `.`",
+            args.name
+        ))
+        .into());
+    }
+    let store = open_existing(&args.store)?;
+    let tenant = TenantId::local();
+    let run = store.get_run(&tenant, &args.run).map_err(user_error)?;
+    if run.status == gauntlet_core::result::RunStatus::Running {
+        return Err(UsageError(format!(
+            "run {} has not finished; a baseline must be a finished run",
+            run.id
+        ))
+        .into());
+    }
+    let now = gauntlet_core::time::rfc3339(crate::run::now_ms());
+    let previous = store.set_baseline(&tenant, &args.name, &run, &now)?;
+    let was = previous
+        .map(|p| format!(" (was run {})", p.run_id))
+        .unwrap_or_default();
+    output::out(&format!(
+        "baseline `{}` → run {} of suite `{}`{was}",
+        args.name, run.id, run.suite
+    ));
+    Ok(Outcome::Passed)
+}
+
+pub fn baseline_list(args: &BaselineListArgs) -> Result<Outcome> {
+    let store = open_existing(&args.store)?;
+    let list = store.list_baselines(&TenantId::local())?;
+    if list.is_empty() {
+        output::out("no baselines yet; set one with `gauntlet baseline set RUN --name NAME`");
+        return Ok(Outcome::Passed);
+    }
+    let mut text = format!(
+        "{:<20}  {:<26}  {:<20}  {}\n",
+        "NAME", "RUN", "SUITE", "SET"
+    );
+    for b in list {
+        text.push_str(&format!(
+            "{:<20}  {:<26}  {:<20}  {}\n",
+            b.name, b.run_id, b.suite, b.created_at
+        ));
+    }
+    output::out(&text);
+    Ok(Outcome::Passed)
 }

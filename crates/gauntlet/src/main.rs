@@ -39,6 +39,8 @@ fn main() -> ExitCode {
         cli::Command::Runs(cli::RunsCommand::Show(a)) => history::show(&a),
         cli::Command::Report(a) => history::report(&a),
         cli::Command::Diff(a) => history::diff(&a),
+        cli::Command::Baseline(cli::BaselineCommand::Set(a)) => history::baseline_set(&a),
+        cli::Command::Baseline(cli::BaselineCommand::List(a)) => history::baseline_list(&a),
         cli::Command::Schema => {
             output::out(&gauntlet_spec::schema::json_schema());
             Ok(Outcome::Passed)

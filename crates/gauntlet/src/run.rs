@@ -12,8 +12,8 @@ use gauntlet_core::result::{CaseResult, CaseStatus, RunRecord, RunStatus, Totals
 use gauntlet_core::{RunId, TenantId};
 use gauntlet_engine::{Cancel, RunConfig, RunEnd};
 use gauntlet_report::{Format, Summary};
-use gauntlet_store::RunStore;
 use gauntlet_store::sqlite::SqliteStore;
+use gauntlet_store::{BaselineStore, RunStore};
 use indicatif::{ProgressBar, ProgressStyle};
 use tokio::sync::mpsc;
 
@@ -22,7 +22,7 @@ use crate::history::{self, ReportFile};
 use crate::project::{load, project_dir, project_name};
 use crate::{Outcome, UsageError, output};
 
-fn now_ms() -> u64 {
+pub fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)
@@ -85,6 +85,22 @@ pub fn run(args: RunArgs) -> Result<Outcome> {
         .into());
     }
     let store = history::open_store(&args.store, &project_dir(&args.path))?;
+    let baseline = match &args.baseline {
+        Some(name) => {
+            let b = store
+                .get_baseline(&TenantId::local(), name)
+                .map_err(|e| UsageError(e.to_string()))?;
+            if !suites.contains(&b.suite) {
+                return Err(UsageError(format!(
+                    "baseline `{name}` is a run of suite `{}`, which this run does not include",
+                    b.suite
+                ))
+                .into());
+            }
+            Some(b)
+        }
+        None => None,
+    };
     let cores = std::thread::available_parallelism().map_or(2, usize::from);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(cores)
@@ -126,6 +142,11 @@ pub fn run(args: RunArgs) -> Result<Outcome> {
         if !passed {
             outcome = Outcome::Failed;
         }
+        if let Some(b) = baseline.as_ref().filter(|b| &b.suite == suite)
+            && !check_baseline(&store, b, &run, &args)?
+        {
+            outcome = Outcome::Failed;
+        }
         if let Some((path, format)) = formats.first() {
             let (file, w) = ReportFile::create(path)?;
             history::write_reports(&store, &run, vec![(*format, Box::new(w))])?;
@@ -146,6 +167,58 @@ pub fn run(args: RunArgs) -> Result<Outcome> {
     }
     runtime.shutdown_timeout(Duration::from_secs(1));
     Ok(outcome)
+}
+
+/// Compares a finished run with its baseline; prints the verdict; false when the gate fails.
+fn check_baseline(
+    store: &SqliteStore,
+    baseline: &gauntlet_store::Baseline,
+    run: &RunRecord,
+    args: &RunArgs,
+) -> Result<bool> {
+    let tenant = TenantId::local();
+    let base_run = store.get_run(&tenant, baseline.run_id.as_str())?;
+    let d = gauntlet_diff::diff(
+        history::side_of(store, base_run)?,
+        history::side_of(store, run.clone())?,
+    );
+    let tolerances = gauntlet_diff::Tolerances {
+        pass_rate_drop: args.max_pass_rate_drop,
+        score_drop: args.max_score_drop,
+        cost_increase: args.max_cost_increase,
+        latency_increase: args.max_latency_increase,
+    };
+    let violations = gauntlet_diff::gate(&d, &tolerances);
+    let style = output::style_stdout();
+    let c = d.counts;
+    let counts = format!(
+        "{} regressed, {} fixed, {} changed, {} new, {} removed",
+        c.regressed, c.fixed, c.changed, c.new, c.removed
+    );
+    if violations.is_empty() {
+        output::out(&format!(
+            "{} baseline `{}` (run {}): within tolerances; {counts}",
+            style.green("✓"),
+            baseline.name,
+            baseline.run_id
+        ));
+    } else {
+        let mut text = format!(
+            "{} baseline `{}` (run {}): regression beyond tolerances; {counts}",
+            style.red("✗"),
+            baseline.name,
+            baseline.run_id
+        );
+        for v in &violations {
+            text.push_str(&format!("\n  {v}"));
+        }
+        text.push_str(&format!(
+            "\n  details: gauntlet diff {} {}",
+            baseline.run_id, run.id
+        ));
+        output::out(&text);
+    }
+    Ok(violations.is_empty())
 }
 
 /// Progress display: a bar on a terminal, otherwise a line per case that did not pass.

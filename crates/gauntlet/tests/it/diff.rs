@@ -101,3 +101,91 @@ fn diff_reports_transitions_outputs_tools_and_configuration() {
     let bad = gauntlet(dir.path(), &["diff", &a, &b, "--format", "pdf"]);
     assert_eq!(bad.status.code(), Some(2));
 }
+
+#[test]
+fn baseline_gate_fails_a_run_that_regresses_beyond_tolerances() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("p.yaml");
+    std::fs::write(&file, BEFORE).unwrap();
+    let first = gauntlet(dir.path(), &["run", "p.yaml", "--seed", "1"]);
+    let set = gauntlet(
+        dir.path(),
+        &["baseline", "set", &run_id(&first), "--name", "main"],
+    );
+    assert_eq!(set.status.code(), Some(0), "{}", stderr(&set));
+    assert!(stdout(&set).starts_with("baseline `main` → run "));
+    let list = gauntlet(dir.path(), &["baseline", "list"]);
+    assert!(stdout(&list).contains("main") && stdout(&list).contains(&run_id(&first)));
+
+    // Same files, same seed: within tolerances; the exit code still reflects the failing case.
+    let same = gauntlet(
+        dir.path(),
+        &["run", "p.yaml", "--seed", "1", "--baseline", "main"],
+    );
+    assert!(
+        stdout(&same).contains("✓ baseline `main`"),
+        "{}",
+        stdout(&same)
+    );
+    assert!(
+        stdout(&same).contains("within tolerances; 0 regressed"),
+        "{}",
+        stdout(&same)
+    );
+
+    // A change that breaks two cases and fixes one: the pass rate falls and two scores drop.
+    let changed = BEFORE
+        .replace("text: \"It is sunny\"", "text: \"It is raining\"")
+        .replace("text: \"Lyon\"", "text: \"Paris\"");
+    std::fs::write(&file, changed).unwrap();
+    let gate = |extra: &[&str]| {
+        let mut args = vec!["run", "p.yaml", "--seed", "1", "--baseline", "main"];
+        args.extend_from_slice(extra);
+        stdout(&gauntlet(dir.path(), &args))
+    };
+    let worse = gauntlet(
+        dir.path(),
+        &["run", "p.yaml", "--seed", "1", "--baseline", "main"],
+    );
+    assert_eq!(worse.status.code(), Some(1));
+    let out = stdout(&worse);
+    assert!(out.contains("✗ baseline `main`"), "{out}");
+    assert!(out.contains("2 regressed, 1 fixed"), "{out}");
+    assert!(
+        out.contains("pass rate fell from 75.0% to 50.0% (tolerance 0 points)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("case `weather` [bot]: score 1.000 → 0.000, passed → failed (tolerance 0)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("case `gone` [bot]: score 1.000 → 0.000, passed → failed (tolerance 0)"),
+        "{out}"
+    );
+    assert!(out.contains("details: gauntlet diff"), "{out}");
+    // Tolerating score drops leaves the pass rate; tolerating both lets the run through.
+    let rate_only = gate(&["--max-score-drop", "1"]);
+    assert!(
+        rate_only.contains("pass rate fell") && !rate_only.contains("case `weather`"),
+        "{rate_only}"
+    );
+    let tolerant = gate(&["--max-score-drop", "1", "--max-pass-rate-drop", "25"]);
+    assert!(tolerant.contains("within tolerances"), "{tolerant}");
+
+    let unknown = gauntlet(dir.path(), &["run", "p.yaml", "--baseline", "nope"]);
+    assert_eq!(unknown.status.code(), Some(2));
+    assert_eq!(stderr(&unknown), "error: no baseline named `nope`\n");
+    let bad_ratio = gauntlet(
+        dir.path(),
+        &[
+            "run",
+            "p.yaml",
+            "--baseline",
+            "main",
+            "--max-cost-increase",
+            "lots",
+        ],
+    );
+    assert_eq!(bad_ratio.status.code(), Some(2));
+}
