@@ -149,6 +149,9 @@ pub struct CaseResult {
     /// Position of the case in the suite (stable across runs of the same files).
     pub index: u32,
     pub id: String,
+    /// Which repetition of the case this is (`run --repeat`, `simulate`); 0 without repeats.
+    #[serde(skip_serializing_if = "is_zero", default)]
+    pub trial: u32,
     pub target: String,
     pub status: CaseStatus,
     pub score: f64,
@@ -209,4 +212,8 @@ pub struct RunRecord {
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub finished_at: Option<String>,
     pub totals: Totals,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }

@@ -18,6 +18,8 @@ pub struct StepSite<'a> {
     pub case_id: &'a str,
     pub target: &'a str,
     pub node: Option<&'a str>,
+    /// The seed of this case's trial (the run seed, or one derived from it per trial).
+    pub seed: u64,
 }
 
 pub async fn run_step(
@@ -78,7 +80,7 @@ async fn turn(
     let node = site.node.unwrap_or("");
     let seed = |purpose: &str| {
         derive_seed(
-            shared.seed,
+            site.seed,
             &[site.case_id, site.target, node, &agent.name, purpose],
         )
     };

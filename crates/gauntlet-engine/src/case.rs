@@ -22,13 +22,20 @@ pub async fn run_case(
     index: u32,
     case: &Case,
     target: &Target,
+    trial: u32,
 ) -> CaseResult {
     let target_label = target.to_string();
+    // Trial 0 uses the run seed itself, so a run without repeats is unchanged by them.
+    let seed = if trial == 0 {
+        shared.seed
+    } else {
+        gauntlet_core::hash::derive_seed(shared.seed, &["trial", &trial.to_string()])
+    };
     let limit = case
         .timeout_ms
         .or(shared.suite().case_timeout_ms)
         .map(Duration::from_millis);
-    let run = execute(shared, case, target, &target_label);
+    let run = execute(shared, case, target, &target_label, seed);
     let execution = match limit {
         Some(l) => tokio::time::timeout(l, run)
             .await
@@ -38,6 +45,7 @@ pub async fn run_case(
     let mut result = CaseResult {
         index,
         id: case.id.clone(),
+        trial,
         target: target_label,
         status: CaseStatus::Error,
         score: 0.0,
@@ -190,7 +198,13 @@ pub async fn run_case(
     result
 }
 
-async fn execute(shared: &Arc<Shared>, case: &Case, target: &Target, label: &str) -> Execution {
+async fn execute(
+    shared: &Arc<Shared>,
+    case: &Case,
+    target: &Target,
+    label: &str,
+    seed: u64,
+) -> Execution {
     match target {
         Target::Agent(name) => {
             let Some(agent) = shared.project.agents.get(name) else {
@@ -204,6 +218,7 @@ async fn execute(shared: &Arc<Shared>, case: &Case, target: &Target, label: &str
                 case_id: &case.id,
                 target: label,
                 node: None,
+                seed,
             };
             let step = run_step(
                 shared,
@@ -227,7 +242,7 @@ async fn execute(shared: &Arc<Shared>, case: &Case, target: &Target, label: &str
         }
         Target::Graph(name) => match shared.project.graphs.get(name) {
             Some(graph) => {
-                let g = run_graph(shared, graph, case, label).await;
+                let g = run_graph(shared, graph, case, label, seed).await;
                 Execution {
                     steps: g.steps,
                     output: g.output,

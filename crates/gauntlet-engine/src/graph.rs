@@ -43,7 +43,13 @@ fn as_value(text: &str) -> Value {
     }
 }
 
-pub async fn run_graph(shared: &Arc<Shared>, graph: &Graph, case: &Case, target: &str) -> GraphRun {
+pub async fn run_graph(
+    shared: &Arc<Shared>,
+    graph: &Graph,
+    case: &Case,
+    target: &str,
+    seed: u64,
+) -> GraphRun {
     let order: HashMap<&str, usize> = graph
         .nodes
         .keys()
@@ -78,6 +84,7 @@ pub async fn run_graph(shared: &Arc<Shared>, graph: &Graph, case: &Case, target:
                 case_id: &case_id,
                 target: &target,
                 node: Some(&node),
+                seed,
             };
             let record = match shared.project.agents.get(&agent_name) {
                 Some(agent) => run_step(&shared, shared.suite(), agent, input, &vars, &site).await,

@@ -36,6 +36,8 @@ pub struct RunConfig {
     pub concurrency: usize,
     /// Run only cases with one of these ids (empty: all).
     pub case_filter: Vec<String>,
+    /// Trials of every case (≥ 1); trial `t > 0` uses a seed derived from the run seed and `t`.
+    pub repeat: u32,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -110,7 +112,9 @@ pub async fn run_suite(
         if !config.case_filter.is_empty() && !config.case_filter.contains(&case.id) {
             continue;
         }
-        for target_index in 0..suite.targets.len() {
+        for (target_index, trial) in
+            (0..suite.targets.len()).flat_map(|t| (0..config.repeat.max(1)).map(move |r| (t, r)))
+        {
             let permit = tokio::select! {
                 p = Arc::clone(&permits).acquire_owned() => match p { Ok(p) => p, Err(_) => break 'cases },
                 () = cancel.cancelled() => break 'cases,
@@ -130,6 +134,7 @@ pub async fn run_suite(
                     this_index,
                     &suite.cases[case_index],
                     &suite.targets[target_index],
+                    trial,
                 )
                 .await;
                 let _ = tx.send(result).await;

@@ -46,6 +46,10 @@ impl ReportWriter for JsonReport<'_> {
             "assertions": s.assertion_types.iter().map(|(k, (p, t))| (k.clone(), json!({"passed": p, "total": t}))).collect::<serde_json::Map<_, _>>(),
             "metrics": s.metrics.iter().map(|(k, (sum, n))| (k.clone(), json!(sum / *n as f64))).collect::<serde_json::Map<_, _>>(),
         });
+        let mut summary = summary;
+        if let (Some(flakes), Some(obj)) = (s.flakiness(), summary.as_object_mut()) {
+            obj.insert("flakiness".into(), json!(flakes));
+        }
         write!(self.out, "\n],\n\"summary\": ")?;
         serde_json::to_writer_pretty(&mut self.out, &summary).map_err(io_err)?;
         writeln!(self.out, "\n}}")?;

@@ -10,6 +10,7 @@ mod html;
 mod json;
 mod junit;
 mod markdown;
+pub mod simulation;
 pub mod summary;
 pub mod text;
 

@@ -30,6 +30,26 @@ pub struct Summary {
     pub metrics: BTreeMap<String, (f64, u64)>,
     /// Assertion types: (passed, total).
     pub assertion_types: BTreeMap<String, (u64, u64)>,
+    /// With repeated trials: (case id, target) → (passed, trials).
+    trials: Option<BTreeMap<(String, String), (u32, u32)>>,
+}
+
+/// How a repeated case behaved.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Stability {
+    Flaky,
+    StableFail,
+    StablePass,
+}
+
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct Flake {
+    pub id: String,
+    pub target: String,
+    pub passed: u32,
+    pub trials: u32,
+    pub class: Stability,
 }
 
 fn listed(c: &CaseResult) -> Listed {
@@ -43,7 +63,48 @@ fn listed(c: &CaseResult) -> Listed {
 }
 
 impl Summary {
+    /// A summary that also classifies cases run several times (`run --repeat`).
+    pub fn with_trials() -> Summary {
+        Summary {
+            trials: Some(BTreeMap::new()),
+            ..Summary::default()
+        }
+    }
+
+    /// Cases run more than once, flaky first, then stable failures, then stable passes.
+    pub fn flakiness(&self) -> Option<Vec<Flake>> {
+        let trials = self.trials.as_ref()?;
+        let mut out: Vec<Flake> = trials
+            .iter()
+            .map(|((id, target), (passed, n))| Flake {
+                id: id.clone(),
+                target: target.clone(),
+                passed: *passed,
+                trials: *n,
+                class: if *passed == *n {
+                    Stability::StablePass
+                } else if *passed == 0 {
+                    Stability::StableFail
+                } else {
+                    Stability::Flaky
+                },
+            })
+            .collect();
+        out.sort_by(|a, b| {
+            a.class
+                .cmp(&b.class)
+                .then(a.id.cmp(&b.id))
+                .then(a.target.cmp(&b.target))
+        });
+        Some(out)
+    }
+
     pub fn add(&mut self, c: &CaseResult) {
+        if let Some(t) = self.trials.as_mut() {
+            let e = t.entry((c.id.clone(), c.target.clone())).or_insert((0, 0));
+            e.0 += u32::from(c.status == CaseStatus::Passed);
+            e.1 += 1;
+        }
         self.totals.add(c);
         self.latencies.push(c.latency_ms);
         if c.status != CaseStatus::Passed {

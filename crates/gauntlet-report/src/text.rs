@@ -133,6 +133,30 @@ pub fn render(run: &RunRecord, summary: &Summary, style: Style) -> String {
             );
         }
     }
+    if let Some(flakes) = s.flakiness() {
+        let count = |k: crate::summary::Stability| flakes.iter().filter(|f| f.class == k).count();
+        use crate::summary::Stability::{Flaky, StableFail, StablePass};
+        let _ = writeln!(
+            out,
+            "{} {} flaky, {} stable-fail, {} stable-pass",
+            style.bold("flakiness"),
+            count(Flaky),
+            count(StableFail),
+            count(StablePass)
+        );
+        for f in flakes.iter().filter(|f| f.class != StablePass).take(20) {
+            let mark = if f.class == Flaky {
+                style.yellow("~")
+            } else {
+                style.red("✗")
+            };
+            let _ = writeln!(
+                out,
+                "  {mark} {} [{}]  {}/{} passed",
+                f.id, f.target, f.passed, f.trials
+            );
+        }
+    }
     if s.totals.cases > 1 && s.slowest.first().is_some_and(|x| x.latency_ms > 0.0) {
         let list: Vec<String> = s
             .slowest

@@ -25,6 +25,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0002_baselines",
         include_str!("../migrations/sqlite/0002_baselines.sql"),
     ),
+    (
+        "0003_case_trials",
+        include_str!("../migrations/sqlite/0003_case_trials.sql"),
+    ),
 ];
 
 /// Group commit: a write transaction closes after this many cases or this long after its first
@@ -177,10 +181,10 @@ fn insert_case(
 ) -> Result<()> {
     let (t, r) = (tenant.as_str(), run.as_str());
     tx.prepare_cached(
-        "INSERT INTO cases (tenant_id, run_id, idx, case_id, target, status, score, input, output, reason, tokens_input, tokens_output, cost_usd, latency_ms, tags)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+        "INSERT INTO cases (tenant_id, run_id, idx, case_id, target, status, score, input, output, reason, tokens_input, tokens_output, cost_usd, latency_ms, tags, trial)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
     )?
-    .execute(params![t, r, c.index, c.id, c.target, c.status.as_str(), c.score, c.input, c.output, c.reason, c.tokens.input as i64, c.tokens.output as i64, c.cost_usd, c.latency_ms, json_text(&c.tags)])?;
+    .execute(params![t, r, c.index, c.id, c.target, c.status.as_str(), c.score, c.input, c.output, c.reason, c.tokens.input as i64, c.tokens.output as i64, c.cost_usd, c.latency_ms, json_text(&c.tags), c.trial])?;
     for (si, s) in c.steps.iter().enumerate() {
         tx.prepare_cached(
             "INSERT INTO steps (tenant_id, run_id, case_idx, step_idx, node, agent, provider, model, input, output, tokens_input, tokens_output, cost_usd, latency_ms, model_calls, retries, error, violations)
@@ -401,7 +405,7 @@ impl RunStore for SqliteStore {
         let conn = self.conn();
         let p = params![tenant.as_str(), id.as_str()];
         let mut cases = conn.prepare(
-            "SELECT idx, case_id, target, status, score, input, output, reason, tokens_input, tokens_output, cost_usd, latency_ms, tags
+            "SELECT idx, case_id, target, status, score, input, output, reason, tokens_input, tokens_output, cost_usd, latency_ms, tags, trial
              FROM cases WHERE tenant_id = ?1 AND run_id = ?2 ORDER BY idx",
         )?;
         let mut steps = conn.prepare(
@@ -469,6 +473,7 @@ fn read_case(row: &Row<'_>) -> Result<CaseResult> {
     Ok(CaseResult {
         index: row.get(0)?,
         id: row.get(1)?,
+        trial: row.get(13)?,
         target: row.get(2)?,
         status: CaseStatus::parse(&status)
             .ok_or_else(|| StoreError::Corrupt(format!("unknown case status `{status}`")))?,

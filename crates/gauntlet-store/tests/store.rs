@@ -29,6 +29,7 @@ fn case(index: u32) -> CaseResult {
     CaseResult {
         index,
         id: format!("case-{index}"),
+        trial: index % 2,
         target: "graph:g".into(),
         status: if index.is_multiple_of(2) {
             CaseStatus::Passed

@@ -31,6 +31,8 @@ pub enum Command {
     Report(ReportArgs),
     /// Compare two stored runs: configuration, and case by case; exit 1 on a regression
     Diff(DiffArgs),
+    /// Run a suite N times with derived seeds: pass rates with 95% intervals, readiness
+    Simulate(SimulateArgs),
     /// Named reference runs for regression gates (`run --baseline NAME`)
     #[command(subcommand)]
     Baseline(BaselineCommand),
@@ -97,6 +99,12 @@ pub struct RunArgs {
     /// Print only the summary and the run id
     #[arg(long, short = 'q')]
     pub quiet: bool,
+    /// Run every case N times with derived seeds and classify flaky cases
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub repeat: u32,
+    /// Set by commands built on `run` that print their own report instead of the summary.
+    #[arg(skip)]
+    pub no_summary: bool,
     /// Fail (exit 1) when the run is worse than this baseline beyond the tolerances
     #[arg(long)]
     pub baseline: Option<String>,
@@ -207,4 +215,30 @@ pub struct BaselineSetArgs {
 pub struct BaselineListArgs {
     #[command(flatten)]
     pub store: ReadStoreArgs,
+}
+
+#[derive(Args)]
+pub struct SimulateArgs {
+    /// A specification file or a directory of them
+    #[arg(default_value = ".")]
+    pub path: PathBuf,
+    /// The suite to simulate [default: every suite]
+    #[arg(long = "suite", short = 's')]
+    pub suites: Vec<String>,
+    /// Trials per case
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub trials: u32,
+    /// Seed of the first trial; later trials derive theirs from it
+    #[arg(long, env = "GAUNTLET_SEED")]
+    pub seed: Option<u64>,
+    #[arg(short = 'j', long = "concurrency", env = "GAUNTLET_CONCURRENCY")]
+    pub concurrency: Option<usize>,
+    /// Check the results against expectations (YAML or JSON); exit 1 when one is not met
+    #[arg(long)]
+    pub expect: Option<PathBuf>,
+    /// Write the simulation results as JSON
+    #[arg(short = 'o', long = "output")]
+    pub output: Option<PathBuf>,
+    #[command(flatten)]
+    pub store: StoreArgs,
 }

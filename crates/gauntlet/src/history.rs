@@ -161,7 +161,16 @@ pub fn write_reports(
     for w in &mut writers {
         w.begin(run)?;
     }
-    let mut summary = Summary::default();
+    let repeated = store
+        .snapshot(&tenant, &run.id)?
+        .get("repeat")
+        .and_then(serde_json::Value::as_u64)
+        .is_some_and(|r| r > 1);
+    let mut summary = if repeated {
+        Summary::with_trials()
+    } else {
+        Summary::default()
+    };
     let mut io_error: Option<std::io::Error> = None;
     store.for_each_case(&tenant, &run.id, &mut |c| {
         summary.add(&c);

@@ -7,6 +7,7 @@ mod init;
 mod output;
 mod project;
 mod run;
+mod simulate;
 
 use std::process::ExitCode;
 
@@ -39,6 +40,7 @@ fn main() -> ExitCode {
         cli::Command::Runs(cli::RunsCommand::Show(a)) => history::show(&a),
         cli::Command::Report(a) => history::report(&a),
         cli::Command::Diff(a) => history::diff(&a),
+        cli::Command::Simulate(a) => simulate::simulate(a),
         cli::Command::Baseline(cli::BaselineCommand::Set(a)) => history::baseline_set(&a),
         cli::Command::Baseline(cli::BaselineCommand::List(a)) => history::baseline_list(&a),
         cli::Command::Schema => {

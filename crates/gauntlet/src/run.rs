@@ -37,6 +37,15 @@ fn random_u64() -> u64 {
 }
 
 pub fn run(args: RunArgs) -> Result<Outcome> {
+    run_with(args, &mut |_, _| Ok(true))
+}
+
+/// Runs the suites; after each finished run, `after` may inspect it in the store and veto
+/// success by returning `false` (simulation checks, gates).
+pub fn run_with(
+    args: RunArgs,
+    after: &mut dyn FnMut(&SqliteStore, &RunRecord) -> Result<bool>,
+) -> Result<Outcome> {
     let formats: Vec<(PathBuf, Format)> = args
         .outputs
         .iter()
@@ -130,6 +139,7 @@ pub fn run(args: RunArgs) -> Result<Outcome> {
             seed,
             concurrency: args.concurrency.unwrap_or(cores * 4),
             case_filter: args.cases.clone(),
+            repeat: args.repeat,
         };
         let (run, passed) = runtime.block_on(run_suite(
             &store,
@@ -147,13 +157,20 @@ pub fn run(args: RunArgs) -> Result<Outcome> {
         {
             outcome = Outcome::Failed;
         }
-        if let Some((path, format)) = formats.first() {
-            let (file, w) = ReportFile::create(path)?;
-            history::write_reports(&store, &run, vec![(*format, Box::new(w))])?;
-            file.commit()?;
-            for (path, format) in formats.iter().skip(1) {
+        if !after(&store, &run)? {
+            outcome = Outcome::Failed;
+        }
+        if !formats.is_empty() {
+            // All reports in one pass over the stored cases.
+            let mut files = Vec::new();
+            let mut targets: Vec<(Format, Box<dyn std::io::Write>)> = Vec::new();
+            for (path, format) in &formats {
                 let (file, w) = ReportFile::create(path)?;
-                history::write_reports(&store, &run, vec![(*format, Box::new(w))])?;
+                files.push(file);
+                targets.push((*format, Box::new(w)));
+            }
+            history::write_reports(&store, &run, targets)?;
+            for file in files {
                 file.commit()?;
             }
             if !args.quiet {
@@ -292,7 +309,13 @@ async fn run_suite(
     cancel: Cancel,
 ) -> Result<(RunRecord, bool)> {
     let tenant = TenantId::local();
-    let snapshot = project.config_snapshot(suite, config.seed);
+    let mut snapshot = project.config_snapshot(suite, config.seed);
+    if config.repeat > 1 {
+        // Part of the configuration: a run of N trials is not comparable to a single one.
+        if let Some(obj) = snapshot.as_object_mut() {
+            obj.insert("repeat".into(), config.repeat.into());
+        }
+    }
     let started = now_ms();
     let mut run = RunRecord {
         id: RunId::from_parts(
@@ -321,7 +344,7 @@ async fn run_suite(
                 .filter(|c| config.case_filter.contains(&c.id))
                 .count()
         };
-        (cases * s.targets.len()) as u64
+        (cases * s.targets.len()) as u64 * u64::from(config.repeat.max(1))
     });
     if planned == 0 {
         return Err(UsageError(format!(
@@ -331,6 +354,7 @@ async fn run_suite(
         .into());
     }
     let progress = Progress::new(planned, args);
+    let repeated = config.repeat > 1;
     let (tx, mut rx) = mpsc::channel::<CaseResult>(1024);
     let engine = {
         let (project, suite) = (Arc::clone(project), suite.to_owned());
@@ -338,7 +362,11 @@ async fn run_suite(
             gauntlet_engine::run_suite(project, &suite, config, cancel, tx).await
         })
     };
-    let mut summary = Summary::default();
+    let mut summary = if repeated {
+        Summary::with_trials()
+    } else {
+        Summary::default()
+    };
     let mut write_error = None;
     while let Some(case) = rx.recv().await {
         summary.add(&case);
@@ -379,11 +407,13 @@ async fn run_suite(
         )),
         RunEnd::Completed => {}
     }
-    output::out(&gauntlet_report::text::render(
-        &run,
-        &summary,
-        output::style_stdout(),
-    ));
+    if !args.no_summary {
+        output::out(&gauntlet_report::text::render(
+            &run,
+            &summary,
+            output::style_stdout(),
+        ));
+    }
     output::out(&format!("run id: {}", run.id));
     Ok((run, passed))
 }

@@ -45,6 +45,7 @@ pub async fn run_at(
         seed,
         concurrency,
         case_filter: Vec::new(),
+        repeat: 1,
     };
     let handle = tokio::spawn({
         let project = Arc::clone(project);

@@ -4,6 +4,7 @@
 mod cli;
 mod diff;
 mod reports;
+mod simulate;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
