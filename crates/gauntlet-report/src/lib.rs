@@ -5,6 +5,7 @@
 //! is written while reading the store, never holding the run in memory. Reports contain no
 //! secrets because results never do (the spec loader refuses secrets outside credentials).
 
+pub mod comparison;
 mod csv;
 mod html;
 mod json;

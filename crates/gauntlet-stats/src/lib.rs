@@ -77,6 +77,84 @@ pub fn distribution(values: &mut [f64]) -> Distribution {
     }
 }
 
+/// Exact two-sided McNemar test for paired binary outcomes: `b` pairs where only the first
+/// passed, `c` pairs where only the second passed. Returns the p-value (1 when b = c = 0).
+pub fn mcnemar_exact(b: u64, c: u64) -> f64 {
+    let n = b + c;
+    if n == 0 {
+        return 1.0;
+    }
+    let k = b.min(c);
+    // P(X <= k) for X ~ Binomial(n, 1/2), summed in log space to stay exact for large n.
+    let ln_half_n = -(n as f64) * std::f64::consts::LN_2;
+    let mut ln_choose = 0.0_f64; // ln C(n, 0)
+    let mut tail = 0.0_f64;
+    for i in 0..=k {
+        if i > 0 {
+            ln_choose += ((n - i + 1) as f64).ln() - (i as f64).ln();
+        }
+        tail += (ln_choose + ln_half_n).exp();
+    }
+    (2.0 * tail).min(1.0)
+}
+
+/// A deterministic generator for resampling (SplitMix64): bootstrap results depend only on the
+/// data and the seed.
+struct SplitMix(u64);
+
+impl SplitMix {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+/// The mean of paired differences with a 95% percentile-bootstrap interval.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct MeanDifference {
+    pub mean: f64,
+    pub low: f64,
+    pub high: f64,
+}
+
+impl MeanDifference {
+    /// Whether the interval excludes zero.
+    pub fn significant(&self) -> bool {
+        self.low > 0.0 || self.high < 0.0
+    }
+}
+
+/// Paired bootstrap of `mean(b - a)` with `resamples` resamples, seeded.
+pub fn paired_bootstrap(differences: &[f64], resamples: usize, seed: u64) -> MeanDifference {
+    let n = differences.len();
+    let m = mean(differences);
+    if n < 2 {
+        return MeanDifference {
+            mean: m,
+            low: m,
+            high: m,
+        };
+    }
+    let mut rng = SplitMix(seed);
+    let mut means: Vec<f64> = (0..resamples)
+        .map(|_| (0..n).map(|_| differences[rng.below(n)]).sum::<f64>() / n as f64)
+        .collect();
+    means.sort_by(f64::total_cmp);
+    let at = |q: f64| means[((q * resamples as f64) as usize).min(resamples - 1)];
+    MeanDifference {
+        mean: m,
+        low: at(0.025),
+        high: at(0.975),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -107,6 +185,34 @@ mod tests {
             );
         }
         assert_eq!(wilson(0, 0, Z95).high, 1.0);
+    }
+
+    #[test]
+    fn mcnemar_matches_exact_binomial_values() {
+        // 2 × P(X ≤ 2 | n = 12, p = 1/2) = 2 × 79 / 4096.
+        assert!((mcnemar_exact(10, 2) - 158.0 / 4096.0).abs() < 1e-12);
+        assert!((mcnemar_exact(2, 10) - 158.0 / 4096.0).abs() < 1e-12);
+        // 2 × P(X ≤ 0 | n = 5) = 2 / 32.
+        assert!((mcnemar_exact(0, 5) - 0.0625).abs() < 1e-12);
+        assert_eq!(mcnemar_exact(3, 3), 1.0);
+        assert_eq!(mcnemar_exact(0, 0), 1.0);
+        // Large n stays finite and tiny.
+        let p = mcnemar_exact(900, 100);
+        assert!(p > 0.0 && p < 1e-100, "{p}");
+    }
+
+    #[test]
+    fn bootstrap_is_seeded_and_finds_real_shifts() {
+        let shifted: Vec<f64> = (0..200)
+            .map(|i| 0.3 + ((i * 37) % 11) as f64 / 100.0)
+            .collect();
+        let a = paired_bootstrap(&shifted, 2000, 7);
+        assert_eq!(a, paired_bootstrap(&shifted, 2000, 7));
+        assert!(a.significant() && a.low > 0.3, "{a:?}");
+        let centred: Vec<f64> = (0..200)
+            .map(|i| if i % 2 == 0 { 0.1 } else { -0.1 })
+            .collect();
+        assert!(!paired_bootstrap(&centred, 2000, 7).significant());
     }
 
     #[test]

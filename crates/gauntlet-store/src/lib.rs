@@ -91,3 +91,15 @@ pub trait BaselineStore {
     fn get_baseline(&self, tenant: &TenantId, name: &str) -> Result<Baseline>;
     fn list_baselines(&self, tenant: &TenantId) -> Result<Vec<Baseline>>;
 }
+
+/// Outcomes of comparisons between the targets of a run.
+pub trait ExperimentStore {
+    fn save_experiment(
+        &self,
+        tenant: &TenantId,
+        run: &RunId,
+        created_at: &str,
+        report: &Value,
+    ) -> Result<()>;
+    fn experiment(&self, tenant: &TenantId, run: &RunId) -> Result<Option<Value>>;
+}

@@ -13,7 +13,7 @@ use gauntlet_core::result::{
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde_json::Value;
 
-use crate::{Baseline, BaselineStore, Result, RunFilter, RunStore, StoreError};
+use crate::{Baseline, BaselineStore, ExperimentStore, Result, RunFilter, RunStore, StoreError};
 
 /// Numbered migrations, applied in order; the number of applied ones is `PRAGMA user_version`.
 const MIGRATIONS: &[(&str, &str)] = &[
@@ -28,6 +28,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
     (
         "0003_case_trials",
         include_str!("../migrations/sqlite/0003_case_trials.sql"),
+    ),
+    (
+        "0004_experiments",
+        include_str!("../migrations/sqlite/0004_experiments.sql"),
     ),
 ];
 
@@ -240,6 +244,38 @@ fn run_from_row(row: &Row<'_>) -> rusqlite::Result<std::result::Result<RunRecord
         })
     })();
     Ok(record)
+}
+
+impl ExperimentStore for SqliteStore {
+    fn save_experiment(
+        &self,
+        tenant: &TenantId,
+        run: &RunId,
+        created_at: &str,
+        report: &Value,
+    ) -> Result<()> {
+        self.conn().execute(
+            "INSERT INTO experiments (tenant_id, run_id, created_at, report) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (tenant_id, run_id) DO UPDATE SET created_at = excluded.created_at, report = excluded.report",
+            params![tenant.as_str(), run.as_str(), created_at, json_text(report)],
+        )?;
+        Ok(())
+    }
+
+    fn experiment(&self, tenant: &TenantId, run: &RunId) -> Result<Option<Value>> {
+        let text: Option<String> = self
+            .conn()
+            .query_row(
+                "SELECT report FROM experiments WHERE tenant_id = ?1 AND run_id = ?2",
+                params![tenant.as_str(), run.as_str()],
+                |r| r.get(0),
+            )
+            .optional()?;
+        text.map(|t| {
+            serde_json::from_str(&t).map_err(|e| StoreError::Corrupt(format!("experiment: {e}")))
+        })
+        .transpose()
+    }
 }
 
 impl BaselineStore for SqliteStore {

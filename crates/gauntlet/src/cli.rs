@@ -31,6 +31,8 @@ pub enum Command {
     Report(ReportArgs),
     /// Compare two stored runs: configuration, and case by case; exit 1 on a regression
     Diff(DiffArgs),
+    /// Compare the targets of a stored run: leaderboard, significance, winners
+    Compare(CompareArgs),
     /// Run a suite N times with derived seeds: pass rates with 95% intervals, readiness
     Simulate(SimulateArgs),
     /// Named reference runs for regression gates (`run --baseline NAME`)
@@ -241,4 +243,15 @@ pub struct SimulateArgs {
     pub output: Option<PathBuf>,
     #[command(flatten)]
     pub store: StoreArgs,
+}
+
+#[derive(Args)]
+pub struct CompareArgs {
+    /// Run id, a unique prefix of it, or `latest`
+    pub run: String,
+    /// text or json
+    #[arg(long, short = 'f', default_value = "text")]
+    pub format: String,
+    #[command(flatten)]
+    pub store: ReadStoreArgs,
 }

@@ -9,11 +9,11 @@ use gauntlet_core::TenantId;
 use gauntlet_core::result::RunRecord;
 use gauntlet_report::{Format, ReportWriter, Summary};
 use gauntlet_store::sqlite::SqliteStore;
-use gauntlet_store::{BaselineStore, RunFilter, RunStore, StoreError};
+use gauntlet_store::{BaselineStore, ExperimentStore, RunFilter, RunStore, StoreError};
 
 use crate::cli::{
-    BaselineListArgs, BaselineSetArgs, DiffArgs, ListArgs, ReadStoreArgs, ReportArgs, ShowArgs,
-    StoreArgs,
+    BaselineListArgs, BaselineSetArgs, CompareArgs, DiffArgs, ListArgs, ReadStoreArgs, ReportArgs,
+    ShowArgs, StoreArgs,
 };
 use crate::{Outcome, UsageError, output};
 
@@ -374,5 +374,49 @@ pub fn baseline_list(args: &BaselineListArgs) -> Result<Outcome> {
         ));
     }
     output::out(&text);
+    Ok(Outcome::Passed)
+}
+
+/// Compares the targets of `run` and records the outcome as the run's experiment; `None` when
+/// the run has a single target.
+pub fn compare_targets(
+    store: &SqliteStore,
+    run: &RunRecord,
+) -> Result<Option<gauntlet_report::comparison::ComparisonReport>> {
+    let tenant = TenantId::local();
+    let mut cmp = gauntlet_report::comparison::Comparison::default();
+    store.for_each_case(&tenant, &run.id, &mut |c| {
+        cmp.add(&c);
+        Ok(())
+    })?;
+    if cmp.targets() < 2 {
+        return Ok(None);
+    }
+    let report = cmp.report(run.id.as_str(), &run.suite, run.seed);
+    let now = gauntlet_core::time::rfc3339(crate::run::now_ms());
+    store.save_experiment(&tenant, &run.id, &now, &serde_json::to_value(&report)?)?;
+    Ok(Some(report))
+}
+
+pub fn compare(args: &CompareArgs) -> Result<Outcome> {
+    if args.format != "text" && args.format != "json" {
+        return Err(UsageError(format!(
+            "unknown comparison format `{}`; use text or json",
+            args.format
+        ))
+        .into());
+    }
+    let store = open_existing(&args.store)?;
+    let run = store
+        .get_run(&TenantId::local(), &args.run)
+        .map_err(user_error)?;
+    let Some(report) = compare_targets(&store, &run)? else {
+        return Err(UsageError(format!("run {} has a single target; give a suite several targets (`target: [a, b]`) to compare them", run.id)).into());
+    };
+    if args.format == "json" {
+        output::out(&serde_json::to_string_pretty(&report)?);
+    } else {
+        output::out(&gauntlet_report::comparison::render_text(&report));
+    }
     Ok(Outcome::Passed)
 }

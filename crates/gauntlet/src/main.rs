@@ -41,6 +41,7 @@ fn main() -> ExitCode {
         cli::Command::Report(a) => history::report(&a),
         cli::Command::Diff(a) => history::diff(&a),
         cli::Command::Simulate(a) => simulate::simulate(a),
+        cli::Command::Compare(a) => history::compare(&a),
         cli::Command::Baseline(cli::BaselineCommand::Set(a)) => history::baseline_set(&a),
         cli::Command::Baseline(cli::BaselineCommand::List(a)) => history::baseline_list(&a),
         cli::Command::Schema => {

@@ -160,6 +160,15 @@ pub fn run_with(
         if !after(&store, &run)? {
             outcome = Outcome::Failed;
         }
+        if project
+            .suites
+            .get(suite)
+            .is_some_and(|s| s.targets.len() > 1)
+            && !args.no_summary
+            && let Some(report) = history::compare_targets(&store, &run)?
+        {
+            output::out(&gauntlet_report::comparison::render_text(&report));
+        }
         if !formats.is_empty() {
             // All reports in one pass over the stored cases.
             let mut files = Vec::new();

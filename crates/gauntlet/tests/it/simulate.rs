@@ -155,3 +155,47 @@ fn simulation_is_stable_for_a_seed_and_checks_expectations() {
         stderr(&bad)
     );
 }
+
+#[test]
+fn comparing_targets_ranks_them_and_finds_significant_winners() {
+    let dir = tempfile::tempdir().unwrap();
+    let project = COINS.replace(
+        "agents:\n",
+        "agents:\n  steady: { provider: m, mock: { latency_ms: 2, responses: [ { text: right } ] } }\n",
+    )
+    .replace("    target: coin\n", "    target: [coin, steady]\n");
+    std::fs::write(dir.path().join("p.yaml"), project).unwrap();
+    let r = gauntlet(
+        dir.path(),
+        &["run", "p.yaml", "--seed", "3", "--repeat", "30"],
+    );
+    let out = stdout(&r);
+    assert!(out.contains("comparison of 2 targets"), "{out}");
+    let steady = out.find("1    steady").expect("steady ranks first");
+    assert!(steady < out.find("2    coin").unwrap(), "{out}");
+    assert!(
+        out.contains("steady vs coin (control), 90 paired cases: only control passed 0"),
+        "{out}"
+    );
+    assert!(
+        out.contains("winners: pass rate steady; score steady;"),
+        "{out}"
+    );
+
+    let json = gauntlet(dir.path(), &["compare", "latest", "--format", "json"]);
+    assert_eq!(json.status.code(), Some(0), "{}", stderr(&json));
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    let p = v["versus"][0]["pass_p_value"].as_f64().unwrap();
+    assert!(p < 1e-6, "steady never fails where coin passes; p = {p}");
+    assert_eq!(v["winners"]["pass_rate"], "steady");
+
+    std::fs::write(dir.path().join("one.yaml"), COINS).unwrap();
+    gauntlet(dir.path(), &["run", "one.yaml", "--seed", "3"]);
+    let not_comparable = gauntlet(dir.path(), &["compare", "latest"]);
+    assert_eq!(not_comparable.status.code(), Some(2));
+    assert!(
+        stderr(&not_comparable).contains("has a single target"),
+        "{}",
+        stderr(&not_comparable)
+    );
+}
