@@ -5,6 +5,7 @@
 //! Pure computation over stored results; `render` turns a [`RunDiff`] into text, Markdown or
 //! JSON. Knows nothing about where runs are stored.
 
+pub mod drift;
 pub mod render;
 
 use std::collections::HashMap;

@@ -155,6 +155,100 @@ pub fn paired_bootstrap(differences: &[f64], resamples: usize, seed: u64) -> Mea
     }
 }
 
+/// The standard normal cumulative distribution function.
+pub fn normal_cdf(z: f64) -> f64 {
+    0.5 * erfc(-z / std::f64::consts::SQRT_2)
+}
+
+/// Complementary error function (Numerical Recipes' Chebyshev fit; relative error < 1.2e-7).
+pub fn erfc(x: f64) -> f64 {
+    let z = x.abs();
+    let t = 1.0 / (1.0 + 0.5 * z);
+    let poly = -z * z - 1.265_512_23
+        + t * (1.000_023_68
+            + t * (0.374_091_96
+                + t * (0.096_784_18
+                    + t * (-0.186_288_06
+                        + t * (0.278_868_07
+                            + t * (-1.135_203_98
+                                + t * (1.488_515_87 + t * (-0.822_152_23 + t * 0.170_872_77))))))));
+    let r = t * poly.exp();
+    if x >= 0.0 { r } else { 2.0 - r }
+}
+
+/// Result of a two-sample test.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct TestResult {
+    pub statistic: f64,
+    pub z: f64,
+    pub p_value: f64,
+}
+
+/// Two-sided Mann–Whitney U test of `a` against `b`: normal approximation with tie correction
+/// and continuity correction (as `scipy.stats.mannwhitneyu(method="asymptotic")`). The
+/// statistic is U of `a`. Returns p = 1 when either sample is empty or all values tie.
+pub fn mann_whitney_u(a: &[f64], b: &[f64]) -> TestResult {
+    let (n1, n2) = (a.len(), b.len());
+    if n1 == 0 || n2 == 0 {
+        return TestResult {
+            statistic: 0.0,
+            z: 0.0,
+            p_value: 1.0,
+        };
+    }
+    let mut all: Vec<(f64, bool)> = a
+        .iter()
+        .map(|&x| (x, true))
+        .chain(b.iter().map(|&x| (x, false)))
+        .collect();
+    all.sort_by(|x, y| x.0.total_cmp(&y.0));
+    let n = all.len();
+    let mut rank_sum_a = 0.0;
+    let mut tie_term = 0.0;
+    let mut i = 0;
+    while i < n {
+        let mut j = i;
+        while j + 1 < n && all[j + 1].0 == all[i].0 {
+            j += 1;
+        }
+        // Ranks i+1..=j+1 share their average.
+        let avg = (i + j + 2) as f64 / 2.0;
+        let t = (j - i + 1) as f64;
+        tie_term += t * t * t - t;
+        for item in &all[i..=j] {
+            if item.1 {
+                rank_sum_a += avg;
+            }
+        }
+        i = j + 1;
+    }
+    let (n1f, n2f, nf) = (n1 as f64, n2 as f64, n as f64);
+    let u = rank_sum_a - n1f * (n1f + 1.0) / 2.0;
+    let mean = n1f * n2f / 2.0;
+    let var = n1f * n2f / 12.0 * ((nf + 1.0) - tie_term / (nf * (nf - 1.0)));
+    if var <= 0.0 {
+        return TestResult {
+            statistic: u,
+            z: 0.0,
+            p_value: 1.0,
+        };
+    }
+    let diff = u - mean;
+    let corrected = if diff > 0.0 {
+        diff - 0.5
+    } else if diff < 0.0 {
+        diff + 0.5
+    } else {
+        0.0
+    };
+    let z = corrected / var.sqrt();
+    TestResult {
+        statistic: u,
+        z,
+        p_value: (2.0 * normal_cdf(-z.abs())).min(1.0),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -213,6 +307,37 @@ mod tests {
             .map(|i| if i % 2 == 0 { 0.1 } else { -0.1 })
             .collect();
         assert!(!paired_bootstrap(&centred, 2000, 7).significant());
+    }
+
+    #[test]
+    fn normal_cdf_matches_tables() {
+        assert!((normal_cdf(Z95) - 0.975).abs() < 1e-6);
+        assert!((normal_cdf(0.0) - 0.5).abs() < 1e-7);
+        assert!((normal_cdf(-1.0) - 0.158_655_25).abs() < 1e-6);
+    }
+
+    #[test]
+    fn mann_whitney_matches_the_normal_approximation() {
+        // U = 0, mean 12.5, sd sqrt(5·5·11/12): z = (0 − 12.5 + 0.5)/4.7871 → p = 0.01219.
+        let r = mann_whitney_u(&[1.0, 2.0, 3.0, 4.0, 5.0], &[6.0, 7.0, 8.0, 9.0, 10.0]);
+        assert_eq!(r.statistic, 0.0);
+        assert!((r.p_value - 0.012_185).abs() < 1e-4, "{r:?}");
+        // Symmetric in the other direction.
+        let r = mann_whitney_u(&[6.0, 7.0, 8.0, 9.0, 10.0], &[1.0, 2.0, 3.0, 4.0, 5.0]);
+        assert_eq!(r.statistic, 25.0);
+        assert!((r.p_value - 0.012_185).abs() < 1e-4);
+        // U = 0 with n = 3, 4: z = −5.5/√8 → p = 0.05183.
+        let r = mann_whitney_u(&[1.0, 2.0, 3.0], &[4.0, 5.0, 6.0, 7.0]);
+        assert!((r.p_value - 0.051_83).abs() < 1e-4, "{r:?}");
+        // Identical samples, and all ties.
+        assert_eq!(
+            mann_whitney_u(&[1.0, 2.0, 3.0], &[1.0, 2.0, 3.0]).p_value,
+            1.0
+        );
+        assert_eq!(mann_whitney_u(&[1.0; 4], &[1.0; 5]).p_value, 1.0);
+        // Ties across samples are handled (0/1 scores).
+        let r = mann_whitney_u(&[1.0; 20], &[0.0; 20]);
+        assert!(r.p_value < 1e-6, "{r:?}");
     }
 
     #[test]

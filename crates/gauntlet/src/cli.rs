@@ -31,6 +31,8 @@ pub enum Command {
     Report(ReportArgs),
     /// Compare two stored runs: configuration, and case by case; exit 1 on a regression
     Diff(DiffArgs),
+    /// Detect drift over the stored history of a suite; exit 1 when something drifted
+    Drift(DriftArgs),
     /// Compare the targets of a stored run: leaderboard, significance, winners
     Compare(CompareArgs),
     /// Run a suite N times with derived seeds: pass rates with 95% intervals, readiness
@@ -254,4 +256,27 @@ pub struct CompareArgs {
     pub format: String,
     #[command(flatten)]
     pub store: ReadStoreArgs,
+}
+
+#[derive(Args)]
+pub struct DriftArgs {
+    /// The project whose stored history to analyse
+    #[arg(default_value = ".")]
+    pub path: PathBuf,
+    #[arg(long, short = 's')]
+    pub suite: String,
+    /// How many of the most recent finished runs to analyse
+    #[arg(long, default_value_t = 30)]
+    pub last: usize,
+    /// Significance level (after Bonferroni correction)
+    #[arg(long, default_value_t = 0.01)]
+    pub alpha: f64,
+    /// Outputs less similar than this to the first recorded one have drifted
+    #[arg(long, default_value_t = 0.8)]
+    pub min_similarity: f64,
+    /// text or json
+    #[arg(long, short = 'f', default_value = "text")]
+    pub format: String,
+    #[command(flatten)]
+    pub store: StoreArgs,
 }

@@ -12,8 +12,8 @@ use gauntlet_store::sqlite::SqliteStore;
 use gauntlet_store::{BaselineStore, ExperimentStore, RunFilter, RunStore, StoreError};
 
 use crate::cli::{
-    BaselineListArgs, BaselineSetArgs, CompareArgs, DiffArgs, ListArgs, ReadStoreArgs, ReportArgs,
-    ShowArgs, StoreArgs,
+    BaselineListArgs, BaselineSetArgs, CompareArgs, DiffArgs, DriftArgs, ListArgs, ReadStoreArgs,
+    ReportArgs, ShowArgs, StoreArgs,
 };
 use crate::{Outcome, UsageError, output};
 
@@ -419,4 +419,62 @@ pub fn compare(args: &CompareArgs) -> Result<Outcome> {
         output::out(&gauntlet_report::comparison::render_text(&report));
     }
     Ok(Outcome::Passed)
+}
+
+pub fn drift(args: &DriftArgs) -> Result<Outcome> {
+    if args.format != "text" && args.format != "json" {
+        return Err(UsageError(format!(
+            "unknown drift format `{}`; use text or json",
+            args.format
+        ))
+        .into());
+    }
+    if !(0.0..1.0).contains(&args.alpha) || !(0.0..=1.0).contains(&args.min_similarity) {
+        return Err(
+            UsageError("--alpha must be in [0, 1) and --min-similarity in [0, 1]".into()).into(),
+        );
+    }
+    let store = open_existing(&ReadStoreArgs {
+        project: crate::project::project_dir(&args.path),
+        store: args.store.clone(),
+    })?;
+    let tenant = TenantId::local();
+    let mut runs = store.list_runs(
+        &tenant,
+        &RunFilter {
+            suite: Some(args.suite.clone()),
+            limit: args.last.max(1) * 2,
+        },
+    )?;
+    runs.retain(|r| r.status != gauntlet_core::result::RunStatus::Running);
+    runs.truncate(args.last.max(1));
+    runs.reverse();
+    if runs.is_empty() {
+        return Err(UsageError(format!(
+            "no finished runs of suite `{}` are stored",
+            args.suite
+        ))
+        .into());
+    }
+    let mut history = Vec::new();
+    for run in runs {
+        let side = side_of(&store, run)?;
+        history.push((side.run, side.cases));
+    }
+    let opts = gauntlet_diff::drift::DriftOptions {
+        alpha: args.alpha,
+        min_similarity: args.min_similarity,
+        ..Default::default()
+    };
+    let report = gauntlet_diff::drift::drift(&args.suite, &history, &opts);
+    if args.format == "json" {
+        output::out(&serde_json::to_string_pretty(&report)?);
+    } else {
+        output::out(&gauntlet_diff::drift::render_text(&report));
+    }
+    Ok(if report.drifted() {
+        Outcome::Failed
+    } else {
+        Outcome::Passed
+    })
 }

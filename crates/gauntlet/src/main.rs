@@ -42,6 +42,7 @@ fn main() -> ExitCode {
         cli::Command::Diff(a) => history::diff(&a),
         cli::Command::Simulate(a) => simulate::simulate(a),
         cli::Command::Compare(a) => history::compare(&a),
+        cli::Command::Drift(a) => history::drift(&a),
         cli::Command::Baseline(cli::BaselineCommand::Set(a)) => history::baseline_set(&a),
         cli::Command::Baseline(cli::BaselineCommand::List(a)) => history::baseline_list(&a),
         cli::Command::Schema => {

@@ -3,6 +3,7 @@
 
 mod cli;
 mod diff;
+mod drift;
 mod reports;
 mod simulate;
 
