@@ -6,7 +6,14 @@
 
 use tiktoken_rs::CoreBPE;
 
-fn encoder(model: &str) -> &'static CoreBPE {
+/// The BPE vocabularies Gauntlet counts with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Vocabulary {
+    Cl100k,
+    O200k,
+}
+
+fn vocabulary(model: &str) -> Vocabulary {
     let m = model.to_ascii_lowercase();
     let o200k = [
         "gpt-4o",
@@ -21,53 +28,38 @@ fn encoder(model: &str) -> &'static CoreBPE {
     .iter()
     .any(|p| m.starts_with(p));
     if o200k {
-        tiktoken_rs::o200k_base_singleton()
+        Vocabulary::O200k
     } else {
-        tiktoken_rs::cl100k_base_singleton()
+        Vocabulary::Cl100k
     }
+}
+
+fn load(v: Vocabulary) -> &'static CoreBPE {
+    match v {
+        Vocabulary::O200k => tiktoken_rs::o200k_base_singleton(),
+        Vocabulary::Cl100k => tiktoken_rs::cl100k_base_singleton(),
+    }
+}
+
+fn encoder(model: &str) -> &'static CoreBPE {
+    load(vocabulary(model))
 }
 
 /// Builds the vocabularies `models` need on background threads, so that the first count
-/// does not wait for them (building one takes 40–90 ms; the caller goes on parsing meanwhile).
+/// does not wait for them (building one takes 40–90 ms; the caller goes on meanwhile).
 pub fn prewarm<'a>(models: impl IntoIterator<Item = &'a str>) {
-    let mut wanted: Vec<bool> = Vec::new();
+    let mut wanted: Vec<Vocabulary> = Vec::new();
     for m in models {
-        let o200k = std::ptr::eq(encoder_kind(m), O200K);
-        if !wanted.contains(&o200k) {
-            wanted.push(o200k);
+        let v = vocabulary(m);
+        if !wanted.contains(&v) {
+            wanted.push(v);
         }
     }
-    for o200k in wanted {
+    for v in wanted {
         let _ = std::thread::Builder::new()
             .name("tokenizer-warmup".into())
-            .spawn(move || {
-                let _ = if o200k {
-                    tiktoken_rs::o200k_base_singleton()
-                } else {
-                    tiktoken_rs::cl100k_base_singleton()
-                };
-            });
+            .spawn(move || load(v));
     }
-}
-
-const O200K: &str = "o200k_base";
-const CL100K: &str = "cl100k_base";
-
-fn encoder_kind(model: &str) -> &'static str {
-    let m = model.to_ascii_lowercase();
-    let o200k = [
-        "gpt-4o",
-        "gpt-4.1",
-        "gpt-4.5",
-        "gpt-5",
-        "o1",
-        "o3",
-        "o4",
-        "chatgpt-4o",
-    ]
-    .iter()
-    .any(|p| m.starts_with(p));
-    if o200k { O200K } else { CL100K }
 }
 
 /// Tokens in `text` for `model`.
@@ -84,6 +76,14 @@ pub const MESSAGE_OVERHEAD: u64 = 3;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn models_map_to_their_vocabulary() {
+        assert_eq!(vocabulary("gpt-4o-mini"), Vocabulary::O200k);
+        assert_eq!(vocabulary("o3-mini"), Vocabulary::O200k);
+        assert_eq!(vocabulary("gpt-4"), Vocabulary::Cl100k);
+        assert_eq!(vocabulary("mock"), Vocabulary::Cl100k);
+    }
 
     #[test]
     fn counts_known_strings() {
