@@ -281,3 +281,103 @@ pub fn json(d: &RunDiff) -> String {
     s.push('\n');
     s
 }
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
+}
+
+/// A self-contained HTML page (inline CSS, no scripts, no network).
+pub fn html(d: &RunDiff) -> String {
+    let c = &d.counts;
+    let mut out = String::from(
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Gauntlet diff</title><style>\
+         body{font:14px/1.5 system-ui,sans-serif;max-width:1100px;margin:2rem auto;padding:0 1rem}\
+         table{border-collapse:collapse;width:100%}td,th{border-bottom:1px solid #d0d7de;padding:.3rem .5rem;text-align:left;vertical-align:top}\
+         .regressed{color:#cf222e}.fixed{color:#1a7f37}.changed,.new,.removed{color:#9a6700}\
+         pre{background:#f6f8fa;padding:.5rem;white-space:pre-wrap}.del{color:#cf222e}.add{color:#1a7f37}</style></head><body>\n",
+    );
+    let _ = writeln!(
+        out,
+        "<h1>Gauntlet diff</h1><p><code>{}</code> → <code>{}</code> (suite {})</p>",
+        esc(d.a.id.as_str()),
+        esc(d.b.id.as_str()),
+        esc(&d.b.suite)
+    );
+    let _ = writeln!(
+        out,
+        "<p><b class=\"regressed\">{} regressed</b> · <b class=\"fixed\">{} fixed</b> · {} changed · {} new · {} removed · {} unchanged</p>",
+        c.regressed, c.fixed, c.changed, c.new, c.removed, c.unchanged
+    );
+    if !d.config.is_empty() {
+        out.push_str("<h2>Configuration</h2><table><tr><th>path</th><th>A</th><th>B</th></tr>");
+        for ch in &d.config {
+            let _ = write!(
+                out,
+                "<tr><td><code>{}</code></td><td>{}</td><td>{}</td></tr>",
+                esc(&ch.pointer),
+                esc(&short(&ch.before)),
+                esc(&short(&ch.after))
+            );
+        }
+        out.push_str("</table>\n");
+    }
+    out.push_str("<h2>Cases</h2><table><tr><th>case</th><th>change</th><th>status</th><th>details</th></tr>\n");
+    for cd in &d.cases {
+        let class = format!("{:?}", cd.change).to_lowercase();
+        let mut details = String::new();
+        for a in &cd.assertions {
+            let show = |p: Option<bool>| p.map_or("—", |p| if p { "pass" } else { "fail" });
+            let _ = write!(
+                details,
+                "<div>assertion {}: {} → {}</div>",
+                esc(&a.assertion),
+                show(a.before),
+                show(a.after)
+            );
+        }
+        for n in &cd.nodes {
+            let _ = write!(
+                details,
+                "<div>node {}: {} → {}</div>",
+                esc(&n.node),
+                esc(n.before.as_deref().unwrap_or("(did not run)")),
+                esc(n.after.as_deref().unwrap_or("(did not run)"))
+            );
+        }
+        if let Some((a, b)) = &cd.tool_calls {
+            let _ = write!(
+                details,
+                "<div>tool calls: {} → {}</div>",
+                esc(&a.join(", ")),
+                esc(&b.join(", "))
+            );
+        }
+        if let Some(diff) = &cd.output_diff {
+            details.push_str("<pre>");
+            for line in diff.lines() {
+                let cls = match line.chars().next() {
+                    Some('-') => "del",
+                    Some('+') => "add",
+                    _ => "",
+                };
+                let _ = writeln!(details, "<span class=\"{cls}\">{}</span>", esc(line));
+            }
+            details.push_str("</pre>");
+        }
+        let _ = writeln!(
+            out,
+            "<tr><td><code>{}</code> [{}]</td><td class=\"{class}\">{}</td><td>{} → {}</td><td>{details}</td></tr>",
+            esc(&cd.id),
+            esc(&cd.target),
+            label(cd.change),
+            status(cd.status.0),
+            status(cd.status.1)
+        );
+    }
+    out.push_str("</table>\n</body></html>\n");
+    out
+}

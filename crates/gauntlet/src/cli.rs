@@ -174,7 +174,7 @@ pub struct DiffArgs {
     pub a: String,
     /// The later run (id, unique prefix, or `latest`)
     pub b: String,
-    /// text, markdown or json
+    /// text, markdown, json or html
     #[arg(long, short = 'f', default_value = "text")]
     pub format: String,
     /// Write to this file instead of standard output

@@ -256,9 +256,10 @@ pub fn diff(args: &DiffArgs) -> Result<Outcome> {
         "text" => |d| gauntlet_diff::render::text(d, gauntlet_diff::render::Colors(false)),
         "markdown" | "md" => gauntlet_diff::render::markdown,
         "json" => gauntlet_diff::render::json,
+        "html" => gauntlet_diff::render::html,
         other => {
             return Err(UsageError(format!(
-                "unknown diff format `{other}`; use text, markdown or json"
+                "unknown diff format `{other}`; use text, markdown, json or html"
             ))
             .into());
         }

@@ -91,6 +91,23 @@ fn diff_reports_transitions_outputs_tools_and_configuration() {
     let md = gauntlet(dir.path(), &["diff", &a, &b, "--format", "markdown"]);
     insta::assert_snapshot!("diff_markdown", mask(&stdout(&md)));
 
+    let html = gauntlet(
+        dir.path(),
+        &["diff", &a, &b, "--format", "html", "-o", "d.html"],
+    );
+    assert_eq!(html.status.code(), Some(1));
+    let page = std::fs::read_to_string(dir.path().join("d.html")).unwrap();
+    assert!(
+        page.starts_with("<!doctype html>")
+            && page.contains("<td class=\"regressed\">REGRESSED</td>"),
+        "{page}"
+    );
+    assert!(
+        page.contains("<span class=\"del\">-It is sunny</span>"),
+        "{page}"
+    );
+    assert!(!page.contains("http"), "self-contained");
+
     let same = gauntlet(dir.path(), &["diff", &a, &a]);
     assert_eq!(same.status.code(), Some(0));
     assert!(
