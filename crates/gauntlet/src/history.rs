@@ -268,17 +268,7 @@ pub fn diff(args: &DiffArgs) -> Result<Outcome> {
     let tenant = TenantId::local();
     let side = |id: &str| -> Result<gauntlet_diff::Side> {
         let run = store.get_run(&tenant, id).map_err(user_error)?;
-        let snapshot = store.snapshot(&tenant, &run.id)?;
-        let mut cases = Vec::new();
-        store.for_each_case(&tenant, &run.id, &mut |c| {
-            cases.push(gauntlet_diff::CaseSummary::of(&c));
-            Ok(())
-        })?;
-        Ok(gauntlet_diff::Side {
-            run,
-            snapshot,
-            cases,
-        })
+        side_of(&store, run)
     };
     let d = gauntlet_diff::diff(side(&args.a)?, side(&args.b)?);
     let text = if args.format == "text" && args.output.is_none() {

@@ -48,8 +48,7 @@ impl<'a> Ctx<'a> {
         pointer: &str,
         message: impl Into<String>,
     ) -> &mut Diagnostic {
-        let pos = src.spans().locate(pointer);
-        self.push(Diagnostic::error(&src.path, pos, message))
+        self.error_at(src, src.spans().locate(pointer), message)
     }
 
     fn error_at(&mut self, src: &Source, pos: Pos, message: impl Into<String>) -> &mut Diagnostic {
