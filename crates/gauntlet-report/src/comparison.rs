@@ -12,6 +12,9 @@ use serde::Serialize;
 use crate::simulation::Rate;
 
 const RESAMPLES: usize = 2000;
+/// Below this many pairs a percentile bootstrap is not credible: no difference is called
+/// significant (McNemar is exact and needs no such floor).
+pub const MIN_PAIRS: usize = 10;
 
 /// One case-trial of one target: pass, score, cost, latency.
 #[derive(Clone, Copy)]
@@ -220,6 +223,12 @@ impl Comparison {
             dc.push(y.cost - x.cost);
             dl.push(y.latency - x.latency);
         }
+        let enough = keys.len() >= MIN_PAIRS;
+        let tested = |d: MeanDifference| {
+            let mut d: Diff = d.into();
+            d.significant &= enough;
+            d
+        };
         Versus {
             control: control.to_owned(),
             challenger: challenger.to_owned(),
@@ -227,9 +236,9 @@ impl Comparison {
             only_control_passed: only_a,
             only_challenger_passed: only_b,
             pass_p_value: mcnemar_exact(only_a, only_b),
-            score: paired_bootstrap(&ds, RESAMPLES, seed).into(),
-            cost_usd: paired_bootstrap(&dc, RESAMPLES, seed ^ 1).into(),
-            latency_ms: paired_bootstrap(&dl, RESAMPLES, seed ^ 2).into(),
+            score: tested(paired_bootstrap(&ds, RESAMPLES, seed)),
+            cost_usd: tested(paired_bootstrap(&dc, RESAMPLES, seed ^ 1)),
+            latency_ms: tested(paired_bootstrap(&dl, RESAMPLES, seed ^ 2)),
         }
     }
 }
@@ -291,6 +300,9 @@ pub fn render_text(r: &ComparisonReport) -> String {
             v.latency_ms.ci95[1],
             sig(&v.latency_ms)
         ));
+    }
+    if r.versus.iter().any(|v| v.pairs < MIN_PAIRS) {
+        out.push_str(&format!("  note: fewer than {MIN_PAIRS} paired cases: score, cost and latency differences are not called significant; add trials with --repeat\n"));
     }
     let w = |x: &Option<String>| {
         x.clone()
