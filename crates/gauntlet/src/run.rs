@@ -389,10 +389,20 @@ async fn run_suite(
     progress.finish();
     let end = engine.await.context("the engine task failed")??;
     let written = writer.finish();
-    if let Some(e) = write_error {
-        return Err(e.into());
+    if let Some(e) = write_error.or(written.err()) {
+        // Close the run so it does not stay `running`; what was committed remains readable.
+        let finished = gauntlet_core::time::rfc3339(now_ms());
+        let _ = store.finish_run(
+            &tenant,
+            &run.id,
+            RunStatus::Failed,
+            &summary.totals,
+            &finished,
+        );
+        return Err(
+            anyhow::Error::from(e).context(format!("storing the results of run {}", run.id))
+        );
     }
-    written?;
     run.totals = summary.totals;
     let passed = summary.totals.cases > 0
         && summary.totals.passed == summary.totals.cases
