@@ -7,6 +7,7 @@
 
 pub mod comparison;
 mod csv;
+pub mod generate;
 mod html;
 mod json;
 mod junit;

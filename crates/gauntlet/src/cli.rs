@@ -31,6 +31,8 @@ pub enum Command {
     Report(ReportArgs),
     /// Compare two stored runs: configuration, and case by case; exit 1 on a regression
     Diff(DiffArgs),
+    /// Turn a stored run into a regression suite (anonymised, deduplicated)
+    GenerateTests(GenerateArgs),
     /// Detect drift over the stored history of a suite; exit 1 when something drifted
     Drift(DriftArgs),
     /// Compare the targets of a stored run: leaderboard, significance, winners
@@ -279,4 +281,18 @@ pub struct DriftArgs {
     pub format: String,
     #[command(flatten)]
     pub store: StoreArgs,
+}
+
+#[derive(Args)]
+pub struct GenerateArgs {
+    /// Run id, a unique prefix of it, or `latest`
+    pub run: String,
+    /// Name of the generated suite [default: SUITE-regression]
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Write the suite to this file instead of standard output
+    #[arg(short = 'o', long = "output")]
+    pub output: Option<PathBuf>,
+    #[command(flatten)]
+    pub store: ReadStoreArgs,
 }

@@ -12,8 +12,8 @@ use gauntlet_store::sqlite::SqliteStore;
 use gauntlet_store::{BaselineStore, ExperimentStore, RunFilter, RunStore, StoreError};
 
 use crate::cli::{
-    BaselineListArgs, BaselineSetArgs, CompareArgs, DiffArgs, DriftArgs, ListArgs, ReadStoreArgs,
-    ReportArgs, ShowArgs, StoreArgs,
+    BaselineListArgs, BaselineSetArgs, CompareArgs, DiffArgs, DriftArgs, GenerateArgs, ListArgs,
+    ReadStoreArgs, ReportArgs, ShowArgs, StoreArgs,
 };
 use crate::{Outcome, UsageError, output};
 
@@ -468,4 +468,46 @@ pub fn drift(args: &DriftArgs) -> Result<Outcome> {
     } else {
         Outcome::Passed
     })
+}
+
+pub fn generate_tests(args: &GenerateArgs) -> Result<Outcome> {
+    let store = open_existing(&args.store)?;
+    let tenant = TenantId::local();
+    let run = store.get_run(&tenant, &args.run).map_err(user_error)?;
+    let mut cases = Vec::new();
+    store.for_each_case(&tenant, &run.id, &mut |c| {
+        cases.push(c);
+        Ok(())
+    })?;
+    let name = args
+        .name
+        .clone()
+        .unwrap_or_else(|| format!("{}-regression", run.suite));
+    let generated = gauntlet_report::generate::generate(
+        &name,
+        &format!("run {} of suite `{}`", run.id, run.suite),
+        &cases,
+    );
+    if generated.cases == 0 {
+        return Err(UsageError(format!(
+            "run {} has no passed case to turn into a test",
+            run.id
+        ))
+        .into());
+    }
+    match &args.output {
+        Some(path) => {
+            let (file, mut w) = ReportFile::create(path)?;
+            w.write_all(generated.yaml.as_bytes())?;
+            w.flush()?;
+            drop(w);
+            file.commit()?;
+        }
+        None => output::out(&generated.yaml),
+    }
+    output::err(&format!(
+        "generated suite `{name}`: {} case(s); {} near-duplicate(s) merged, {} failed or errored case(s) skipped",
+        generated.cases, generated.merged, generated.skipped
+    ));
+    Ok(Outcome::Passed)
 }

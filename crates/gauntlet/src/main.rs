@@ -43,6 +43,7 @@ fn main() -> ExitCode {
         cli::Command::Simulate(a) => simulate::simulate(a),
         cli::Command::Compare(a) => history::compare(&a),
         cli::Command::Drift(a) => history::drift(&a),
+        cli::Command::GenerateTests(a) => history::generate_tests(&a),
         cli::Command::Baseline(cli::BaselineCommand::Set(a)) => history::baseline_set(&a),
         cli::Command::Baseline(cli::BaselineCommand::List(a)) => history::baseline_list(&a),
         cli::Command::Schema => {

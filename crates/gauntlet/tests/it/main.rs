@@ -4,6 +4,7 @@
 mod cli;
 mod diff;
 mod drift;
+mod generate;
 mod reports;
 mod simulate;
 
