@@ -454,6 +454,8 @@ pub enum ErrorKind {
     Auth,
     NotFound,
     Unsupported,
+    /// Strict replay found no recording of a request.
+    CassetteMiss,
 }
 
 impl ErrorKind {
@@ -474,6 +476,7 @@ impl ErrorKind {
             ErrorKind::Auth => "auth",
             ErrorKind::NotFound => "not_found",
             ErrorKind::Unsupported => "unsupported",
+            ErrorKind::CassetteMiss => "cassette_miss",
         }
     }
 

@@ -9,7 +9,7 @@ use gauntlet_core::result::{StepRecord, Tokens, ToolCallRecord};
 use gauntlet_providers::{CallContext, ChatRequest, Message, Role, pricing};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::{DEFAULT_STEP_TIMEOUT, Shared, retry, tools};
 
@@ -20,6 +20,7 @@ pub struct StepSite<'a> {
     pub node: Option<&'a str>,
     /// The seed of this case's trial (the run seed, or one derived from it per trial).
     pub seed: u64,
+    pub trial: u32,
 }
 
 pub async fn run_step(
@@ -122,7 +123,46 @@ async fn turn(
                 turn: turn_no,
                 vars,
             };
-            let result = provider.complete(req, &mut ctx).await;
+            let result = match &shared.cassettes {
+                None => provider.complete(req, &mut ctx).await,
+                Some(c) => {
+                    let keyed = crate::cassette::key(json!({
+                        "kind": "model",
+                        "request": {
+                            "provider": agent.provider,
+                            "type": provider_def.map(|p| p.kind.as_str()),
+                            "model": record.model,
+                            "system": agent.system,
+                            "messages": crate::cassette::messages_json(&messages),
+                            "tools": agent.tools.iter().map(|t| json!({"name": t, "parameters": shared.project.tools.get(t).map(|x| &x.parameters)})).collect::<Vec<_>>(),
+                            "temperature": agent.temperature,
+                            "max_output_tokens": agent.max_output_tokens,
+                        },
+                        "site": {"case": site.case_id, "target": site.target, "trial": site.trial, "node": site.node, "agent": agent.name, "turn": turn_no, "attempt": attempt},
+                    }));
+                    let recorded = match c.mode {
+                        crate::cassette::CassetteMode::Record => None,
+                        _ => c
+                            .store
+                            .get(&keyed.key)
+                            .and_then(|e| crate::cassette::decode_response(&e)),
+                    };
+                    match (recorded, c.mode) {
+                        (Some(r), _) => r,
+                        (None, crate::cassette::CassetteMode::ReplayStrict) => {
+                            Err(crate::cassette::miss(&keyed.request))
+                        }
+                        (None, _) => {
+                            let live = provider.complete(req, &mut ctx).await;
+                            let entry = json!({"request": keyed.request, "response": crate::cassette::encode_response(&live)});
+                            c.store
+                                .put(&keyed.key, &entry)
+                                .map_err(|e| format!("cannot record a cassette: {e}"))?;
+                            live
+                        }
+                    }
+                }
+            };
             record.model_calls += 1;
             match result {
                 Ok(r) => {
@@ -132,7 +172,9 @@ async fn turn(
                     break r;
                 }
                 Err(e) => {
-                    record.latency_ms += started.elapsed().as_secs_f64() * 1000.0;
+                    record.latency_ms += e
+                        .latency_ms
+                        .unwrap_or_else(|| started.elapsed().as_secs_f64() * 1000.0);
                     if !e.kind.is_retryable() || attempt >= policy.max_retries {
                         let tries = if attempt > 0 {
                             format!(" (after {} retries)", attempt)
@@ -193,7 +235,17 @@ async fn turn(
                     (None, Some(format!("unknown tool `{}`", call.name)), 0.0)
                 }
                 (Some(tool), true) => {
-                    let out = tools::call(tool, &call.args, &mut tool_rng).await;
+                    let out = call_tool(
+                        shared,
+                        tool,
+                        &call.args,
+                        &mut tool_rng,
+                        site,
+                        &agent.name,
+                        turn_no,
+                        record.tool_calls.len(),
+                    )
+                    .await?;
                     match out.result {
                         Ok(v) => (Some(v), None, out.latency_ms),
                         Err(e) => (None, Some(e), out.latency_ms),
@@ -301,4 +353,58 @@ pub fn check_budgets(
             "{scope} made {tool_calls} tool calls, over the contract's max_tool_calls {max}"
         ));
     }
+}
+
+/// A tool call, through the cassette when one is in use.
+#[allow(clippy::too_many_arguments)]
+async fn call_tool(
+    shared: &Shared,
+    tool: &gauntlet_core::model::Tool,
+    args: &Value,
+    rng: &mut ChaCha8Rng,
+    site: &StepSite<'_>,
+    agent: &str,
+    turn: u32,
+    index: usize,
+) -> Result<tools::ToolOutcome, String> {
+    let Some(c) = &shared.cassettes else {
+        return Ok(tools::call(tool, args, rng).await);
+    };
+    let keyed = crate::cassette::key(json!({
+        "kind": "tool",
+        "request": {"tool": tool.name, "args": args},
+        "site": {"case": site.case_id, "target": site.target, "trial": site.trial, "node": site.node, "agent": agent, "turn": turn, "call": index},
+    }));
+    let recorded = match c.mode {
+        crate::cassette::CassetteMode::Record => None,
+        _ => c.store.get(&keyed.key),
+    };
+    if let Some(entry) = recorded {
+        let r = entry.get("response").cloned().unwrap_or(Value::Null);
+        let latency_ms = r.get("latency_ms").and_then(Value::as_f64).unwrap_or(0.0);
+        let result = match (r.get("result"), r.get("error").and_then(Value::as_str)) {
+            (_, Some(e)) => Err(e.to_owned()),
+            (Some(v), None) => Ok(v.clone()),
+            (None, None) => Err("the recording of this tool call is damaged".to_owned()),
+        };
+        return Ok(tools::ToolOutcome { result, latency_ms });
+    }
+    if c.mode == crate::cassette::CassetteMode::ReplayStrict {
+        return Ok(tools::ToolOutcome {
+            result: Err(crate::cassette::miss(&keyed.request).message),
+            latency_ms: 0.0,
+        });
+    }
+    let out = tools::call(tool, args, rng).await;
+    let response = match &out.result {
+        Ok(v) => json!({"result": v, "latency_ms": out.latency_ms}),
+        Err(e) => json!({"error": e, "latency_ms": out.latency_ms}),
+    };
+    c.store
+        .put(
+            &keyed.key,
+            &json!({"request": keyed.request, "response": response}),
+        )
+        .map_err(|e| format!("cannot record a cassette: {e}"))?;
+    Ok(out)
 }

@@ -35,7 +35,7 @@ pub async fn run_case(
         .timeout_ms
         .or(shared.suite().case_timeout_ms)
         .map(Duration::from_millis);
-    let run = execute(shared, case, target, &target_label, seed);
+    let run = execute(shared, case, target, &target_label, seed, trial);
     let execution = match limit {
         Some(l) => tokio::time::timeout(l, run)
             .await
@@ -204,6 +204,7 @@ async fn execute(
     target: &Target,
     label: &str,
     seed: u64,
+    trial: u32,
 ) -> Execution {
     match target {
         Target::Agent(name) => {
@@ -219,6 +220,7 @@ async fn execute(
                 target: label,
                 node: None,
                 seed,
+                trial,
             };
             let step = run_step(
                 shared,
@@ -242,7 +244,7 @@ async fn execute(
         }
         Target::Graph(name) => match shared.project.graphs.get(name) {
             Some(graph) => {
-                let g = run_graph(shared, graph, case, label, seed).await;
+                let g = run_graph(shared, graph, case, label, seed, trial).await;
                 Execution {
                     steps: g.steps,
                     output: g.output,

@@ -49,6 +49,7 @@ pub async fn run_graph(
     case: &Case,
     target: &str,
     seed: u64,
+    trial: u32,
 ) -> GraphRun {
     let order: HashMap<&str, usize> = graph
         .nodes
@@ -85,6 +86,7 @@ pub async fn run_graph(
                 target: &target,
                 node: Some(&node),
                 seed,
+                trial,
             };
             let record = match shared.project.agents.get(&agent_name) {
                 Some(agent) => run_step(&shared, shared.suite(), agent, input, &vars, &site).await,

@@ -9,6 +9,7 @@
 mod agent;
 mod cancel;
 mod case;
+pub mod cassette;
 mod graph;
 mod retry;
 mod tools;
@@ -38,6 +39,8 @@ pub struct RunConfig {
     pub case_filter: Vec<String>,
     /// Trials of every case (≥ 1); trial `t > 0` uses a seed derived from the run seed and `t`.
     pub repeat: u32,
+    /// Record or replay provider and tool interactions.
+    pub cassettes: Option<cassette::Cassettes>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -59,6 +62,7 @@ pub enum EngineError {
 pub(crate) struct Shared {
     pub project: Arc<Project>,
     pub suite_index: usize,
+    pub cassettes: Option<cassette::Cassettes>,
     pub seed: u64,
     pub providers: HashMap<String, Arc<dyn Provider>>,
     pub cancel: Cancel,
@@ -88,6 +92,7 @@ pub async fn run_suite(
         project: Arc::clone(&project),
         suite_index,
         seed: config.seed,
+        cassettes: config.cassettes.clone(),
         providers,
         cancel: cancel.clone(),
     });

@@ -82,6 +82,8 @@ pub struct ProviderError {
     pub kind: ErrorKind,
     pub message: String,
     pub retry_after_ms: Option<u64>,
+    /// As for responses: the provider's own latency figure, if it has one.
+    pub latency_ms: Option<f64>,
 }
 
 impl ProviderError {
@@ -90,6 +92,7 @@ impl ProviderError {
             kind,
             message: message.into(),
             retry_after_ms: None,
+            latency_ms: None,
         }
     }
 }

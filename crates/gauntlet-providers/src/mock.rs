@@ -30,10 +30,15 @@ impl Provider for MockProvider {
             if delay > 0 {
                 tokio::time::sleep(Duration::from_millis(delay)).await;
             }
-            result.map(|mut r| {
-                r.latency_ms = Some(delay as f64);
-                r
-            })
+            result
+                .map(|mut r| {
+                    r.latency_ms = Some(delay as f64);
+                    r
+                })
+                .map_err(|mut e| {
+                    e.latency_ms = Some(delay as f64);
+                    e
+                })
         })
     }
 }
@@ -135,6 +140,7 @@ fn pick(
                         .clone()
                         .unwrap_or_else(|| format!("scripted {} from the mock", err.kind.as_str())),
                     retry_after_ms: err.retry_after_ms,
+                    latency_ms: None,
                 });
             }
             MockReply::Text(t) => return Ok((t.render(&template_context(req, input)), Vec::new())),

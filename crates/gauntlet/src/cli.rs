@@ -108,6 +108,13 @@ pub struct RunArgs {
     /// Run every case N times with derived seeds and classify flaky cases
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub repeat: u32,
+    /// Record every provider and tool interaction under .gauntlet/cassettes/SUITE/
+    #[arg(long, conflicts_with = "replay")]
+    pub record: bool,
+    /// Serve recorded interactions: `strict` fails a case on an unrecorded request, `lenient`
+    /// calls the provider and records it
+    #[arg(long, num_args = 0..=1, default_missing_value = "strict", value_parser = ["strict", "lenient"])]
+    pub replay: Option<String>,
     /// Set by commands built on `run` that print their own report instead of the summary.
     #[arg(skip)]
     pub no_summary: bool,

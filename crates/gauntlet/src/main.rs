@@ -1,6 +1,7 @@
 //! The `gauntlet` command: parses arguments, wires the library crates together and maps
 //! outcomes to exit codes (0 passed, 1 failed, 2 invalid input or usage, 3 internal error).
 
+mod cassettes;
 mod cli;
 mod history;
 mod init;

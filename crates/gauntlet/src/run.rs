@@ -140,6 +140,7 @@ pub fn run_with(
             concurrency: args.concurrency.unwrap_or(cores * 4),
             case_filter: args.cases.clone(),
             repeat: args.repeat,
+            cassettes: cassettes_for(&args, suite),
         };
         let (run, passed) = runtime.block_on(run_suite(
             &store,
@@ -193,6 +194,25 @@ pub fn run_with(
     }
     runtime.shutdown_timeout(Duration::from_secs(1));
     Ok(outcome)
+}
+
+/// The cassette store of `suite` when recording or replaying.
+fn cassettes_for(args: &RunArgs, suite: &str) -> Option<gauntlet_engine::cassette::Cassettes> {
+    use gauntlet_engine::cassette::{CassetteMode, Cassettes};
+    let mode = match (args.record, args.replay.as_deref()) {
+        (true, _) => CassetteMode::Record,
+        (false, Some("lenient")) => CassetteMode::ReplayLenient,
+        (false, Some(_)) => CassetteMode::ReplayStrict,
+        (false, None) => return None,
+    };
+    let root = project_dir(&args.path)
+        .join(".gauntlet")
+        .join("cassettes")
+        .join(suite);
+    Some(Cassettes {
+        mode,
+        store: Arc::new(crate::cassettes::DirCassettes { root }),
+    })
 }
 
 /// Compares a finished run with its baseline; prints the verdict; false when the gate fails.

@@ -41,6 +41,8 @@ pub fn simulate(args: SimulateArgs) -> Result<Outcome> {
         quiet: true,
         repeat: args.trials,
         no_summary: true,
+        record: false,
+        replay: None,
         baseline: None,
         max_pass_rate_drop: 0.0,
         max_score_drop: 0.0,

@@ -46,6 +46,7 @@ pub async fn run_at(
         concurrency,
         case_filter: Vec::new(),
         repeat: 1,
+        cassettes: None,
     };
     let handle = tokio::spawn({
         let project = Arc::clone(project);

@@ -1,0 +1,149 @@
+//! Record and replay: a recorded run replays identically offline, under another seed, after
+//! the agents changed; an unrecorded request fails a strict replay and is recorded by a
+//! lenient one.
+
+use crate::{examples, gauntlet, mask, run_id, stderr, stdout};
+
+fn copy_desk(dir: &std::path::Path) -> std::path::PathBuf {
+    let project = dir.join("desk");
+    std::fs::create_dir(&project).unwrap();
+    for f in [
+        "providers.yaml",
+        "tools.yaml",
+        "agents.yaml",
+        "graph.yaml",
+        "suites.yaml",
+    ] {
+        std::fs::copy(examples().join("support-desk").join(f), project.join(f)).unwrap();
+    }
+    project
+}
+
+fn edit(path: &std::path::Path, from: &str, to: &str) {
+    let text = std::fs::read_to_string(path).unwrap();
+    assert!(text.contains(from), "{from}");
+    std::fs::write(path, text.replace(from, to)).unwrap();
+}
+
+#[test]
+fn replay_reproduces_the_recording_and_strict_misses_fail() {
+    let dir = tempfile::tempdir().unwrap();
+    let project = copy_desk(dir.path());
+    let rec = gauntlet(
+        dir.path(),
+        &[
+            "run", "desk", "--suite", "routing", "--seed", "1", "--record", "-o", "rec.json",
+        ],
+    );
+    assert_eq!(rec.status.code(), Some(0), "{}", stderr(&rec));
+    let files = walk(&project.join(".gauntlet/cassettes/routing"));
+    assert!(
+        files.len() >= 20,
+        "one file per model and tool call: {}",
+        files.len()
+    );
+    let sample: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&files[0]).unwrap()).unwrap();
+    assert!(sample["request"]["site"]["case"].is_string() && sample["response"].is_object());
+
+    // The agents change, and the seed too: the replay still serves the recording.
+    edit(
+        &project.join("agents.yaml"),
+        "a refund has been requested.",
+        "no refund is possible.",
+    );
+    let replay = gauntlet(
+        dir.path(),
+        &[
+            "run",
+            "desk",
+            "--suite",
+            "routing",
+            "--seed",
+            "9",
+            "--replay",
+            "-o",
+            "replay.json",
+        ],
+    );
+    assert_eq!(replay.status.code(), Some(0), "{}", stdout(&replay));
+    let cases = |f: &str| {
+        let v: serde_json::Value =
+            serde_json::from_str(&mask(&std::fs::read_to_string(dir.path().join(f)).unwrap()))
+                .unwrap();
+        v["cases"].clone()
+    };
+    assert_eq!(
+        cases("rec.json"),
+        cases("replay.json"),
+        "outputs, tool calls, scores, tokens and latencies are identical"
+    );
+    let d = gauntlet(dir.path(), &["diff", &run_id(&rec), &run_id(&replay)]);
+    assert!(
+        stdout(&d).contains("0 regressed, 0 fixed, 0 changed, 0 new, 0 removed, 4 unchanged"),
+        "{}",
+        stdout(&d)
+    );
+    // Without the cassette the edited agent fails the suite.
+    let live = gauntlet(
+        dir.path(),
+        &["run", "desk", "--suite", "routing", "--seed", "1"],
+    );
+    assert_eq!(live.status.code(), Some(1));
+
+    // A request nobody recorded: strict fails the case and shows the request.
+    edit(
+        &project.join("suites.yaml"),
+        "Can you send me the invoice again?",
+        "Can you send me that invoice again?",
+    );
+    let strict = gauntlet(
+        dir.path(),
+        &[
+            "run", "desk", "--suite", "routing", "--seed", "1", "--replay", "strict",
+        ],
+    );
+    assert_eq!(strict.status.code(), Some(1));
+    let out = stdout(&strict);
+    assert!(out.contains("! invoice-question [graph:support]  node `triage`: cassette_miss: no recording of this request (strict replay): {\"kind\":\"model\""), "{out}");
+    // Lenient calls the (mock) provider and records; strict then finds it.
+    let lenient = gauntlet(
+        dir.path(),
+        &[
+            "run", "desk", "--suite", "routing", "--seed", "1", "--replay", "lenient",
+        ],
+    );
+    assert!(
+        !stdout(&lenient).contains("cassette_miss"),
+        "{}",
+        stdout(&lenient)
+    );
+    let again = gauntlet(
+        dir.path(),
+        &[
+            "run", "desk", "--suite", "routing", "--seed", "1", "--replay", "strict",
+        ],
+    );
+    assert!(
+        !stdout(&again).contains("cassette_miss"),
+        "{}",
+        stdout(&again)
+    );
+
+    let both = gauntlet(dir.path(), &["run", "desk", "--record", "--replay"]);
+    assert_eq!(both.status.code(), Some(2));
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let p = entry.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out.sort();
+    out
+}
