@@ -103,3 +103,14 @@ pub trait ExperimentStore {
     ) -> Result<()>;
     fn experiment(&self, tenant: &TenantId, run: &RunId) -> Result<Option<Value>>;
 }
+
+/// The specification files of runs: (path relative to the project, content).
+pub trait SourceStore {
+    fn save_sources(
+        &self,
+        tenant: &TenantId,
+        run: &RunId,
+        files: &[(String, String)],
+    ) -> Result<()>;
+    fn sources(&self, tenant: &TenantId, run: &RunId) -> Result<Vec<(String, String)>>;
+}

@@ -13,7 +13,9 @@ use gauntlet_core::result::{
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde_json::Value;
 
-use crate::{Baseline, BaselineStore, ExperimentStore, Result, RunFilter, RunStore, StoreError};
+use crate::{
+    Baseline, BaselineStore, ExperimentStore, Result, RunFilter, RunStore, SourceStore, StoreError,
+};
 
 /// Numbered migrations, applied in order; the number of applied ones is `PRAGMA user_version`.
 const MIGRATIONS: &[(&str, &str)] = &[
@@ -32,6 +34,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
     (
         "0004_experiments",
         include_str!("../migrations/sqlite/0004_experiments.sql"),
+    ),
+    (
+        "0005_sources",
+        include_str!("../migrations/sqlite/0005_sources.sql"),
     ),
 ];
 
@@ -244,6 +250,43 @@ fn run_from_row(row: &Row<'_>) -> rusqlite::Result<std::result::Result<RunRecord
         })
     })();
     Ok(record)
+}
+
+impl SourceStore for SqliteStore {
+    fn save_sources(
+        &self,
+        tenant: &TenantId,
+        run: &RunId,
+        files: &[(String, String)],
+    ) -> Result<()> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        for (path, content) in files {
+            let digest = gauntlet_core::hash::sha256_hex(content.as_bytes());
+            tx.execute(
+                "INSERT INTO sources (tenant_id, sha256, content) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
+                params![tenant.as_str(), digest, content],
+            )?;
+            tx.execute(
+                "INSERT INTO run_sources (tenant_id, run_id, path, sha256) VALUES (?1, ?2, ?3, ?4)",
+                params![tenant.as_str(), run.as_str(), path, digest],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn sources(&self, tenant: &TenantId, run: &RunId) -> Result<Vec<(String, String)>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT r.path, s.content FROM run_sources r JOIN sources s ON s.tenant_id = r.tenant_id AND s.sha256 = r.sha256
+             WHERE r.tenant_id = ?1 AND r.run_id = ?2 ORDER BY r.path",
+        )?;
+        let rows = stmt.query_map(params![tenant.as_str(), run.as_str()], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?;
+        Ok(rows.collect::<std::result::Result<_, _>>()?)
+    }
 }
 
 impl ExperimentStore for SqliteStore {

@@ -35,6 +35,8 @@ pub enum Command {
     GenerateTests(GenerateArgs),
     /// Detect drift over the stored history of a suite; exit 1 when something drifted
     Drift(DriftArgs),
+    /// Re-execute a stored run from its files, seed and cassettes; exit 0 when it reproduces exactly
+    Replay(ReplayArgs),
     /// Compare the targets of a stored run: leaderboard, significance, winners
     Compare(CompareArgs),
     /// Run a suite N times with derived seeds: pass rates with 95% intervals, readiness
@@ -115,6 +117,9 @@ pub struct RunArgs {
     /// calls the provider and records it
     #[arg(long, num_args = 0..=1, default_missing_value = "strict", value_parser = ["strict", "lenient"])]
     pub replay: Option<String>,
+    /// Set by `replay`: where cassettes live when the files run from elsewhere.
+    #[arg(skip)]
+    pub cassette_dir: Option<PathBuf>,
     /// Set by commands built on `run` that print their own report instead of the summary.
     #[arg(skip)]
     pub no_summary: bool,
@@ -300,6 +305,14 @@ pub struct GenerateArgs {
     /// Write the suite to this file instead of standard output
     #[arg(short = 'o', long = "output")]
     pub output: Option<PathBuf>,
+    #[command(flatten)]
+    pub store: ReadStoreArgs,
+}
+
+#[derive(Args)]
+pub struct ReplayArgs {
+    /// Run id, a unique prefix of it, or `latest`
+    pub run: String,
     #[command(flatten)]
     pub store: ReadStoreArgs,
 }

@@ -25,7 +25,7 @@ pub fn open_store(args: &StoreArgs, project_dir: &Path) -> Result<SqliteStore> {
 }
 
 /// Opens an existing store for reading; a missing one is a usage error, not a new empty file.
-fn open_existing(args: &ReadStoreArgs) -> Result<SqliteStore> {
+pub fn open_existing(args: &ReadStoreArgs) -> Result<SqliteStore> {
     let path = store_path(&args.store, &args.project)?;
     if !path.exists() {
         return Err(UsageError(format!(
@@ -37,7 +37,7 @@ fn open_existing(args: &ReadStoreArgs) -> Result<SqliteStore> {
     SqliteStore::open(&path).with_context(|| format!("opening the result store {}", path.display()))
 }
 
-fn store_path(args: &StoreArgs, project_dir: &Path) -> Result<PathBuf> {
+pub fn store_path(args: &StoreArgs, project_dir: &Path) -> Result<PathBuf> {
     Ok(match args.db.as_deref() {
         None | Some("") => project_dir.join(".gauntlet").join("gauntlet.db"),
         Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
@@ -55,7 +55,7 @@ fn store_path(args: &StoreArgs, project_dir: &Path) -> Result<PathBuf> {
 }
 
 /// Store errors a user causes (unknown or ambiguous ids) exit 2.
-fn user_error(e: StoreError) -> anyhow::Error {
+pub fn user_error(e: StoreError) -> anyhow::Error {
     match e {
         StoreError::RunNotFound(_) | StoreError::AmbiguousRun { .. } => {
             UsageError(e.to_string()).into()

@@ -7,6 +7,7 @@ mod history;
 mod init;
 mod output;
 mod project;
+mod replay;
 mod run;
 mod simulate;
 
@@ -43,6 +44,7 @@ fn main() -> ExitCode {
         cli::Command::Diff(a) => history::diff(&a),
         cli::Command::Simulate(a) => simulate::simulate(a),
         cli::Command::Compare(a) => history::compare(&a),
+        cli::Command::Replay(a) => replay::replay(&a),
         cli::Command::Drift(a) => history::drift(&a),
         cli::Command::GenerateTests(a) => history::generate_tests(&a),
         cli::Command::Baseline(cli::BaselineCommand::Set(a)) => history::baseline_set(&a),

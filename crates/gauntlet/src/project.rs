@@ -55,6 +55,29 @@ fn vars(path: &Path) -> Result<Vars> {
 
 /// Loads and validates, printing diagnostics to stderr; `None` when there were errors.
 pub fn load(path: &Path) -> Result<Option<Project>> {
+    Ok(load_with_files(path)?.0)
+}
+
+/// The specification files read, relative to the project directory, with their contents;
+/// files outside it are named by their absolute path.
+pub fn source_files(path: &Path, files: &[PathBuf]) -> Vec<(String, String)> {
+    let root = std::fs::canonicalize(project_dir(path)).unwrap_or_else(|_| project_dir(path));
+    files
+        .iter()
+        .filter_map(|f| {
+            let content = std::fs::read_to_string(f).ok()?;
+            let full = std::fs::canonicalize(f).unwrap_or_else(|_| f.clone());
+            let name = full
+                .strip_prefix(&root)
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|_| full.display().to_string());
+            Some((name, content))
+        })
+        .collect()
+}
+
+/// Loads and validates; also returns the files that were read.
+pub fn load_with_files(path: &Path) -> Result<(Option<Project>, Vec<PathBuf>)> {
     let validated = gauntlet_spec::load_project(path, &vars(path)?);
     let style = output::style_stderr();
     let mut errors = 0;
@@ -81,7 +104,7 @@ pub fn load(path: &Path) -> Result<Option<Project>> {
             if errors == 1 { "" } else { "s" }
         ));
     }
-    Ok(validated.project)
+    Ok((validated.project, validated.files))
 }
 
 pub fn validate_command(args: &ValidateArgs) -> Result<Outcome> {

@@ -13,13 +13,13 @@ use gauntlet_core::{RunId, TenantId};
 use gauntlet_engine::{Cancel, RunConfig, RunEnd};
 use gauntlet_report::{Format, Summary};
 use gauntlet_store::sqlite::SqliteStore;
-use gauntlet_store::{BaselineStore, RunStore};
+use gauntlet_store::{BaselineStore, RunStore, SourceStore};
 use indicatif::{ProgressBar, ProgressStyle};
 use tokio::sync::mpsc;
 
 use crate::cli::RunArgs;
 use crate::history::{self, ReportFile};
-use crate::project::{load, project_dir, project_name};
+use crate::project::{load_with_files, project_dir, project_name};
 use crate::{Outcome, UsageError, output};
 
 pub fn now_ms() -> u64 {
@@ -58,9 +58,10 @@ pub fn run_with(
             })
         })
         .collect::<Result<_, _>>()?;
-    let Some(project) = load(&args.path)? else {
+    let (Some(project), files) = load_with_files(&args.path)? else {
         return Ok(Outcome::Invalid);
     };
+    let sources = crate::project::source_files(&args.path, &files);
     // Build the tokenizer vocabularies the agents need while the snapshot is hashed and the
     // store is opened.
     gauntlet_providers::tokens::prewarm(
@@ -149,6 +150,7 @@ pub fn run_with(
             suite,
             config,
             cancel.clone(),
+            &sources,
         ))?;
         if !passed {
             outcome = Outcome::Failed;
@@ -205,9 +207,10 @@ fn cassettes_for(args: &RunArgs, suite: &str) -> Option<gauntlet_engine::cassett
         (false, Some(_)) => CassetteMode::ReplayStrict,
         (false, None) => return None,
     };
-    let root = project_dir(&args.path)
-        .join(".gauntlet")
-        .join("cassettes")
+    let root = args
+        .cassette_dir
+        .clone()
+        .unwrap_or_else(|| project_dir(&args.path).join(".gauntlet").join("cassettes"))
         .join(suite);
     Some(Cassettes {
         mode,
@@ -336,6 +339,7 @@ async fn run_suite(
     suite: &str,
     config: RunConfig,
     cancel: Cancel,
+    sources: &[(String, String)],
 ) -> Result<(RunRecord, bool)> {
     let tenant = TenantId::local();
     let mut snapshot = project.config_snapshot(suite, config.seed);
@@ -362,6 +366,8 @@ async fn run_suite(
         totals: Totals::default(),
     };
     store.create_run(&tenant, &run, &snapshot)?;
+    // The files themselves, so that `gauntlet replay` can re-execute this run.
+    store.save_sources(&tenant, &run.id, sources)?;
     let writer = store.writer(&tenant, &run.id)?;
 
     let planned = project.suites.get(suite).map_or(0, |s| {

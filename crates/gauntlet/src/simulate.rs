@@ -43,6 +43,7 @@ pub fn simulate(args: SimulateArgs) -> Result<Outcome> {
         no_summary: true,
         record: false,
         replay: None,
+        cassette_dir: None,
         baseline: None,
         max_pass_rate_drop: 0.0,
         max_score_drop: 0.0,

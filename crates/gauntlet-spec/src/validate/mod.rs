@@ -29,6 +29,8 @@ use crate::yaml::{Pos, push_pointer};
 pub struct Validated {
     pub project: Option<Project>,
     pub diagnostics: Vec<Diagnostic>,
+    /// Every file that was read, in load order.
+    pub files: Vec<std::path::PathBuf>,
 }
 
 struct Ctx<'a> {
@@ -212,6 +214,7 @@ pub fn validate(loaded: &Loaded) -> Validated {
     Validated {
         project: if has_errors { None } else { Some(project) },
         diagnostics,
+        files: loaded.files.clone(),
     }
 }
 

@@ -147,3 +147,53 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     out.sort();
     out
 }
+
+#[test]
+fn replay_re_executes_a_stored_run_and_reports_whether_it_reproduced() {
+    let dir = tempfile::tempdir().unwrap();
+    let project = copy_desk(dir.path());
+    let rec = gauntlet(
+        dir.path(),
+        &[
+            "run", "desk", "--suite", "routing", "--seed", "3", "--record",
+        ],
+    );
+    let recorded = run_id(&rec);
+    // Replay uses the files stored with the run, not today's: editing them changes nothing.
+    edit(
+        &project.join("agents.yaml"),
+        "a refund has been requested.",
+        "no refund is possible.",
+    );
+    let same = gauntlet(dir.path(), &["replay", &recorded, "-p", "desk"]);
+    assert_eq!(
+        same.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&same),
+        stderr(&same)
+    );
+    assert!(
+        stdout(&same).contains(&format!("run {recorded} reproduced exactly by run ")),
+        "{}",
+        stdout(&same)
+    );
+    assert!(stdout(&same).contains("(4 case results identical)"));
+
+    // A live run of the edited files, replayed against the old recordings, does not reproduce.
+    let live = gauntlet(
+        dir.path(),
+        &["run", "desk", "--suite", "routing", "--seed", "3"],
+    );
+    let differs = gauntlet(dir.path(), &["replay", &run_id(&live), "-p", "desk"]);
+    assert_eq!(differs.status.code(), Some(1), "{}", stdout(&differs));
+    let out = stdout(&differs);
+    assert!(out.contains("did not reproduce exactly"), "{out}");
+    assert!(
+        out.contains("FIXED invoice-question"),
+        "the recording answers as before the edit: {out}"
+    );
+
+    let unknown = gauntlet(dir.path(), &["replay", "ZZZ", "-p", "desk"]);
+    assert_eq!(unknown.status.code(), Some(2));
+}
