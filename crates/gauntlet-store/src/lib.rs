@@ -114,3 +114,9 @@ pub trait SourceStore {
     ) -> Result<()>;
     fn sources(&self, tenant: &TenantId, run: &RunId) -> Result<Vec<(String, String)>>;
 }
+
+/// Recorded provider and tool interactions by suite and key.
+pub trait CassetteRecords {
+    fn put_cassette(&self, tenant: &TenantId, suite: &str, key: &str, entry: &Value) -> Result<()>;
+    fn get_cassette(&self, tenant: &TenantId, suite: &str, key: &str) -> Result<Option<Value>>;
+}

@@ -14,7 +14,8 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde_json::Value;
 
 use crate::{
-    Baseline, BaselineStore, ExperimentStore, Result, RunFilter, RunStore, SourceStore, StoreError,
+    Baseline, BaselineStore, CassetteRecords, ExperimentStore, Result, RunFilter, RunStore,
+    SourceStore, StoreError,
 };
 
 /// Numbered migrations, applied in order; the number of applied ones is `PRAGMA user_version`.
@@ -38,6 +39,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
     (
         "0005_sources",
         include_str!("../migrations/sqlite/0005_sources.sql"),
+    ),
+    (
+        "0006_cassettes",
+        include_str!("../migrations/sqlite/0006_cassettes.sql"),
     ),
 ];
 
@@ -250,6 +255,32 @@ fn run_from_row(row: &Row<'_>) -> rusqlite::Result<std::result::Result<RunRecord
         })
     })();
     Ok(record)
+}
+
+impl CassetteRecords for SqliteStore {
+    fn put_cassette(&self, tenant: &TenantId, suite: &str, key: &str, entry: &Value) -> Result<()> {
+        self.conn().execute(
+            "INSERT INTO cassettes (tenant_id, suite, key, entry) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (tenant_id, suite, key) DO UPDATE SET entry = excluded.entry",
+            params![tenant.as_str(), suite, key, json_text(entry)],
+        )?;
+        Ok(())
+    }
+
+    fn get_cassette(&self, tenant: &TenantId, suite: &str, key: &str) -> Result<Option<Value>> {
+        let text: Option<String> = self
+            .conn()
+            .query_row(
+                "SELECT entry FROM cassettes WHERE tenant_id = ?1 AND suite = ?2 AND key = ?3",
+                params![tenant.as_str(), suite, key],
+                |r| r.get(0),
+            )
+            .optional()?;
+        text.map(|t| {
+            serde_json::from_str(&t).map_err(|e| StoreError::Corrupt(format!("cassette: {e}")))
+        })
+        .transpose()
+    }
 }
 
 impl SourceStore for SqliteStore {

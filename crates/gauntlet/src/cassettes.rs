@@ -3,8 +3,36 @@
 
 use std::path::PathBuf;
 
+use gauntlet_core::TenantId;
 use gauntlet_engine::cassette::CassetteStore;
+use gauntlet_store::CassetteRecords;
+use gauntlet_store::sqlite::SqliteStore;
 use serde_json::Value;
+
+/// Files first (they can be committed and reviewed), mirrored into the result store.
+pub struct StoredCassettes {
+    pub files: DirCassettes,
+    pub db: SqliteStore,
+    pub suite: String,
+}
+
+impl CassetteStore for StoredCassettes {
+    fn get(&self, key: &str) -> Option<Value> {
+        self.files.get(key).or_else(|| {
+            self.db
+                .get_cassette(&TenantId::local(), &self.suite, key)
+                .ok()
+                .flatten()
+        })
+    }
+
+    fn put(&self, key: &str, entry: &Value) -> Result<(), String> {
+        self.files.put(key, entry)?;
+        self.db
+            .put_cassette(&TenantId::local(), &self.suite, key, entry)
+            .map_err(|e| e.to_string())
+    }
+}
 
 pub struct DirCassettes {
     pub root: PathBuf,

@@ -212,10 +212,20 @@ fn cassettes_for(args: &RunArgs, suite: &str) -> Option<gauntlet_engine::cassett
         .clone()
         .unwrap_or_else(|| project_dir(&args.path).join(".gauntlet").join("cassettes"))
         .join(suite);
-    Some(Cassettes {
-        mode,
-        store: Arc::new(crate::cassettes::DirCassettes { root }),
-    })
+    let files = crate::cassettes::DirCassettes { root };
+    let store: Arc<dyn gauntlet_engine::cassette::CassetteStore> =
+        match history::store_path(&args.store, &project_dir(&args.path))
+            .ok()
+            .and_then(|p| SqliteStore::open(&p).ok())
+        {
+            Some(db) => Arc::new(crate::cassettes::StoredCassettes {
+                files,
+                db,
+                suite: suite.to_owned(),
+            }),
+            None => Arc::new(files),
+        };
+    Some(Cassettes { mode, store })
 }
 
 /// Compares a finished run with its baseline; prints the verdict; false when the gate fails.

@@ -197,3 +197,51 @@ fn replay_re_executes_a_stored_run_and_reports_whether_it_reproduced() {
     let unknown = gauntlet(dir.path(), &["replay", "ZZZ", "-p", "desk"]);
     assert_eq!(unknown.status.code(), Some(2));
 }
+
+#[test]
+fn a_single_agent_with_tools_and_seeded_choices_replays_identically_from_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path().join("quick");
+    std::fs::create_dir(&project).unwrap();
+    std::fs::copy(
+        examples().join("quickstart/gauntlet.yaml"),
+        project.join("gauntlet.yaml"),
+    )
+    .unwrap();
+    let rec = gauntlet(
+        dir.path(),
+        &[
+            "run", "quick", "--suite", "basics", "--seed", "5", "--record", "-o", "rec.json",
+        ],
+    );
+    assert_eq!(rec.status.code(), Some(0), "{}", stdout(&rec));
+    // Without the files, the copies in the result store serve the replay.
+    std::fs::remove_dir_all(project.join(".gauntlet/cassettes")).unwrap();
+    edit(
+        &project.join("gauntlet.yaml"),
+        "text: The capital of France is Paris.",
+        "text: Paris it is.",
+    );
+    let replay = gauntlet(
+        dir.path(),
+        &[
+            "run",
+            "quick",
+            "--suite",
+            "basics",
+            "--seed",
+            "77",
+            "--replay",
+            "-o",
+            "replay.json",
+        ],
+    );
+    assert_eq!(replay.status.code(), Some(0), "{}", stdout(&replay));
+    let cases = |f: &str| {
+        let v: serde_json::Value =
+            serde_json::from_str(&mask(&std::fs::read_to_string(dir.path().join(f)).unwrap()))
+                .unwrap();
+        v["cases"].clone()
+    };
+    assert_eq!(cases("rec.json"), cases("replay.json"));
+}
