@@ -2,22 +2,7 @@
 //! the agents changed; an unrecorded request fails a strict replay and is recorded by a
 //! lenient one.
 
-use crate::{examples, gauntlet, mask, run_id, stderr, stdout};
-
-fn copy_desk(dir: &std::path::Path) -> std::path::PathBuf {
-    let project = dir.join("desk");
-    std::fs::create_dir(&project).unwrap();
-    for f in [
-        "providers.yaml",
-        "tools.yaml",
-        "agents.yaml",
-        "graph.yaml",
-        "suites.yaml",
-    ] {
-        std::fs::copy(examples().join("support-desk").join(f), project.join(f)).unwrap();
-    }
-    project
-}
+use crate::{copy_desk, examples, gauntlet, report_cases, run_id, stderr, stdout};
 
 fn edit(path: &std::path::Path, from: &str, to: &str) {
     let text = std::fs::read_to_string(path).unwrap();
@@ -67,12 +52,7 @@ fn replay_reproduces_the_recording_and_strict_misses_fail() {
         ],
     );
     assert_eq!(replay.status.code(), Some(0), "{}", stdout(&replay));
-    let cases = |f: &str| {
-        let v: serde_json::Value =
-            serde_json::from_str(&mask(&std::fs::read_to_string(dir.path().join(f)).unwrap()))
-                .unwrap();
-        v["cases"].clone()
-    };
+    let cases = |f: &str| report_cases(&dir.path().join(f));
     assert_eq!(
         cases("rec.json"),
         cases("replay.json"),
@@ -237,11 +217,6 @@ fn a_single_agent_with_tools_and_seeded_choices_replays_identically_from_the_sto
         ],
     );
     assert_eq!(replay.status.code(), Some(0), "{}", stdout(&replay));
-    let cases = |f: &str| {
-        let v: serde_json::Value =
-            serde_json::from_str(&mask(&std::fs::read_to_string(dir.path().join(f)).unwrap()))
-                .unwrap();
-        v["cases"].clone()
-    };
+    let cases = |f: &str| report_cases(&dir.path().join(f));
     assert_eq!(cases("rec.json"), cases("replay.json"));
 }

@@ -1,22 +1,12 @@
 //! `gauntlet generate-tests`: a suite from a recorded run passes on that behaviour and fails
 //! when it changes.
 
-use crate::{examples, gauntlet, stderr, stdout};
+use crate::{copy_desk, gauntlet, stderr, stdout};
 
 #[test]
 fn generated_suites_pin_recorded_behaviour() {
     let dir = tempfile::tempdir().unwrap();
-    let project = dir.path().join("desk");
-    std::fs::create_dir(&project).unwrap();
-    for f in [
-        "providers.yaml",
-        "tools.yaml",
-        "agents.yaml",
-        "graph.yaml",
-        "suites.yaml",
-    ] {
-        std::fs::copy(examples().join("support-desk").join(f), project.join(f)).unwrap();
-    }
+    let project = copy_desk(dir.path());
     // A duplicate input (differing only in the email) is merged into one test.
     let suites = std::fs::read_to_string(project.join("suites.yaml")).unwrap().replace(
         "      - id: invoice-question\n",

@@ -57,3 +57,26 @@ pub fn mask(text: &str) -> String {
         "Gauntlet [VERSION]",
     )
 }
+
+/// A copy of the support-desk example in `dir/desk`, to edit freely.
+pub fn copy_desk(dir: &Path) -> PathBuf {
+    let project = dir.join("desk");
+    std::fs::create_dir(&project).unwrap();
+    for f in [
+        "providers.yaml",
+        "tools.yaml",
+        "agents.yaml",
+        "graph.yaml",
+        "suites.yaml",
+    ] {
+        std::fs::copy(examples().join("support-desk").join(f), project.join(f)).unwrap();
+    }
+    project
+}
+
+/// The `cases` of a JSON report file, with ids and timestamps masked.
+pub fn report_cases(file: &Path) -> serde_json::Value {
+    let v: serde_json::Value =
+        serde_json::from_str(&mask(&std::fs::read_to_string(file).unwrap())).unwrap();
+    v["cases"].clone()
+}
