@@ -58,20 +58,19 @@ pub fn load(path: &Path) -> Result<Option<Project>> {
     Ok(load_with_files(path)?.0)
 }
 
-/// The specification files read, relative to the project directory, with their contents;
-/// files outside it are named by their absolute path.
-pub fn source_files(path: &Path, files: &[PathBuf]) -> Vec<(String, String)> {
+/// The specification files read, named relative to the project directory (files outside it by
+/// their absolute path). Contents are read when stored, one file at a time.
+pub fn source_files(path: &Path, files: &[PathBuf]) -> Vec<(String, PathBuf)> {
     let root = std::fs::canonicalize(project_dir(path)).unwrap_or_else(|_| project_dir(path));
     files
         .iter()
         .filter_map(|f| {
-            let content = std::fs::read_to_string(f).ok()?;
-            let full = std::fs::canonicalize(f).unwrap_or_else(|_| f.clone());
+            let full = std::fs::canonicalize(f).ok()?;
             let name = full
                 .strip_prefix(&root)
                 .map(|p| p.display().to_string())
                 .unwrap_or_else(|_| full.display().to_string());
-            Some((name, content))
+            Some((name, full))
         })
         .collect()
 }

@@ -349,7 +349,7 @@ async fn run_suite(
     suite: &str,
     config: RunConfig,
     cancel: Cancel,
-    sources: &[(String, String)],
+    sources: &[(String, PathBuf)],
 ) -> Result<(RunRecord, bool)> {
     let tenant = TenantId::local();
     let mut snapshot = project.config_snapshot(suite, config.seed);
@@ -377,7 +377,12 @@ async fn run_suite(
     };
     store.create_run(&tenant, &run, &snapshot)?;
     // The files themselves, so that `gauntlet replay` can re-execute this run.
-    store.save_sources(&tenant, &run.id, sources)?;
+    for (name, file) in sources {
+        // One file in memory at a time: a 100,000-case suite is tens of megabytes of text.
+        let content =
+            std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+        store.save_sources(&tenant, &run.id, &[(name.clone(), content)])?;
+    }
     let writer = store.writer(&tenant, &run.id)?;
 
     let planned = project.suites.get(suite).map_or(0, |s| {
