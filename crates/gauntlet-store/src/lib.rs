@@ -106,11 +106,16 @@ pub trait ExperimentStore {
 
 /// The specification files of runs: (path relative to the project, content).
 pub trait SourceStore {
-    fn save_sources(
+    /// Stores one file read from `content` (`len` bytes, SHA-256 `sha256`) under `path`;
+    /// content already stored is not read again.
+    fn save_source(
         &self,
         tenant: &TenantId,
         run: &RunId,
-        files: &[(String, String)],
+        path: &str,
+        sha256: &str,
+        len: u64,
+        content: &mut dyn std::io::Read,
     ) -> Result<()>;
     fn sources(&self, tenant: &TenantId, run: &RunId) -> Result<Vec<(String, String)>>;
 }

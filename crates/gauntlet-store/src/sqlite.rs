@@ -284,25 +284,45 @@ impl CassetteRecords for SqliteStore {
 }
 
 impl SourceStore for SqliteStore {
-    fn save_sources(
+    fn save_source(
         &self,
         tenant: &TenantId,
         run: &RunId,
-        files: &[(String, String)],
+        path: &str,
+        sha256: &str,
+        len: u64,
+        content: &mut dyn std::io::Read,
     ) -> Result<()> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        for (path, content) in files {
-            let digest = gauntlet_core::hash::sha256_hex(content.as_bytes());
+        let stored: Option<i64> = tx
+            .query_row(
+                "SELECT 1 FROM sources WHERE tenant_id = ?1 AND sha256 = ?2",
+                params![tenant.as_str(), sha256],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if stored.is_none() {
+            // Written in chunks into a zero-filled blob, so a large file is never held in
+            // memory twice (once by us, once by SQLite).
             tx.execute(
-                "INSERT INTO sources (tenant_id, sha256, content) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
-                params![tenant.as_str(), digest, content],
+                "INSERT INTO sources (tenant_id, sha256, content) VALUES (?1, ?2, zeroblob(?3))",
+                params![tenant.as_str(), sha256, len as i64],
             )?;
-            tx.execute(
-                "INSERT INTO run_sources (tenant_id, run_id, path, sha256) VALUES (?1, ?2, ?3, ?4)",
-                params![tenant.as_str(), run.as_str(), path, digest],
-            )?;
+            let rowid = tx.last_insert_rowid();
+            let mut blob = tx.blob_open(rusqlite::MAIN_DB, "sources", "content", rowid, false)?;
+            let copied = std::io::copy(content, &mut blob)
+                .map_err(|e| StoreError::Corrupt(format!("writing source `{path}`: {e}")))?;
+            if copied != len {
+                return Err(StoreError::Corrupt(format!(
+                    "source `{path}` changed while it was stored ({copied} of {len} bytes)"
+                )));
+            }
         }
+        tx.execute(
+            "INSERT INTO run_sources (tenant_id, run_id, path, sha256) VALUES (?1, ?2, ?3, ?4)",
+            params![tenant.as_str(), run.as_str(), path, sha256],
+        )?;
         tx.commit()?;
         Ok(())
     }
@@ -314,7 +334,11 @@ impl SourceStore for SqliteStore {
              WHERE r.tenant_id = ?1 AND r.run_id = ?2 ORDER BY r.path",
         )?;
         let rows = stmt.query_map(params![tenant.as_str(), run.as_str()], |r| {
-            Ok((r.get(0)?, r.get(1)?))
+            let bytes: Vec<u8> = r.get(1)?;
+            Ok((
+                r.get::<_, String>(0)?,
+                String::from_utf8_lossy(&bytes).into_owned(),
+            ))
         })?;
         Ok(rows.collect::<std::result::Result<_, _>>()?)
     }

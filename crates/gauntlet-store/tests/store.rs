@@ -296,3 +296,47 @@ fn baselines_are_named_replaced_and_tenant_scoped() {
     ));
     assert!(store.list_baselines(&other).unwrap().is_empty());
 }
+
+#[test]
+fn sources_are_streamed_content_addressed_and_tenant_scoped() {
+    use gauntlet_store::SourceStore;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("g.db");
+    let store = SqliteStore::open(&path).unwrap();
+    let t = TenantId::local();
+    let (a, b) = (run(1, "s"), run(2, "s"));
+    store.create_run(&t, &a, &json!({})).unwrap();
+    store.create_run(&t, &b, &json!({})).unwrap();
+    let big = "x: 1\n".repeat(200_000);
+    let digest = gauntlet_core::hash::sha256_hex(big.as_bytes());
+    for r in [&a, &b] {
+        store
+            .save_source(
+                &t,
+                &r.id,
+                "suite.yaml",
+                &digest,
+                big.len() as u64,
+                &mut big.as_bytes(),
+            )
+            .unwrap();
+    }
+    assert_eq!(
+        store.sources(&t, &b.id).unwrap(),
+        vec![("suite.yaml".to_owned(), big.clone())]
+    );
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let stored: i64 = conn
+        .query_row("SELECT count(*) FROM sources", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(stored, 1, "identical files are kept once");
+    // A reader shorter than announced is refused, and nothing is half-written.
+    let err = store.save_source(&t, &a.id, "other.yaml", "feed", 10, &mut &b"short"[..]);
+    assert!(err.is_err());
+    assert!(
+        store
+            .sources(&TenantId::new("other"), &a.id)
+            .unwrap()
+            .is_empty()
+    );
+}

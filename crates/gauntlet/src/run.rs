@@ -198,6 +198,25 @@ pub fn run_with(
     Ok(outcome)
 }
 
+/// SHA-256 and length of a file, read in chunks.
+fn file_digest(file: &std::path::Path) -> Result<(String, u64)> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(file).with_context(|| format!("reading {}", file.display()))?;
+    let mut digest = gauntlet_core::hash::Digest::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut len = 0u64;
+    loop {
+        let n = f
+            .read(&mut buf)
+            .with_context(|| format!("reading {}", file.display()))?;
+        if n == 0 {
+            return Ok((digest.hex(), len));
+        }
+        digest.update(&buf[..n]);
+        len += n as u64;
+    }
+}
+
 /// The cassette store of `suite` when recording or replaying.
 fn cassettes_for(args: &RunArgs, suite: &str) -> Option<gauntlet_engine::cassette::Cassettes> {
     use gauntlet_engine::cassette::{CassetteMode, Cassettes};
@@ -378,10 +397,11 @@ async fn run_suite(
     store.create_run(&tenant, &run, &snapshot)?;
     // The files themselves, so that `gauntlet replay` can re-execute this run.
     for (name, file) in sources {
-        // One file in memory at a time: a 100,000-case suite is tens of megabytes of text.
-        let content =
-            std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
-        store.save_sources(&tenant, &run.id, &[(name.clone(), content)])?;
+        // Streamed: a 100,000-case suite is tens of megabytes of text.
+        let (digest, len) = file_digest(file)?;
+        let mut reader =
+            std::fs::File::open(file).with_context(|| format!("reading {}", file.display()))?;
+        store.save_source(&tenant, &run.id, name, &digest, len, &mut reader)?;
     }
     let writer = store.writer(&tenant, &run.id)?;
 

@@ -1,11 +1,12 @@
 -- The specification files a run was made from, content-addressed (identical files across runs
 -- are stored once), so a stored run can be re-executed (`gauntlet replay`).
+-- A rowid table: contents are written in chunks through incremental blob I/O.
 CREATE TABLE sources (
     tenant_id TEXT NOT NULL,
     sha256    TEXT NOT NULL,
-    content   TEXT NOT NULL,
+    content   BLOB NOT NULL,
     PRIMARY KEY (tenant_id, sha256)
-) WITHOUT ROWID;
+);
 
 CREATE TABLE run_sources (
     tenant_id TEXT NOT NULL,
