@@ -21,6 +21,11 @@ impl Colors {
     }
 }
 
+/// An assertion outcome before or after: pass, fail, or — when absent.
+fn outcome(p: Option<bool>) -> &'static str {
+    p.map_or("—", |p| if p { "pass" } else { "fail" })
+}
+
 fn status(s: Option<CaseStatus>) -> &'static str {
     s.map_or("—", CaseStatus::as_str)
 }
@@ -141,13 +146,12 @@ pub fn text(d: &RunDiff, colors: Colors) -> String {
             let _ = writeln!(out, "  reason: {}", clip(r, 200));
         }
         for a in &cd.assertions {
-            let show = |p: Option<bool>| p.map_or("—", |p| if p { "pass" } else { "fail" });
             let _ = writeln!(
                 out,
                 "  assertion {}: {} → {}",
                 a.assertion,
-                show(a.before),
-                show(a.after)
+                outcome(a.before),
+                outcome(a.after)
             );
         }
         for n in &cd.nodes {
@@ -330,13 +334,12 @@ pub fn html(d: &RunDiff) -> String {
         let class = format!("{:?}", cd.change).to_lowercase();
         let mut details = String::new();
         for a in &cd.assertions {
-            let show = |p: Option<bool>| p.map_or("—", |p| if p { "pass" } else { "fail" });
             let _ = write!(
                 details,
                 "<div>assertion {}: {} → {}</div>",
                 esc(&a.assertion),
-                show(a.before),
-                show(a.after)
+                outcome(a.before),
+                outcome(a.after)
             );
         }
         for n in &cd.nodes {

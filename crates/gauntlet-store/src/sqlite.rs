@@ -276,10 +276,7 @@ impl CassetteRecords for SqliteStore {
                 |r| r.get(0),
             )
             .optional()?;
-        text.map(|t| {
-            serde_json::from_str(&t).map_err(|e| StoreError::Corrupt(format!("cassette: {e}")))
-        })
-        .transpose()
+        parse_json_column(text, "cassette")
     }
 }
 
@@ -369,10 +366,7 @@ impl ExperimentStore for SqliteStore {
                 |r| r.get(0),
             )
             .optional()?;
-        text.map(|t| {
-            serde_json::from_str(&t).map_err(|e| StoreError::Corrupt(format!("experiment: {e}")))
-        })
-        .transpose()
+        parse_json_column(text, "experiment")
     }
 }
 

@@ -217,6 +217,19 @@ impl ReportFile {
         ))
     }
 
+    /// Writes `text` to `path` through a temporary file, or prints it when there is no path.
+    pub fn write_or_print(path: Option<&Path>, text: &str) -> Result<()> {
+        let Some(path) = path else {
+            output::out(text);
+            return Ok(());
+        };
+        let (file, mut w) = ReportFile::create(path)?;
+        w.write_all(text.as_bytes())?;
+        w.flush()?;
+        drop(w);
+        file.commit()
+    }
+
     pub fn commit(self) -> Result<()> {
         std::fs::rename(&self.tmp, &self.path)
             .with_context(|| format!("writing {}", self.path.display()))
@@ -279,16 +292,7 @@ pub fn diff(args: &DiffArgs) -> Result<Outcome> {
     } else {
         render(&d)
     };
-    match &args.output {
-        Some(path) => {
-            let (file, mut w) = ReportFile::create(path)?;
-            w.write_all(text.as_bytes())?;
-            w.flush()?;
-            drop(w);
-            file.commit()?;
-        }
-        None => output::out(&text),
-    }
+    ReportFile::write_or_print(args.output.as_deref(), &text)?;
     Ok(if d.has_regressions() {
         Outcome::Failed
     } else {
@@ -495,16 +499,7 @@ pub fn generate_tests(args: &GenerateArgs) -> Result<Outcome> {
         ))
         .into());
     }
-    match &args.output {
-        Some(path) => {
-            let (file, mut w) = ReportFile::create(path)?;
-            w.write_all(generated.yaml.as_bytes())?;
-            w.flush()?;
-            drop(w);
-            file.commit()?;
-        }
-        None => output::out(&generated.yaml),
-    }
+    ReportFile::write_or_print(args.output.as_deref(), &generated.yaml)?;
     output::err(&format!(
         "generated suite `{name}`: {} case(s); {} near-duplicate(s) merged, {} failed or errored case(s) skipped",
         generated.cases, generated.merged, generated.skipped

@@ -1,8 +1,6 @@
 //! `gauntlet simulate`: a suite run N times with derived seeds, summarised with confidence
 //! intervals, optionally checked against expectations.
 
-use std::io::Write;
-
 use anyhow::{Context, Result};
 use gauntlet_core::TenantId;
 use gauntlet_report::simulation::{self, Simulation};
@@ -81,17 +79,14 @@ pub fn simulate(args: SimulateArgs) -> Result<Outcome> {
         return Ok(Outcome::Invalid);
     }
     if let Some(path) = &args.output {
-        let (file, mut w) = ReportFile::create(path)?;
         let json = if reports.len() == 1 {
             serde_json::to_string_pretty(&reports[0])
         } else {
             serde_json::to_string_pretty(&reports)
         };
-        w.write_all(json.context("serialising the simulation")?.as_bytes())?;
-        w.write_all(b"\n")?;
-        w.flush()?;
-        drop(w);
-        file.commit()?;
+        let mut json = json.context("serialising the simulation")?;
+        json.push('\n');
+        ReportFile::write_or_print(Some(path), &json)?;
     }
     // Failing trials are data, not errors: only unmet expectations fail a simulation.
     Ok(if met {
