@@ -76,7 +76,11 @@ pub trait AuditStorage: Send + Sync {
     fn leaf_hashes(&self, size: u64) -> Result<Vec<Hash>, AuditError>;
     fn event(&self, seq: u64) -> Result<Option<StoredEvent>, AuditError>;
     /// The events of `tenant` about `resource`, in index order.
-    fn events_for(&self, tenant: &str, resource: &str) -> Result<Vec<StoredEvent>, AuditError>;
+    fn events_for(
+        &self,
+        tenant: &gauntlet_core::TenantId,
+        resource: &str,
+    ) -> Result<Vec<StoredEvent>, AuditError>;
 }
 
 /// The receipt of an append.

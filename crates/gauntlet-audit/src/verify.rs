@@ -86,7 +86,8 @@ pub fn verify(
     let mut expected = 0u64;
     let mut last_good = 0u64;
     let mut mismatches = 0u64;
-    let mut first_modified: Option<StoredEvent> = None;
+    let mut modified_seen = false;
+    let bound = checkpoints.last().map_or(0, |c| c.tree_size);
     let mut witness_checked = witness.is_none_or(|w| w.tree_size == 0);
 
     let mut at_size = |frontier: &Frontier, v: &mut Verification, next_cp: &mut usize| {
@@ -160,8 +161,11 @@ pub fn verify(
         }
         expected = seq + 1;
         let leaf = stored.event.leaf_hash();
-        if leaf != stored.leaf_hash && first_modified.is_none() {
-            first_modified = Some(stored.clone());
+        if leaf != stored.leaf_hash && !modified_seen {
+            // Only the first is searched for its original position: the search is O(n).
+            modified_seen = true;
+            v.problems
+                .push(misplaced_or_modified(&stored, bound.max(seq + 1)));
         } else if leaf != stored.leaf_hash {
             v.problems.push(Problem {
                 kind: ProblemKind::ModifiedEvent,
@@ -174,9 +178,6 @@ pub fn verify(
         at_size(&frontier, &mut v, &mut next_cp);
         Ok(())
     })?;
-    if let Some(stored) = first_modified {
-        v.problems.push(misplaced_or_modified(&stored, v.events));
-    }
     if mismatches > 1 {
         v.problems.push(Problem {
             kind: ProblemKind::TreeHeadMismatch,

@@ -23,6 +23,37 @@ pub struct Project {
     pub agents: IndexMap<String, Agent>,
     pub graphs: IndexMap<String, Graph>,
     pub suites: IndexMap<String, Suite>,
+    /// Named contracts (agents and suites hold resolved copies).
+    #[serde(skip_serializing_if = "IndexMap::is_empty")]
+    pub contracts: IndexMap<String, Contract>,
+    /// The project-wide retention policy; suites may override it.
+    #[serde(skip)]
+    pub retention: RetentionPolicy,
+}
+
+/// How long stored results are kept (days); `None` keeps them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RetentionPolicy {
+    pub keep_runs_days: Option<u32>,
+    pub keep_transcripts_days: Option<u32>,
+    pub anonymise_after_days: Option<u32>,
+}
+
+impl RetentionPolicy {
+    /// Each field of `self`, else of `fallback`.
+    pub fn or(self, fallback: RetentionPolicy) -> RetentionPolicy {
+        RetentionPolicy {
+            keep_runs_days: self.keep_runs_days.or(fallback.keep_runs_days),
+            keep_transcripts_days: self
+                .keep_transcripts_days
+                .or(fallback.keep_transcripts_days),
+            anonymise_after_days: self.anonymise_after_days.or(fallback.anonymise_after_days),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        *self == RetentionPolicy::default()
+    }
 }
 
 impl Project {
@@ -272,6 +303,8 @@ source_serialize!(Template);
 pub struct Contract {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub input_schema: Option<Schema>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -557,6 +590,9 @@ pub struct Suite {
     pub cases: Vec<Case>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub tags: Vec<String>,
+    /// Not part of the configuration snapshot: keeping results longer changes no behaviour.
+    #[serde(skip)]
+    pub retention: RetentionPolicy,
 }
 
 impl Suite {
@@ -573,6 +609,7 @@ impl Suite {
             retry: self.retry,
             cases: Vec::new(),
             tags: self.tags.clone(),
+            retention: self.retention,
         }
     }
 }

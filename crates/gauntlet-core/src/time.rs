@@ -15,6 +15,57 @@ pub fn rfc3339(unix_ms: u64) -> String {
     )
 }
 
+/// Parses `YYYY-MM-DD`, or `YYYY-MM-DDTHH:MM:SS[.fff]Z` (UTC), into Unix milliseconds.
+pub fn parse_rfc3339(s: &str) -> Option<u64> {
+    let (date, time) = match s.split_once('T') {
+        Some((d, t)) => (
+            d,
+            Some(t.strip_suffix('Z').or_else(|| t.strip_suffix('z'))?),
+        ),
+        None => (s, None),
+    };
+    let mut parts = date.split('-');
+    let y: i64 = parts.next()?.parse().ok()?;
+    let m: u32 = parts.next()?.parse().ok()?;
+    let d: u32 = parts.next()?.parse().ok()?;
+    if parts.next().is_some() || !(1..=12).contains(&m) || !(1..=31).contains(&d) {
+        return None;
+    }
+    let mut ms: u64 = 0;
+    if let Some(t) = time {
+        let (hms, frac) = t.split_once('.').unwrap_or((t, ""));
+        let mut hms = hms.split(':');
+        let h: u64 = hms.next()?.parse().ok()?;
+        let mi: u64 = hms.next()?.parse().ok()?;
+        let se: u64 = hms.next()?.parse().ok()?;
+        if hms.next().is_some() || h > 23 || mi > 59 || se > 60 {
+            return None;
+        }
+        let frac_ms: u64 = if frac.is_empty() {
+            0
+        } else {
+            if !frac.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            format!("{frac:0<3}")[..3].parse().ok()?
+        };
+        ms = ((h * 60 + mi) * 60 + se) * 1000 + frac_ms;
+    }
+    let days = days_from_civil(y, m, d);
+    u64::try_from(days).ok().map(|d| d * 86_400_000 + ms)
+}
+
+/// Howard Hinnant's civil-to-days algorithm.
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let m = i64::from(m);
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
 /// Howard Hinnant's days-to-civil algorithm.
 fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let z = z + 719_468;
@@ -31,6 +82,30 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn parses_what_it_formats() {
+        for ms in [0u64, 951_782_400_123, 1_790_000_000_999, 4_102_444_800_000] {
+            assert_eq!(super::parse_rfc3339(&super::rfc3339(ms)), Some(ms));
+        }
+        assert_eq!(
+            super::parse_rfc3339("2026-11-22"),
+            super::parse_rfc3339("2026-11-22T00:00:00Z")
+        );
+        assert_eq!(
+            super::parse_rfc3339("2026-11-22T10:00:00.5Z"),
+            Some(super::parse_rfc3339("2026-11-22T10:00:00Z").unwrap_or(0) + 500)
+        );
+        for bad in [
+            "",
+            "2026-13-01",
+            "2026-11-22T10:00:00",
+            "yesterday",
+            "2026-11-22T25:00:00Z",
+        ] {
+            assert_eq!(super::parse_rfc3339(bad), None, "{bad}");
+        }
+    }
+
     #[test]
     fn formats_known_instants() {
         assert_eq!(super::rfc3339(0), "1970-01-01T00:00:00.000Z");

@@ -361,6 +361,13 @@ fn with_newline(s: &str) -> String {
     }
 }
 
+/// The configuration paths (JSON pointers) where snapshot `b` differs from `a`.
+pub fn config_changes(a: &Value, b: &Value) -> Vec<ConfigChange> {
+    let mut out = Vec::new();
+    compare_values("", Some(a), Some(b), &mut out);
+    out
+}
+
 /// Leaf-level differences between two JSON values, as JSON pointers. Objects are compared key
 /// by key, arrays element by element when their lengths match (otherwise as a whole).
 fn compare_values(

@@ -83,6 +83,8 @@ pub struct Loaded {
     pub files: Vec<PathBuf>,
     pub entities: Vec<Entity>,
     pub diagnostics: Vec<Diagnostic>,
+    /// The top-level `retention` block: its file, pointer and value.
+    pub retention: Option<(Arc<Source>, String, Value)>,
 }
 
 impl Loaded {
@@ -305,6 +307,20 @@ fn load_file(
                     );
                 }
             }
+            "retention" => {
+                if let Some((first, _, _)) = &loaded.retention {
+                    loaded.diagnostics.push(
+                        Diagnostic::error(
+                            file,
+                            source.spans().locate_key(&ptr),
+                            "`retention` is defined twice",
+                        )
+                        .with_hint(format!("it is already set in {}", first.path.display())),
+                    );
+                } else {
+                    loaded.retention = Some((Arc::clone(&source), ptr, section_value));
+                }
+            }
             "include" => {
                 let list = match section_value {
                     Value::String(s) => vec![Value::String(s)],
@@ -422,7 +438,7 @@ fn load_file(
             }
             other => {
                 let mut candidates: Vec<&str> = SECTIONS.to_vec();
-                candidates.extend(["version", "include"]);
+                candidates.extend(["version", "include", "retention"]);
                 loaded.diagnostics.push(
                     Diagnostic::error(
                         file,
@@ -432,7 +448,7 @@ fn load_file(
                     .with_hint(
                         did_you_mean(other, candidates.iter().copied()).unwrap_or_else(|| {
                             format!(
-                                "top-level keys are: version, include, {}",
+                                "top-level keys are: version, include, retention, {}",
                                 SECTIONS.join(", ")
                             )
                         }),

@@ -33,6 +33,24 @@ pub struct File {
     pub graphs: IndexMap<String, Graph>,
     #[serde(default)]
     pub suites: IndexMap<String, Suite>,
+    /// The default retention policy of every suite (the tenant's policy).
+    #[serde(default)]
+    pub retention: Option<Retention>,
+}
+
+/// How long stored results are kept; `gauntlet retention apply` enforces it.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Retention {
+    /// Delete runs (results, transcripts, files) older than this many days.
+    #[serde(default)]
+    pub keep_runs_days: Option<u32>,
+    /// Purge inputs, outputs, steps and tool calls of runs older than this; verdicts stay.
+    #[serde(default)]
+    pub keep_transcripts_days: Option<u32>,
+    /// Replace PII (emails, phone numbers, cards, IPs) in transcripts older than this.
+    #[serde(default)]
+    pub anonymise_after_days: Option<u32>,
 }
 
 /// The top-level sections, in the order they are validated.
@@ -141,6 +159,10 @@ pub enum OneOrManySchema {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Contract {
+    /// The contract's version; signed versions are recorded by `gauntlet contract sign`, and a
+    /// change without a new version fails `gauntlet contract check`.
+    #[serde(default)]
+    pub version: Option<String>,
     #[serde(default)]
     pub input_schema: Option<Value>,
     /// JSON Schema the output (parsed as JSON) must satisfy.
@@ -340,6 +362,9 @@ pub struct Suite<C = Case> {
     pub retry: Option<Retry>,
     #[serde(default)]
     pub tags: Vec<String>,
+    /// Overrides the project's `retention` for this suite's runs.
+    #[serde(default)]
+    pub retention: Option<Retention>,
     pub cases: Vec<C>,
 }
 

@@ -120,6 +120,40 @@ pub trait SourceStore {
     fn sources(&self, tenant: &TenantId, run: &RunId) -> Result<Vec<(String, String)>>;
 }
 
+/// A run as retention sees it.
+#[derive(Clone, Debug)]
+pub struct RetainedRun {
+    pub run: RunRecord,
+    pub transcript_purged_at: Option<String>,
+    pub anonymised_at: Option<String>,
+    /// Baselines that point at the run; such runs are kept.
+    pub baselines: Vec<String>,
+}
+
+/// Deleting old runs and purging or anonymising their transcripts. The audit log is never
+/// touched: its events pin the purged data by digest.
+pub trait RetentionStore {
+    /// Finished runs (of `suite`, or all) started before `before` (RFC 3339), oldest first.
+    fn runs_before(
+        &self,
+        tenant: &TenantId,
+        suite: Option<&str>,
+        before: &str,
+    ) -> Result<Vec<RetainedRun>>;
+    /// Deletes a run with its results and the specification files no other run uses.
+    fn delete_run(&self, tenant: &TenantId, run: &RunId) -> Result<()>;
+    /// Removes inputs, outputs, steps and tool calls, keeping verdicts, scores and totals.
+    fn purge_transcript(&self, tenant: &TenantId, run: &RunId, at: &str) -> Result<()>;
+    /// Rewrites every transcript text through `f`; returns how many values changed.
+    fn anonymise_transcript(
+        &self,
+        tenant: &TenantId,
+        run: &RunId,
+        at: &str,
+        f: &mut dyn FnMut(&str) -> String,
+    ) -> Result<u64>;
+}
+
 /// Recorded provider and tool interactions by suite and key.
 pub trait CassetteRecords {
     fn put_cassette(&self, tenant: &TenantId, suite: &str, key: &str, entry: &Value) -> Result<()>;

@@ -1,5 +1,8 @@
 //! The SQLite backend: WAL, `synchronous=FULL`, one writer thread with batched transactions.
 
+mod audit;
+mod retention;
+
 use std::path::Path;
 use std::sync::Mutex;
 use std::sync::mpsc;
@@ -43,6 +46,14 @@ const MIGRATIONS: &[(&str, &str)] = &[
     (
         "0006_cassettes",
         include_str!("../migrations/sqlite/0006_cassettes.sql"),
+    ),
+    (
+        "0007_audit",
+        include_str!("../migrations/sqlite/0007_audit.sql"),
+    ),
+    (
+        "0008_retention",
+        include_str!("../migrations/sqlite/0008_retention.sql"),
     ),
 ];
 
@@ -131,7 +142,16 @@ fn migrate(conn: &mut Connection) -> Result<()> {
 /// Sends case results to the writer thread; [`Writer::finish`] waits until all are committed.
 pub struct Writer {
     tx: Option<mpsc::SyncSender<CaseResult>>,
-    handle: Option<JoinHandle<Result<u64>>>,
+    handle: Option<JoinHandle<Result<Written>>>,
+}
+
+/// What a [`Writer`] committed.
+#[derive(Debug)]
+pub struct Written {
+    pub cases: u64,
+    /// The transcript digest of the cases written ([`gauntlet_audit::bundle::TranscriptDigest`]),
+    /// computed here, off the engine's path.
+    pub transcript: String,
 }
 
 impl Writer {
@@ -144,13 +164,13 @@ impl Writer {
         }
     }
 
-    /// Flushes and stops the thread; returns how many cases were written.
-    pub fn finish(mut self) -> Result<u64> {
+    /// Flushes and stops the thread; returns how many cases were written and their digest.
+    pub fn finish(mut self) -> Result<Written> {
         drop(self.tx.take());
         match self.handle.take().map(JoinHandle::join) {
             Some(Ok(r)) => r,
             Some(Err(_)) => Err(StoreError::WriterGone("the writer thread panicked".into())),
-            None => Ok(0),
+            None => Err(StoreError::WriterGone("the writer is finished".into())),
         }
     }
 }
@@ -160,8 +180,9 @@ fn write_loop(
     tenant: &TenantId,
     run: &RunId,
     rx: mpsc::Receiver<CaseResult>,
-) -> Result<u64> {
+) -> Result<Written> {
     let mut written = 0;
+    let mut transcript = gauntlet_audit::bundle::TranscriptDigest::new();
     let mut batch = Vec::with_capacity(BATCH);
     while let Ok(first) = rx.recv() {
         batch.push(first);
@@ -176,12 +197,16 @@ fn write_loop(
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         for case in &batch {
             insert_case(&tx, tenant, run, case)?;
+            transcript.add_serialize(case);
         }
         tx.commit()?;
         written += batch.len() as u64;
         batch.clear();
     }
-    Ok(written)
+    Ok(Written {
+        cases: written,
+        transcript: transcript.hex(),
+    })
 }
 
 fn json_text<T: serde::Serialize>(v: &T) -> String {

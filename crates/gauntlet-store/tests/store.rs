@@ -123,7 +123,7 @@ fn results_round_trip_exactly_in_index_order() {
     for i in [3, 0, 2, 1] {
         writer.send(case(i)).unwrap();
     }
-    assert_eq!(writer.finish().unwrap(), 4);
+    assert_eq!(writer.finish().unwrap().cases, 4);
     let mut totals = Totals::default();
     (0..4).for_each(|i| totals.add(&case(i)));
     store

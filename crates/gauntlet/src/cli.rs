@@ -44,6 +44,15 @@ pub enum Command {
     /// Named reference runs for regression gates (`run --baseline NAME`)
     #[command(subcommand)]
     Baseline(BaselineCommand),
+    /// The tamper-evident audit log: verify, proofs, export, signed run bundles
+    #[command(subcommand)]
+    Audit(AuditCommand),
+    /// Signed contract versions: sign them, and check them in CI (exit 1 on an unsigned change)
+    #[command(subcommand)]
+    Contract(ContractCommand),
+    /// Retention policies: delete old runs, purge or anonymise their transcripts
+    #[command(subcommand)]
+    Retention(RetentionCommand),
     /// Print the JSON Schema of the specification format
     Schema,
 }
@@ -70,6 +79,9 @@ pub struct StoreArgs {
     /// The result store: a SQLite file path or `sqlite://PATH` [default: .gauntlet/gauntlet.db beside the project]
     #[arg(long, env = "GAUNTLET_DATABASE_URL", global = true)]
     pub db: Option<String>,
+    /// The Ed25519 key (PKCS#8 PEM) that signs audit tree heads, created with mode 0600 on first use [default: ~/.config/gauntlet/audit-ed25519.pem]
+    #[arg(long, env = "GAUNTLET_AUDIT_KEY", global = true)]
+    pub audit_key: Option<PathBuf>,
 }
 
 #[derive(Args, Clone)]
@@ -315,4 +327,170 @@ pub struct ReplayArgs {
     pub run: String,
     #[command(flatten)]
     pub store: ReadStoreArgs,
+}
+
+#[derive(Subcommand)]
+pub enum AuditCommand {
+    /// Recompute the Merkle tree and check every signed tree head; exit 1 naming the first bad event
+    Verify(AuditVerifyArgs),
+    /// List audit events, newest last
+    Log(AuditLogArgs),
+    /// Print an inclusion proof of an event (JSON), checkable offline with `audit verify-proof`
+    Proof(AuditProofArgs),
+    /// Check an inclusion proof offline with a public key
+    VerifyProof(VerifyFileArgs),
+    /// Export events for a SIEM: JSON lines or RFC 5424 syslog
+    Export(AuditExportArgs),
+    /// Write a signed, gzip-compressed audit bundle of a run
+    Bundle(AuditBundleArgs),
+    /// Check an audit bundle offline with a public key
+    VerifyBundle(VerifyFileArgs),
+    /// Print the newest signed tree head; keep it, and `verify --witness` detects rewritten history
+    Head(AuditReadArgs),
+    /// Print the public half of the audit signing key (PEM) and its id
+    Key(AuditKeyArgs),
+}
+
+#[derive(Args)]
+pub struct AuditReadArgs {
+    #[command(flatten)]
+    pub store: ReadStoreArgs,
+}
+
+#[derive(Args)]
+pub struct AuditVerifyArgs {
+    /// Trusted public key (PEM); repeat for rotated keys [default: the local audit key]
+    #[arg(long = "public-key")]
+    pub public_keys: Vec<PathBuf>,
+    /// A tree head saved earlier with `audit head`: the log must still contain it unchanged
+    #[arg(long)]
+    pub witness: Option<PathBuf>,
+    /// Print the result as JSON
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub store: ReadStoreArgs,
+}
+
+#[derive(Args)]
+pub struct AuditLogArgs {
+    /// Only events with this action (e.g. `run.finish`)
+    #[arg(long)]
+    pub action: Option<String>,
+    /// Show at most this many (the newest)
+    #[arg(long, default_value_t = 50)]
+    pub limit: usize,
+    #[command(flatten)]
+    pub store: ReadStoreArgs,
+}
+
+#[derive(Args)]
+pub struct AuditProofArgs {
+    /// The event's index in the log
+    pub event: u64,
+    /// Write the proof to this file instead of standard output
+    #[arg(short = 'o', long = "output")]
+    pub output: Option<PathBuf>,
+    #[command(flatten)]
+    pub store: ReadStoreArgs,
+}
+
+#[derive(Args)]
+pub struct VerifyFileArgs {
+    /// The file to check
+    pub file: PathBuf,
+    /// Trusted public key (PEM); repeat for rotated keys [default: the local audit key]
+    #[arg(long = "public-key")]
+    pub public_keys: Vec<PathBuf>,
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+#[derive(Args)]
+pub struct AuditExportArgs {
+    /// jsonl or syslog
+    #[arg(long, short = 'f', default_value = "jsonl")]
+    pub format: String,
+    /// Start at this event index (for incremental shipping)
+    #[arg(long, default_value_t = 0)]
+    pub since: u64,
+    /// Write to this file instead of standard output
+    #[arg(short = 'o', long = "output")]
+    pub output: Option<PathBuf>,
+    #[command(flatten)]
+    pub store: ReadStoreArgs,
+}
+
+#[derive(Args)]
+pub struct AuditBundleArgs {
+    /// Run id, a unique prefix of it, or `latest`
+    pub run: String,
+    /// The bundle file [default: audit-bundle-RUN.jsonl.gz]
+    #[arg(short = 'o', long = "output")]
+    pub output: Option<PathBuf>,
+    #[command(flatten)]
+    pub store: ReadStoreArgs,
+}
+
+#[derive(Args)]
+pub struct AuditKeyArgs {
+    /// Write the public key to this file instead of standard output
+    #[arg(short = 'o', long = "output")]
+    pub output: Option<PathBuf>,
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+#[derive(Subcommand)]
+pub enum ContractCommand {
+    /// Sign the current version of named contracts into gauntlet.contracts.lock
+    Sign(ContractSignArgs),
+    /// Check contracts against gauntlet.contracts.lock; exit 1 on a change without a new signed version
+    Check(ContractCheckArgs),
+}
+
+#[derive(Args)]
+pub struct ContractSignArgs {
+    /// A specification file or a directory of them
+    #[arg(default_value = ".")]
+    pub path: PathBuf,
+    /// Only these contracts [default: every named contract]
+    #[arg(long = "contract")]
+    pub contracts: Vec<String>,
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+#[derive(Args)]
+pub struct ContractCheckArgs {
+    /// A specification file or a directory of them
+    #[arg(default_value = ".")]
+    pub path: PathBuf,
+    /// Pin the signing key (PEM) instead of trusting the keys recorded in the lock
+    #[arg(long = "public-key")]
+    pub public_keys: Vec<PathBuf>,
+    /// Fail on contracts that were never signed
+    #[arg(long)]
+    pub require_signed: bool,
+}
+
+#[derive(Subcommand)]
+pub enum RetentionCommand {
+    /// Apply the retention policies of the project and its suites to the stored runs
+    Apply(RetentionApplyArgs),
+}
+
+#[derive(Args)]
+pub struct RetentionApplyArgs {
+    /// A specification file or a directory of them
+    #[arg(default_value = ".")]
+    pub path: PathBuf,
+    /// Show what would be purged, change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Judge ages as of this time (RFC 3339) instead of now
+    #[arg(long)]
+    pub as_of: Option<String>,
+    #[command(flatten)]
+    pub store: StoreArgs,
 }

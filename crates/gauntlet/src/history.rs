@@ -341,6 +341,24 @@ pub fn baseline_set(args: &BaselineSetArgs) -> Result<Outcome> {
     }
     let now = gauntlet_core::time::rfc3339(crate::run::now_ms());
     let previous = store.set_baseline(&tenant, &args.name, &run, &now)?;
+    crate::audit::record_now(
+        &store,
+        &args.store.store,
+        vec![
+            gauntlet_audit::NewEvent::new(
+                tenant.as_str(),
+                &crate::audit::actor(),
+                gauntlet_audit::action::BASELINE_SET,
+                format!("baseline/{}", args.name),
+            )
+            .digest(run.config_hash.clone())
+            .details(serde_json::json!({
+                "run": run.id.as_str(),
+                "suite": run.suite,
+                "previous_run": previous.as_ref().map(|p| p.run_id.to_string()),
+            })),
+        ],
+    )?;
     let was = previous
         .map(|p| format!(" (was run {})", p.run_id))
         .unwrap_or_default();

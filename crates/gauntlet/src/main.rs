@@ -1,13 +1,16 @@
 //! The `gauntlet` command: parses arguments, wires the library crates together and maps
 //! outcomes to exit codes (0 passed, 1 failed, 2 invalid input or usage, 3 internal error).
 
+mod audit;
 mod cassettes;
 mod cli;
+mod contract;
 mod history;
 mod init;
 mod output;
 mod project;
 mod replay;
+mod retention;
 mod run;
 mod simulate;
 
@@ -49,6 +52,20 @@ fn main() -> ExitCode {
         cli::Command::GenerateTests(a) => history::generate_tests(&a),
         cli::Command::Baseline(cli::BaselineCommand::Set(a)) => history::baseline_set(&a),
         cli::Command::Baseline(cli::BaselineCommand::List(a)) => history::baseline_list(&a),
+        cli::Command::Audit(c) => match c {
+            cli::AuditCommand::Verify(a) => audit::verify(&a),
+            cli::AuditCommand::Log(a) => audit::log(&a),
+            cli::AuditCommand::Proof(a) => audit::proof(&a),
+            cli::AuditCommand::VerifyProof(a) => audit::verify_proof(&a),
+            cli::AuditCommand::Export(a) => audit::export(&a),
+            cli::AuditCommand::Bundle(a) => audit::bundle(&a),
+            cli::AuditCommand::VerifyBundle(a) => audit::verify_bundle(&a),
+            cli::AuditCommand::Head(a) => audit::head(&a),
+            cli::AuditCommand::Key(a) => audit::key(&a),
+        },
+        cli::Command::Contract(cli::ContractCommand::Sign(a)) => contract::sign(&a),
+        cli::Command::Contract(cli::ContractCommand::Check(a)) => contract::check(&a),
+        cli::Command::Retention(cli::RetentionCommand::Apply(a)) => retention::apply(&a),
         cli::Command::Schema => {
             output::out(&gauntlet_spec::schema::json_schema());
             Ok(Outcome::Passed)

@@ -86,6 +86,7 @@ pub fn replay(args: &ReplayArgs) -> Result<Outcome> {
         no_summary: true,
         store: StoreArgs {
             db: Some(db.display().to_string()),
+            audit_key: args.store.store.audit_key.clone(),
         },
     };
     let mut replayed = None;

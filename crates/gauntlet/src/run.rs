@@ -20,7 +20,8 @@ use tokio::sync::mpsc;
 use crate::cli::RunArgs;
 use crate::history::{self, ReportFile};
 use crate::project::{load_with_files, project_dir, project_name};
-use crate::{Outcome, UsageError, output};
+use crate::{Outcome, UsageError, audit, output};
+use gauntlet_audit::NewEvent;
 
 pub fn now_ms() -> u64 {
     SystemTime::now()
@@ -61,7 +62,12 @@ pub fn run_with(
     let (Some(project), files) = load_with_files(&args.path)? else {
         return Ok(Outcome::Invalid);
     };
-    let sources = crate::project::source_files(&args.path, &files);
+    let mut sources = crate::project::source_files(&args.path, &files);
+    // The signed contract versions travel with the run (and into its audit bundle).
+    let lock = project_dir(&args.path).join(gauntlet_audit::contract::LOCK_FILE);
+    if lock.is_file() {
+        sources.push((gauntlet_audit::contract::LOCK_FILE.to_owned(), lock));
+    }
     // Build the tokenizer vocabularies the agents need while the snapshot is hashed and the
     // store is opened.
     gauntlet_providers::tokens::prewarm(
@@ -394,7 +400,65 @@ async fn run_suite(
         finished_at: None,
         totals: Totals::default(),
     };
+    let previous = store
+        .list_runs(
+            &tenant,
+            &gauntlet_store::RunFilter {
+                suite: Some(suite.to_owned()),
+                limit: 1,
+            },
+        )?
+        .into_iter()
+        .find(|p| p.project == run.project);
     store.create_run(&tenant, &run, &snapshot)?;
+    let mut events = Vec::with_capacity(2);
+    if let Some(prev) = previous.filter(|p| p.config_hash != run.config_hash) {
+        // Configuration changes between runs: which paths changed, never their values.
+        let changed: Vec<String> = store
+            .snapshot(&tenant, &prev.id)
+            .map(|before| {
+                gauntlet_diff::config_changes(&before, &snapshot)
+                    .into_iter()
+                    .map(|c| c.pointer)
+                    .filter(|p| p != "/seed")
+                    .take(100)
+                    .collect()
+            })
+            .unwrap_or_default();
+        if !changed.is_empty() {
+            events.push(
+                NewEvent::new(
+                    tenant.as_str(),
+                    &audit::actor(),
+                    gauntlet_audit::action::CONFIG_CHANGE,
+                    format!("suite/{}/{suite}", run.project),
+                )
+                .digest(run.config_hash.clone())
+                .details(serde_json::json!({
+                    "from_run": prev.id.as_str(),
+                    "from": prev.config_hash,
+                    "to_run": run.id.as_str(),
+                    "changed": changed,
+                })),
+            );
+        }
+    }
+    events.push(
+        NewEvent::new(
+            tenant.as_str(),
+            &audit::actor(),
+            gauntlet_audit::action::RUN_START,
+            format!("run/{}", run.id),
+        )
+        .digest(run.config_hash.clone())
+        .details(serde_json::json!({
+            "project": run.project,
+            "suite": suite,
+            "seed": run.seed,
+            "gauntlet_version": run.gauntlet_version,
+        })),
+    );
+    audit::record(store, &args.store, events).await?;
     // The files themselves, so that `gauntlet replay` can re-execute this run.
     for (name, file) in sources {
         // Streamed: a 100,000-case suite is tens of megabytes of text.
@@ -449,8 +513,17 @@ async fn run_suite(
     }
     progress.finish();
     let end = engine.await.context("the engine task failed")??;
-    let written = writer.finish();
-    if let Some(e) = write_error.or(written.err()) {
+    let (written, write_error) = match (writer.finish(), write_error) {
+        (Ok(w), None) => (w, None),
+        (Ok(_), Some(e)) | (Err(e), _) => (
+            gauntlet_store::sqlite::Written {
+                cases: 0,
+                transcript: String::new(),
+            },
+            Some(e),
+        ),
+    };
+    if let Some(e) = write_error {
         // Close the run so it does not stay `running`; what was committed remains readable.
         let finished = gauntlet_core::time::rfc3339(now_ms());
         let _ = store.finish_run(
@@ -475,6 +548,27 @@ async fn run_suite(
     };
     let finished = gauntlet_core::time::rfc3339(now_ms());
     store.finish_run(&tenant, &run.id, run.status, &run.totals, &finished)?;
+    audit::record(
+        store,
+        &args.store,
+        vec![
+            NewEvent::new(
+                tenant.as_str(),
+                &audit::actor(),
+                gauntlet_audit::action::RUN_FINISH,
+                format!("run/{}", run.id),
+            )
+            .digest(written.transcript)
+            .details(serde_json::json!({
+                "status": run.status.as_str(),
+                "cases": run.totals.cases,
+                "passed": run.totals.passed,
+                "failed": run.totals.failed,
+                "errored": run.totals.errored,
+            })),
+        ],
+    )
+    .await?;
     run.finished_at = Some(finished);
     match end {
         RunEnd::TimedOut => output::err(&format!(

@@ -190,6 +190,7 @@ pub(crate) fn contract(
     }
     ok.then_some(Contract {
         name,
+        version: raw.version,
         input_schema,
         output_schema,
         allowed_tools: raw.allowed_tools,

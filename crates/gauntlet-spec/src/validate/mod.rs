@@ -167,6 +167,16 @@ impl<'a> Ctx<'a> {
     }
 }
 
+/// A retention block as the model has it.
+pub(crate) fn retention(raw: Option<raw::Retention>) -> gauntlet_core::model::RetentionPolicy {
+    let r = raw.unwrap_or_default();
+    gauntlet_core::model::RetentionPolicy {
+        keep_runs_days: r.keep_runs_days,
+        keep_transcripts_days: r.keep_transcripts_days,
+        anonymise_after_days: r.anonymise_after_days,
+    }
+}
+
 pub fn validate(loaded: &Loaded) -> Validated {
     let mut names: HashMap<&'static str, Vec<&str>> = HashMap::new();
     for e in &loaded.entities {
@@ -195,7 +205,10 @@ pub fn validate(loaded: &Loaded) -> Validated {
                 "contracts" => cx
                     .de::<raw::Contract>(&e.source, &e.pointer, &e.value)
                     .and_then(|c| contract(&mut cx, e, &e.pointer, c, Some(e.name.clone())))
-                    .map(|c| contracts.insert(e.name.clone(), c))
+                    .map(|c| {
+                        project.contracts.insert(e.name.clone(), c.clone());
+                        contracts.insert(e.name.clone(), c)
+                    })
                     .is_some(),
                 "agents" => agent(&mut cx, e, &contracts, &project)
                     .map(|a| project.agents.insert(e.name.clone(), a))
@@ -208,6 +221,12 @@ pub fn validate(loaded: &Loaded) -> Validated {
                     .is_some(),
             };
             complete &= ok;
+        }
+    }
+    if let Some((source, pointer, value)) = &loaded.retention {
+        match cx.de::<raw::Retention>(source, pointer, value) {
+            Some(r) => project.retention = retention(Some(r)),
+            None => complete = false,
         }
     }
     let cx_failed = cx.failed;

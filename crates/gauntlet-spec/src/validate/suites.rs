@@ -195,5 +195,6 @@ pub(crate) fn suite(
         retry: retry(raw.retry),
         cases,
         tags: raw.tags,
+        retention: super::retention(raw.retention),
     })
 }

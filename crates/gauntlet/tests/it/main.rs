@@ -22,6 +22,8 @@ pub fn gauntlet(dir: &Path, args: &[&str]) -> Output {
         .args(args)
         .current_dir(dir)
         .env("GAUNTLET_DATABASE_URL", dir.join("store.db"))
+        .env("GAUNTLET_AUDIT_KEY", dir.join("keys").join("audit.pem"))
+        .env_remove("GAUNTLET_AUDIT_SIGNER")
         .env("NO_COLOR", "1")
         .env_remove("GAUNTLET_SEED")
         .output()

@@ -1,0 +1,493 @@
+//! The audit log from the command line: the signer, recording events, and `gauntlet audit …`.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use gauntlet_audit::export::ExportFormat;
+use gauntlet_audit::signer::{VaultConfig, VaultTransit, public_key_pem};
+use gauntlet_audit::{
+    AuditLog, AuditStorage, Checkpoint, LocalSigner, NewEvent, Signer, TrustedKeys,
+};
+use gauntlet_core::TenantId;
+use gauntlet_store::RunStore;
+use gauntlet_store::sqlite::SqliteStore;
+
+use crate::cli::{
+    AuditBundleArgs, AuditExportArgs, AuditKeyArgs, AuditLogArgs, AuditProofArgs, AuditReadArgs,
+    AuditVerifyArgs, StoreArgs, VerifyFileArgs,
+};
+use crate::history::{ReportFile, open_existing, user_error};
+use crate::{Outcome, UsageError, output};
+
+/// Who is acting: the operating-system user of this CLI.
+pub fn actor() -> String {
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .or_else(|_| std::env::var("USERNAME"))
+        .unwrap_or_else(|_| "unknown".into());
+    format!("cli:{user}")
+}
+
+/// The local key file: `--audit-key` / GAUNTLET_AUDIT_KEY, else under the user's
+/// configuration directory (never beside the database it protects).
+pub fn key_path(args: &StoreArgs) -> PathBuf {
+    if let Some(p) = &args.audit_key {
+        return p.clone();
+    }
+    let base = std::env::var_os("XDG_CONFIG_HOME")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))
+        .unwrap_or_else(|| PathBuf::from(".gauntlet"));
+    base.join("gauntlet").join("audit-ed25519.pem")
+}
+
+/// The signer named by GAUNTLET_AUDIT_SIGNER: `local` (default) or `vault` (Vault Transit,
+/// configured by VAULT_ADDR, VAULT_TOKEN, VAULT_NAMESPACE, GAUNTLET_AUDIT_VAULT_KEY and
+/// GAUNTLET_AUDIT_VAULT_MOUNT).
+pub async fn signer(args: &StoreArgs) -> Result<Box<dyn Signer>> {
+    match std::env::var("GAUNTLET_AUDIT_SIGNER").as_deref() {
+        Err(_) | Ok("") | Ok("local") => {
+            let path = key_path(args);
+            let (signer, created) = LocalSigner::load_or_create(&path)?;
+            if created {
+                output::err(&format!(
+                    "created the audit signing key {} ({}); keep it private, share `gauntlet audit key`",
+                    path.display(),
+                    signer.key_id()
+                ));
+            }
+            Ok(Box::new(signer))
+        }
+        Ok("vault") => {
+            let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+            let config = VaultConfig {
+                address: var("VAULT_ADDR").ok_or_else(|| {
+                    UsageError("GAUNTLET_AUDIT_SIGNER=vault needs VAULT_ADDR".into())
+                })?,
+                token: var("VAULT_TOKEN").ok_or_else(|| {
+                    UsageError("GAUNTLET_AUDIT_SIGNER=vault needs VAULT_TOKEN".into())
+                })?,
+                mount: var("GAUNTLET_AUDIT_VAULT_MOUNT").unwrap_or_else(|| "transit".into()),
+                key: var("GAUNTLET_AUDIT_VAULT_KEY").unwrap_or_else(|| "gauntlet-audit".into()),
+                namespace: var("VAULT_NAMESPACE"),
+            };
+            Ok(Box::new(VaultTransit::connect(config).await?))
+        }
+        Ok(other) => Err(UsageError(format!(
+            "unknown GAUNTLET_AUDIT_SIGNER `{other}`; use `local` or `vault`"
+        ))
+        .into()),
+    }
+}
+
+/// Appends `events` as one signed batch.
+pub async fn record(store: &SqliteStore, args: &StoreArgs, events: Vec<NewEvent>) -> Result<()> {
+    let signer = signer(args).await?;
+    AuditLog {
+        storage: store,
+        signer: signer.as_ref(),
+    }
+    .append(events)
+    .await
+    .context("writing the audit log")?;
+    Ok(())
+}
+
+/// [`record`] from synchronous code.
+pub fn record_now(store: &SqliteStore, args: &StoreArgs, events: Vec<NewEvent>) -> Result<()> {
+    block_on(record(store, args, events))
+}
+
+pub fn block_on<T>(f: impl std::future::Future<Output = Result<T>>) -> Result<T> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?
+        .block_on(f)
+}
+
+/// The keys to verify with: the given PEM files, else the configured signer's public key.
+pub fn trusted_keys(files: &[PathBuf], args: &StoreArgs) -> Result<TrustedKeys> {
+    let mut trusted = TrustedKeys::new();
+    for f in files {
+        trusted
+            .add_pem_file(f)
+            .map_err(|e| UsageError(e.to_string()))?;
+    }
+    if trusted.is_empty() {
+        let vault = std::env::var("GAUNTLET_AUDIT_SIGNER").as_deref() == Ok("vault");
+        let path = key_path(args);
+        if !vault && !path.exists() {
+            return Err(UsageError(format!(
+                "no audit key at {} to verify with; pass the signer's public key with --public-key FILE",
+                path.display()
+            ))
+            .into());
+        }
+        let signer = block_on(signer(args))?;
+        trusted.add(*signer.public_key());
+    }
+    Ok(trusted)
+}
+
+pub fn verify(args: &AuditVerifyArgs) -> Result<Outcome> {
+    let store = open_existing(&args.store)?;
+    let trusted = trusted_keys(&args.public_keys, &args.store.store)?;
+    let witness: Option<Checkpoint> = match &args.witness {
+        None => None,
+        Some(p) => Some(
+            serde_json::from_str(
+                &std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?,
+            )
+            .map_err(|e| {
+                UsageError(format!(
+                    "{} is not a tree head saved by `gauntlet audit head`: {e}",
+                    p.display()
+                ))
+            })?,
+        ),
+    };
+    let started = std::time::Instant::now();
+    let v = gauntlet_audit::verify::verify(&store, &trusted, witness.as_ref())?;
+    if args.json {
+        output::out(&serde_json::to_string_pretty(&v)?);
+    } else if v.ok() {
+        let head = v
+            .latest_signed
+            .as_ref()
+            .map(|c| format!("; signed tree head: size {}, root {}", c.tree_size, c.root))
+            .unwrap_or_default();
+        output::out(&format!(
+            "audit log verified: {} events, {} tree heads ({} signed) in {:.2} s{head}",
+            v.events,
+            v.checkpoints,
+            v.signed_checkpoints,
+            started.elapsed().as_secs_f64()
+        ));
+    } else {
+        let mut text = match v.first_bad_index() {
+            Some(i) => format!(
+                "audit log verification FAILED: first bad event index {i} ({} events checked)\n",
+                v.events
+            ),
+            None => format!(
+                "audit log verification FAILED ({} events checked)\n",
+                v.events
+            ),
+        };
+        for p in &v.problems {
+            let kind = serde_json::to_value(p.kind)
+                .ok()
+                .and_then(|k| k.as_str().map(str::to_owned))
+                .unwrap_or_default();
+            text.push_str(&format!("  {kind}: {}\n", p.message));
+        }
+        output::out(text.trim_end());
+    }
+    Ok(if v.ok() {
+        Outcome::Passed
+    } else {
+        Outcome::Failed
+    })
+}
+
+pub fn log(args: &AuditLogArgs) -> Result<Outcome> {
+    let store = open_existing(&args.store)?;
+    let mut events = std::collections::VecDeque::new();
+    store.for_each_event(&mut |e| {
+        if args.action.as_deref().is_none_or(|a| a == e.event.action) {
+            events.push_back(e);
+            if events.len() > args.limit.max(1) {
+                events.pop_front();
+            }
+        }
+        Ok(())
+    })?;
+    if events.is_empty() {
+        output::out("no audit events");
+        return Ok(Outcome::Passed);
+    }
+    let mut text = String::new();
+    for s in events {
+        let e = s.event;
+        text.push_str(&format!(
+            "{:>6}  {}  {:<16} {:<40} {}{}\n",
+            e.seq,
+            e.time,
+            e.action,
+            e.resource,
+            e.actor,
+            e.reason.map(|r| format!("  ({r})")).unwrap_or_default()
+        ));
+    }
+    output::out(text.trim_end());
+    Ok(Outcome::Passed)
+}
+
+pub fn proof(args: &AuditProofArgs) -> Result<Outcome> {
+    let store = open_existing(&args.store)?;
+    let trusted = trusted_keys(&[], &args.store.store)?;
+    let proofs = gauntlet_audit::log::proofs(&store, &[args.event], &trusted)
+        .map_err(|e| UsageError(e.to_string()))?;
+    let text = serde_json::to_string_pretty(&proofs[0])? + "\n";
+    ReportFile::write_or_print(args.output.as_deref(), &text)?;
+    Ok(Outcome::Passed)
+}
+
+pub fn verify_proof(args: &VerifyFileArgs) -> Result<Outcome> {
+    let trusted = trusted_keys(&args.public_keys, &args.store)?;
+    let text = std::fs::read_to_string(&args.file)
+        .with_context(|| format!("reading {}", args.file.display()))?;
+    let proof: gauntlet_audit::InclusionProof = serde_json::from_str(&text).map_err(|e| {
+        UsageError(format!(
+            "{} is not an inclusion proof: {e}",
+            args.file.display()
+        ))
+    })?;
+    match proof.verify(&trusted) {
+        Ok(()) => {
+            output::out(&format!(
+                "proof verified: event {} ({} {}) is in the signed tree of size {} with root {}",
+                proof.event.seq,
+                proof.event.action,
+                proof.event.resource,
+                proof.tree_size,
+                proof.checkpoint.root
+            ));
+            Ok(Outcome::Passed)
+        }
+        Err(e) => {
+            output::out(&format!("proof verification FAILED: {e}"));
+            Ok(Outcome::Failed)
+        }
+    }
+}
+
+pub fn export(args: &AuditExportArgs) -> Result<Outcome> {
+    let format = match args.format.as_str() {
+        "jsonl" | "json" | "ndjson" => ExportFormat::JsonLines,
+        "syslog" => ExportFormat::Syslog,
+        other => {
+            return Err(UsageError(format!(
+                "unknown export format `{other}`; use jsonl or syslog"
+            ))
+            .into());
+        }
+    };
+    let store = open_existing(&args.store)?;
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_default();
+    let (file, mut out): (Option<ReportFile>, Box<dyn Write>) = match &args.output {
+        Some(p) => {
+            let (f, w) = ReportFile::create(p)?;
+            (Some(f), Box::new(w))
+        }
+        None => (
+            None,
+            Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+        ),
+    };
+    let mut count = 0u64;
+    store.for_each_event(&mut |e| {
+        if e.event.seq >= args.since {
+            gauntlet_audit::export::write_event(&mut out, format, &e, &host)?;
+            count += 1;
+        }
+        Ok(())
+    })?;
+    out.flush()?;
+    drop(out);
+    if let Some(f) = file {
+        f.commit()?;
+        record_now(
+            &store,
+            &args.store.store,
+            vec![
+                NewEvent::new(
+                    TenantId::local().as_str(),
+                    &actor(),
+                    gauntlet_audit::action::AUDIT_EXPORT,
+                    "audit-log",
+                )
+                .details(serde_json::json!({ "format": args.format, "since": args.since, "events": count })),
+            ],
+        )?;
+    }
+    Ok(Outcome::Passed)
+}
+
+pub fn head(args: &AuditReadArgs) -> Result<Outcome> {
+    let store = open_existing(&args.store)?;
+    match gauntlet_audit::log::latest_signed(&store)? {
+        Some(c) => output::out(&serde_json::to_string_pretty(&c)?),
+        None => output::out("the audit log has no signed tree head yet"),
+    }
+    Ok(Outcome::Passed)
+}
+
+pub fn key(args: &AuditKeyArgs) -> Result<Outcome> {
+    let signer = block_on(signer(&args.store))?;
+    let pem = public_key_pem(signer.public_key())?;
+    match &args.output {
+        Some(p) => {
+            ReportFile::write_or_print(Some(p), &pem)?;
+            output::err(&format!("{} ({})", p.display(), signer.key_id()));
+        }
+        None => output::out(&format!("# {}\n{}", signer.key_id(), pem.trim_end())),
+    }
+    Ok(Outcome::Passed)
+}
+
+/// The audit bundle of a run: transcript, configuration and contract snapshots, the run's
+/// audit events with inclusion proofs, all signed.
+pub fn bundle(args: &AuditBundleArgs) -> Result<Outcome> {
+    let store = open_existing(&args.store)?;
+    let tenant = TenantId::local();
+    let run = store.get_run(&tenant, &args.run).map_err(user_error)?;
+    let resource = format!("run/{}", run.id);
+    let events = store.events_for(&tenant, &resource)?;
+    if events.is_empty() {
+        return Err(UsageError(format!(
+            "run {} has no audit events (it predates the audit log), so it cannot be bundled",
+            run.id
+        ))
+        .into());
+    }
+    let snapshot = store.snapshot(&tenant, &run.id)?;
+    let contracts = contract_snapshot(&snapshot);
+    let seqs: Vec<u64> = events.iter().map(|e| e.event.seq).collect();
+    let trusted = trusted_keys(&[], &args.store.store)?;
+    let proofs = gauntlet_audit::log::proofs(&store, &seqs, &trusted)?;
+    let path = args
+        .output
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(format!("audit-bundle-{}.jsonl.gz", run.id)));
+    let (file, w) = ReportFile::create(&path)?;
+    let now = gauntlet_core::time::rfc3339(crate::run::now_ms());
+    let bundle_events = block_on(async {
+        let signer = signer(&args.store.store).await?;
+        let mut b = gauntlet_audit::bundle::BundleWriter::new(w, run.id.as_str(), &now)?;
+        b.record("run", &run)?;
+        b.record(
+            "config",
+            &serde_json::json!({ "hash": gauntlet_core::hash::content_hash(&snapshot), "snapshot": snapshot }),
+        )?;
+        b.record(
+            "contracts",
+            &serde_json::json!({
+                "policy_bundle_checksum": gauntlet_core::hash::content_hash(&contracts),
+                "contracts": contracts,
+                "lock": contract_lock_of(&store, &tenant, &run.id),
+            }),
+        )?;
+        let mut failure = None;
+        store.for_each_case(&tenant, &run.id, &mut |c| {
+            if let Err(e) = b.record("case", &c) {
+                failure = Some(e);
+            }
+            Ok(())
+        })?;
+        if let Some(e) = failure {
+            return Err(e.into());
+        }
+        for p in &proofs {
+            b.record("event", p)?;
+        }
+        let mut w = b.finish(signer.as_ref()).await?;
+        w.flush()?;
+        Ok(signer.key_id().to_owned())
+    })?;
+    file.commit()?;
+    record_now(
+        &store,
+        &args.store.store,
+        vec![
+            NewEvent::new(
+                tenant.as_str(),
+                &actor(),
+                gauntlet_audit::action::AUDIT_BUNDLE,
+                resource,
+            )
+            .details(
+                serde_json::json!({ "file": path.display().to_string(), "key_id": bundle_events }),
+            ),
+        ],
+    )?;
+    output::out(&format!(
+        "audit bundle of run {} written to {} ({} audit events, signed by {bundle_events})",
+        run.id,
+        path.display(),
+        proofs.len()
+    ));
+    Ok(Outcome::Passed)
+}
+
+/// The contracts the run used: named ones and inline ones, by agent, from its snapshot.
+fn contract_snapshot(snapshot: &serde_json::Value) -> serde_json::Value {
+    let mut out = serde_json::Map::new();
+    if let Some(agents) = snapshot["project"]["agents"].as_object() {
+        for (name, agent) in agents {
+            if let Some(c) = agent.get("contract").filter(|c| !c.is_null()) {
+                out.insert(format!("agents/{name}"), c.clone());
+            }
+        }
+    }
+    if let Some(suites) = snapshot["project"]["suites"].as_object() {
+        for (name, suite) in suites {
+            if let Some(c) = suite.get("contract").filter(|c| !c.is_null()) {
+                out.insert(format!("suites/{name}"), c.clone());
+            }
+        }
+    }
+    serde_json::Value::Object(out)
+}
+
+/// The contract lock stored with the run's sources, if the project had one.
+fn contract_lock_of(
+    store: &SqliteStore,
+    tenant: &TenantId,
+    run: &gauntlet_core::RunId,
+) -> serde_json::Value {
+    use gauntlet_store::SourceStore;
+    store
+        .sources(tenant, run)
+        .ok()
+        .and_then(|files| {
+            files.into_iter().find(|(p, _)| {
+                Path::new(p).file_name().and_then(|n| n.to_str())
+                    == Some(gauntlet_audit::contract::LOCK_FILE)
+            })
+        })
+        .and_then(|(_, text)| serde_json::from_str(&text).ok())
+        .unwrap_or(serde_json::Value::Null)
+}
+
+pub fn verify_bundle(args: &VerifyFileArgs) -> Result<Outcome> {
+    let trusted = trusted_keys(&args.public_keys, &args.store)?;
+    let file = std::fs::File::open(&args.file)
+        .with_context(|| format!("reading {}", args.file.display()))?;
+    match gauntlet_audit::bundle::verify_bundle(std::io::BufReader::new(file), &trusted) {
+        Ok(s) => {
+            output::out(&format!(
+                "bundle verified: run {} of suite `{}` ({}), {} cases, {} audit events in the signed tree of size {}; bundle signed by {}, tree head by {}; policy bundle {}",
+                s.run_id,
+                s.suite,
+                s.status,
+                s.cases,
+                s.events,
+                s.tree_size,
+                s.bundle_key,
+                s.checkpoint_key,
+                &s.policy_bundle_checksum[..16.min(s.policy_bundle_checksum.len())]
+            ));
+            Ok(Outcome::Passed)
+        }
+        Err(e) => {
+            output::out(&format!("bundle verification FAILED: {e}"));
+            Ok(Outcome::Failed)
+        }
+    }
+}
