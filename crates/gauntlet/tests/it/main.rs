@@ -1,6 +1,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 //! End-to-end tests of the `gauntlet` binary: exit codes, output, stored history, reports.
 
+mod audit;
 mod cassettes;
 mod cli;
 mod diff;
