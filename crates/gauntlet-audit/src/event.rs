@@ -119,10 +119,52 @@ pub struct Event {
 }
 
 impl Event {
-    /// The leaf data: canonical JSON (sorted keys, no whitespace).
+    /// The leaf data: canonical JSON (sorted keys, no whitespace), written field by field in
+    /// key order; verification hashes every event, so this skips the intermediate `Value`.
     pub fn leaf_data(&self) -> String {
-        let value = serde_json::to_value(self).unwrap_or(Value::Null);
-        gauntlet_core::hash::canonical_json(&value)
+        fn field(out: &mut String, key: &str, value: &str) {
+            if out.len() > 1 {
+                out.push(',');
+            }
+            out.push('"');
+            out.push_str(key);
+            out.push_str("\":");
+            out.push_str(value);
+        }
+        fn text(s: &str) -> String {
+            serde_json::to_string(s).unwrap_or_default()
+        }
+        let mut out = String::with_capacity(256);
+        out.push('{');
+        field(&mut out, "action", &text(&self.action));
+        field(&mut out, "actor", &text(&self.actor));
+        if let Some(d) = self.decision {
+            let d = match d {
+                Decision::Allow => "\"allow\"",
+                Decision::Deny => "\"deny\"",
+            };
+            field(&mut out, "decision", d);
+        }
+        field(
+            &mut out,
+            "details",
+            &gauntlet_core::hash::canonical_json(&self.details),
+        );
+        for (key, value) in [
+            ("payload_digest", &self.payload_digest),
+            ("reason", &self.reason),
+            ("request_id", &self.request_id),
+        ] {
+            if let Some(v) = value {
+                field(&mut out, key, &text(v));
+            }
+        }
+        field(&mut out, "resource", &text(&self.resource));
+        field(&mut out, "seq", &self.seq.to_string());
+        field(&mut out, "tenant", &text(&self.tenant));
+        field(&mut out, "time", &text(&self.time));
+        out.push('}');
+        out
     }
 
     pub fn leaf_hash(&self) -> Hash {
@@ -147,6 +189,25 @@ impl StoredEvent {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_leaf_is_the_canonical_json_of_the_event() {
+        let full = NewEvent::new("t\u{e9}", "cli:\"me\"", action::BASELINE_SET, "b/\n1")
+            .digest("sha256:00")
+            .reason("why\t")
+            .request_id("req-1")
+            .decision(Decision::Deny)
+            .details(serde_json::json!({"z": [1.5, {"b": null, "a": "\u{1F600}"}], "a": true}))
+            .place(u64::MAX, "2026-01-01T00:00:00.000Z".into());
+        let bare = NewEvent::new("t", "a", "x", "r")
+            .details(Value::Null)
+            .place(0, "t".into());
+        for e in [full, bare] {
+            let canonical =
+                gauntlet_core::hash::canonical_json(&serde_json::to_value(&e).unwrap_or_default());
+            assert_eq!(e.leaf_data(), canonical);
+        }
+    }
 
     #[test]
     fn the_leaf_covers_the_index_and_ignores_key_order() {

@@ -232,17 +232,21 @@ pub fn proofs(
             leaves.len()
         )));
     }
+    let tree = merkle::Tree::new(&leaves);
+    drop(leaves);
     let mut out = Vec::with_capacity(seqs.len());
     for &seq in seqs {
         let stored = storage
             .event(seq)?
             .ok_or_else(|| AuditError::Invalid(format!("no audit event {seq}")))?;
-        let path = merkle::inclusion_proof(&leaves, seq as usize).ok_or_else(|| {
-            AuditError::Invalid(format!(
-                "event {seq} is newer than the latest signed checkpoint (size {})",
-                checkpoint.tree_size
-            ))
-        })?;
+        let path = tree
+            .inclusion_proof(seq as usize, tree.len())
+            .ok_or_else(|| {
+                AuditError::Invalid(format!(
+                    "event {seq} is newer than the latest signed checkpoint (size {})",
+                    checkpoint.tree_size
+                ))
+            })?;
         let proof = InclusionProof {
             leaf_hash: merkle::to_hex(&stored.leaf_hash),
             event: stored.event,

@@ -51,56 +51,113 @@ pub fn root(leaves: &[Hash]) -> Hash {
 
 /// The audit path of leaf `index` in the tree of `leaves`, leaf side first.
 pub fn inclusion_proof(leaves: &[Hash], index: usize) -> Option<Vec<Hash>> {
-    if index >= leaves.len() {
-        return None;
-    }
-    let mut proof = Vec::new();
-    path(leaves, index, &mut proof);
-    Some(proof)
-}
-
-fn path(leaves: &[Hash], m: usize, out: &mut Vec<Hash>) {
-    let n = leaves.len();
-    if n <= 1 {
-        return;
-    }
-    let k = split(n);
-    if m < k {
-        path(&leaves[..k], m, out);
-        out.push(root(&leaves[k..]));
-    } else {
-        path(&leaves[k..], m - k, out);
-        out.push(root(&leaves[..k]));
-    }
+    Tree::new(leaves).inclusion_proof(index, leaves.len())
 }
 
 /// The proof that the tree of the first `old_size` leaves is a prefix of the tree of `leaves`.
 pub fn consistency_proof(leaves: &[Hash], old_size: usize) -> Option<Vec<Hash>> {
-    if old_size > leaves.len() {
-        return None;
-    }
-    let mut proof = Vec::new();
-    if old_size > 0 {
-        subproof(leaves, old_size, true, &mut proof);
-    }
-    Some(proof)
+    Tree::new(leaves).consistency_proof(old_size, leaves.len())
 }
 
-fn subproof(leaves: &[Hash], m: usize, complete: bool, out: &mut Vec<Hash>) {
-    let n = leaves.len();
-    if m == n {
-        if !complete {
-            out.push(root(leaves));
+/// Every perfect, aligned subtree hash of a log: `levels[h][i]` covers leaves
+/// `i·2^h .. (i+1)·2^h`. Built in O(n); then any subtree root costs O(log n), so a proof
+/// costs O(log² n) instead of a pass over the log.
+pub struct Tree {
+    levels: Vec<Vec<Hash>>,
+}
+
+impl Tree {
+    pub fn new(leaves: &[Hash]) -> Tree {
+        let mut levels = vec![leaves.to_vec()];
+        while let Some(last) = levels.last().filter(|l| l.len() >= 2) {
+            let next: Vec<Hash> = last
+                .chunks_exact(2)
+                .map(|pair| node_hash(&pair[0], &pair[1]))
+                .collect();
+            levels.push(next);
         }
-        return;
+        Tree { levels }
     }
-    let k = split(n);
-    if m <= k {
-        subproof(&leaves[..k], m, complete, out);
-        out.push(root(&leaves[k..]));
-    } else {
-        subproof(&leaves[k..], m - k, false, out);
-        out.push(root(&leaves[..k]));
+
+    pub fn len(&self) -> usize {
+        self.levels[0].len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.levels[0].is_empty()
+    }
+
+    /// `MTH(D[start : start + len])` for a subtree of the RFC 6962 recursion.
+    fn range_root(&self, start: usize, len: usize) -> Hash {
+        match len {
+            0 => empty_root(),
+            _ if len.is_power_of_two() && start.is_multiple_of(len) => {
+                self.levels[len.trailing_zeros() as usize][start / len]
+            }
+            _ => {
+                let k = split(len);
+                node_hash(
+                    &self.range_root(start, k),
+                    &self.range_root(start + k, len - k),
+                )
+            }
+        }
+    }
+
+    /// The root of the tree of the first `size` leaves.
+    pub fn root(&self, size: usize) -> Option<Hash> {
+        (size <= self.len()).then(|| self.range_root(0, size))
+    }
+
+    pub fn inclusion_proof(&self, index: usize, size: usize) -> Option<Vec<Hash>> {
+        if index >= size || size > self.len() {
+            return None;
+        }
+        let mut proof = Vec::new();
+        self.path(0, size, index, &mut proof);
+        Some(proof)
+    }
+
+    fn path(&self, start: usize, n: usize, m: usize, out: &mut Vec<Hash>) {
+        if n <= 1 {
+            return;
+        }
+        let k = split(n);
+        if m < k {
+            self.path(start, k, m, out);
+            out.push(self.range_root(start + k, n - k));
+        } else {
+            self.path(start + k, n - k, m - k, out);
+            out.push(self.range_root(start, k));
+        }
+    }
+
+    pub fn consistency_proof(&self, old_size: usize, size: usize) -> Option<Vec<Hash>> {
+        if old_size > size || size > self.len() {
+            return None;
+        }
+        let mut proof = Vec::new();
+        if old_size > 0 {
+            self.subproof(0, size, old_size, true, &mut proof);
+        }
+        Some(proof)
+    }
+
+    fn subproof(&self, start: usize, n: usize, m: usize, complete: bool, out: &mut Vec<Hash>) {
+        if m == n {
+            if !complete {
+                out.push(self.range_root(start, n));
+            }
+            return;
+        }
+        let k = split(n);
+        if m <= k {
+            self.subproof(start, k, m, complete, out);
+            out.push(self.range_root(start + k, n - k));
+        } else {
+            self.subproof(start + k, n - k, m - k, false, out);
+            out.push(self.range_root(start, k));
+        }
     }
 }
 
@@ -497,6 +554,7 @@ mod tests {
             frontier.push(leaves[n - 1]);
             let r = root(&leaves[..n]);
             assert_eq!(frontier.root(), r);
+            assert_eq!(Tree::new(&leaves).root(n), Some(r));
             assert_eq!(
                 Frontier::from_parts(frontier.size(), frontier.hashes().to_vec()).as_ref(),
                 Some(&frontier)

@@ -144,7 +144,7 @@ pub enum LatencySchema {
 #[allow(dead_code)]
 pub enum ContractRefSchema {
     Name(String),
-    Inline(Contract),
+    Inline(Box<Contract>),
 }
 
 /// One name or a list of names.

@@ -20,7 +20,7 @@ fn hash_of(bytes: Vec<u8>, what: &str) -> Result<Hash, AuditError> {
 }
 
 fn frontier_of(size: u64, blob: Vec<u8>) -> Result<Frontier, AuditError> {
-    if blob.len() % 32 != 0 {
+    if !blob.len().is_multiple_of(32) {
         return Err(AuditError::Tampered(
             "a stored tree edge is malformed".into(),
         ));
@@ -179,14 +179,13 @@ impl AuditStorage for SqliteStore {
         let mut out = Vec::new();
         for row in rows {
             let (mut cp, sig) = row.map_err(storage)?;
-            cp.signature = match sig {
-                None => None,
-                Some(text) => Some(serde_json::from_str(&text).unwrap_or(SignatureRecord {
+            cp.signature = sig.map(|text| {
+                serde_json::from_str(&text).unwrap_or(SignatureRecord {
                     alg: "unreadable".into(),
                     key_id: String::new(),
                     value: text,
-                })),
-            };
+                })
+            });
             out.push(cp);
         }
         Ok(out)

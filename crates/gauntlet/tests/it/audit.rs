@@ -284,17 +284,12 @@ fn contract_versions_are_signed_chained_and_checked() {
     assert_eq!(check(&["--require-signed"]).status.code(), Some(0));
 
     // Reformatting and reordering keys changes nothing.
-    std::fs::write(
-        &spec,
-        CONTRACT_PROJECT
-            .replace(
-                "    version: 1.0.0\n    max_tokens: 500\n    max_tool_calls: 2\n",
-                "    { max_tool_calls: 2,   max_tokens: 500, version: 1.0.0 }\n",
-            )
-            .replace("  budget:\n    {", "  budget: {")
-            .replace("}\nagents", "}\nagents"),
-    )
-    .unwrap();
+    let reformatted = CONTRACT_PROJECT.replace(
+        "  budget:\n    version: 1.0.0\n    max_tokens: 500\n    max_tool_calls: 2\n",
+        "  budget: { max_tool_calls: 2,   max_tokens: 500, version: 1.0.0 }\n",
+    );
+    assert_ne!(reformatted, CONTRACT_PROJECT);
+    std::fs::write(&spec, reformatted).unwrap();
     let o = check(&[]);
     assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
 
