@@ -15,7 +15,9 @@ pub fn project_dir(path: &Path) -> PathBuf {
     if path.is_dir() {
         path.to_path_buf()
     } else {
+        // `gauntlet.yaml`'s parent is the empty path: the current directory.
         path.parent()
+            .filter(|p| !p.as_os_str().is_empty())
             .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
     }
 }

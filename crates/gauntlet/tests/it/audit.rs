@@ -351,6 +351,20 @@ fn contract_versions_are_signed_chained_and_checked() {
         ev.iter().filter(|e| e["action"] == "contract.sign").count(),
         2
     );
+
+    // The lock travels with the run's files: a single-file project still replays exactly.
+    std::fs::write(
+        d.join("gauntlet.contracts.lock"),
+        text, // the untampered lock
+    )
+    .unwrap();
+    let o = gauntlet(
+        d,
+        &["run", "gauntlet.yaml", "--record", "-q", "--no-progress"],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let o = gauntlet(d, &["replay", "latest", "-p", "."]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
 }
 
 #[test]
