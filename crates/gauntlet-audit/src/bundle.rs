@@ -23,14 +23,18 @@ use crate::signer::{SignatureRecord, Signer, TrustedKeys};
 
 pub const FORMAT: &str = "gauntlet-audit-bundle/1";
 
+/// How [`BundleWriter::record`] starts a case line; the rest up to the final `}` is the case.
+const CASE_PREFIX: &[u8] = br#"{"kind":"case","data":"#;
+
 /// The bytes the bundle signature covers.
 fn signed_message(sha256: &str) -> Vec<u8> {
     format!("{FORMAT}\n{sha256}\n").into_bytes()
 }
 
 /// The digest of a run's transcript: SHA-256 over the sorted SHA-256s of each case result's
-/// canonical JSON. Order-free, so results written in completion order and read back in index
-/// order agree.
+/// JSON (as `serde_json` writes the result type: fields in declaration order). Order-free, so
+/// results written in completion order and read back in index order agree. The bundle verifier
+/// hashes the exact bytes of each `case` record, so no re-serialisation is involved.
 #[derive(Default)]
 pub struct TranscriptDigest {
     cases: Vec<[u8; 32]>,
@@ -41,13 +45,12 @@ impl TranscriptDigest {
         TranscriptDigest::default()
     }
 
-    pub fn add(&mut self, case: &Value) {
-        let canonical = gauntlet_core::hash::canonical_json(case);
-        self.cases.push(Sha256::digest(canonical.as_bytes()).into());
+    pub fn add_bytes(&mut self, case_json: &[u8]) {
+        self.cases.push(Sha256::digest(case_json).into());
     }
 
     pub fn add_serialize<T: Serialize>(&mut self, case: &T) {
-        self.add(&serde_json::to_value(case).unwrap_or(Value::Null));
+        self.add_bytes(&serde_json::to_vec(case).unwrap_or_default());
     }
 
     pub fn len(&self) -> usize {
@@ -190,7 +193,11 @@ pub fn verify_bundle(input: impl Read, trusted: &TrustedKeys) -> Result<BundleSu
                 }
                 policy = Some(computed);
             }
-            "case" => transcript.add(&data),
+            "case" => transcript.add_bytes(
+                line.strip_prefix(CASE_PREFIX)
+                    .and_then(|rest| rest.strip_suffix(b"}"))
+                    .ok_or_else(|| bad(format!("line {} is not a case record", n + 1)))?,
+            ),
             "event" => proofs.push(
                 serde_json::from_value(data)
                     .map_err(|e| bad(format!("line {}: not an audit event proof: {e}", n + 1)))?,

@@ -29,6 +29,11 @@ pub fn actor() -> String {
     format!("cli:{user}")
 }
 
+/// An event by this command's user in the local tenant.
+pub fn event(action: &str, resource: impl Into<String>) -> NewEvent {
+    NewEvent::new(TenantId::local().as_str(), &actor(), action, resource)
+}
+
 /// The local key file: `--audit-key` / GAUNTLET_AUDIT_KEY, else under the user's
 /// configuration directory (never beside the database it protects).
 pub fn key_path(args: &StoreArgs) -> PathBuf {
@@ -306,12 +311,7 @@ pub fn export(args: &AuditExportArgs) -> Result<Outcome> {
             &store,
             &args.store.store,
             vec![
-                NewEvent::new(
-                    TenantId::local().as_str(),
-                    &actor(),
-                    gauntlet_audit::action::AUDIT_EXPORT,
-                    "audit-log",
-                )
+                event(gauntlet_audit::action::AUDIT_EXPORT, "audit-log")
                 .details(serde_json::json!({ "format": args.format, "since": args.since, "events": count })),
             ],
         )?;
@@ -405,13 +405,7 @@ pub fn bundle(args: &AuditBundleArgs) -> Result<Outcome> {
         &store,
         &args.store.store,
         vec![
-            NewEvent::new(
-                tenant.as_str(),
-                &actor(),
-                gauntlet_audit::action::AUDIT_BUNDLE,
-                resource,
-            )
-            .details(
+            event(gauntlet_audit::action::AUDIT_BUNDLE, resource).details(
                 serde_json::json!({ "file": path.display().to_string(), "key_id": bundle_events }),
             ),
         ],

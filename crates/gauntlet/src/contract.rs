@@ -5,12 +5,10 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use gauntlet_audit::NewEvent;
 use gauntlet_audit::contract::{
     self, ContractLock, CurrentContract, LOCK_FILE, SignPlan, contract_hash,
 };
 use gauntlet_audit::signer::public_key_pem;
-use gauntlet_core::TenantId;
 use gauntlet_core::model::Project;
 
 use crate::cli::{ContractCheckArgs, ContractSignArgs};
@@ -108,9 +106,7 @@ pub fn sign(args: &ContractSignArgs) -> Result<Outcome> {
     let events = signed
         .iter()
         .map(|(name, v)| {
-            NewEvent::new(
-                TenantId::local().as_str(),
-                &actor,
+            audit::event(
                 gauntlet_audit::action::CONTRACT_SIGN,
                 format!("contract/{name}"),
             )

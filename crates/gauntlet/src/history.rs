@@ -345,9 +345,7 @@ pub fn baseline_set(args: &BaselineSetArgs) -> Result<Outcome> {
         &store,
         &args.store.store,
         vec![
-            gauntlet_audit::NewEvent::new(
-                tenant.as_str(),
-                &crate::audit::actor(),
+            crate::audit::event(
                 gauntlet_audit::action::BASELINE_SET,
                 format!("baseline/{}", args.name),
             )

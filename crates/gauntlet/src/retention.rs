@@ -73,12 +73,7 @@ pub fn apply(args: &RetentionApplyArgs) -> Result<Outcome> {
             }
             if !args.dry_run {
                 store.delete_run(&tenant, &r.run.id)?;
-                events.push(purge_event(
-                    &tenant,
-                    &r,
-                    "delete-run",
-                    policy.keep_runs_days,
-                ));
+                events.push(purge_event(&r, "delete-run", policy.keep_runs_days));
             }
             tally.deleted.push(r.run.id.to_string());
         }
@@ -89,7 +84,6 @@ pub fn apply(args: &RetentionApplyArgs) -> Result<Outcome> {
             if !args.dry_run {
                 store.purge_transcript(&tenant, &r.run.id, &at)?;
                 events.push(purge_event(
-                    &tenant,
                     &r,
                     "purge-transcript",
                     policy.keep_transcripts_days,
@@ -110,7 +104,7 @@ pub fn apply(args: &RetentionApplyArgs) -> Result<Outcome> {
                 let changed = store
                     .anonymise_transcript(&tenant, &r.run.id, &at, &mut |t| anon.anonymise(t))?;
                 events.push(
-                    purge_event(&tenant, &r, "anonymise", policy.anonymise_after_days).details(
+                    purge_event(&r, "anonymise", policy.anonymise_after_days).details(
                         serde_json::json!({
                             "operation": "anonymise",
                             "suite": r.run.suite,
@@ -154,10 +148,8 @@ pub fn apply(args: &RetentionApplyArgs) -> Result<Outcome> {
 }
 
 /// A purge event pins the run by its configuration hash and its recorded transcript digest.
-fn purge_event(tenant: &TenantId, r: &RetainedRun, op: &str, days: Option<u32>) -> NewEvent {
-    NewEvent::new(
-        tenant.as_str(),
-        &audit::actor(),
+fn purge_event(r: &RetainedRun, op: &str, days: Option<u32>) -> NewEvent {
+    audit::event(
         gauntlet_audit::action::RETENTION_PURGE,
         format!("run/{}", r.run.id),
     )

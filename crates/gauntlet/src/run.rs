@@ -21,7 +21,6 @@ use crate::cli::RunArgs;
 use crate::history::{self, ReportFile};
 use crate::project::{load_with_files, project_dir, project_name};
 use crate::{Outcome, UsageError, audit, output};
-use gauntlet_audit::NewEvent;
 
 pub fn now_ms() -> u64 {
     SystemTime::now()
@@ -427,9 +426,7 @@ async fn run_suite(
             .unwrap_or_default();
         if !changed.is_empty() {
             events.push(
-                NewEvent::new(
-                    tenant.as_str(),
-                    &audit::actor(),
+                audit::event(
                     gauntlet_audit::action::CONFIG_CHANGE,
                     format!("suite/{}/{suite}", run.project),
                 )
@@ -444,19 +441,14 @@ async fn run_suite(
         }
     }
     events.push(
-        NewEvent::new(
-            tenant.as_str(),
-            &audit::actor(),
-            gauntlet_audit::action::RUN_START,
-            format!("run/{}", run.id),
-        )
-        .digest(run.config_hash.clone())
-        .details(serde_json::json!({
-            "project": run.project,
-            "suite": suite,
-            "seed": run.seed,
-            "gauntlet_version": run.gauntlet_version,
-        })),
+        audit::event(gauntlet_audit::action::RUN_START, format!("run/{}", run.id))
+            .digest(run.config_hash.clone())
+            .details(serde_json::json!({
+                "project": run.project,
+                "suite": suite,
+                "seed": run.seed,
+                "gauntlet_version": run.gauntlet_version,
+            })),
     );
     audit::record(store, &args.store, events).await?;
     // The files themselves, so that `gauntlet replay` can re-execute this run.
@@ -552,9 +544,7 @@ async fn run_suite(
         store,
         &args.store,
         vec![
-            NewEvent::new(
-                tenant.as_str(),
-                &audit::actor(),
+            audit::event(
                 gauntlet_audit::action::RUN_FINISH,
                 format!("run/{}", run.id),
             )
