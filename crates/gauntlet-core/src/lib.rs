@@ -9,6 +9,7 @@ pub mod hash;
 pub mod ids;
 pub mod model;
 pub mod result;
+pub mod retention;
 pub mod template;
 pub mod time;
 

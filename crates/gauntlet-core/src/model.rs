@@ -16,6 +16,8 @@ use serde_json::Value;
 use crate::expr::Expr;
 use crate::template::Template;
 
+pub use crate::retention::RetentionPolicy;
+
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Project {
     pub providers: IndexMap<String, Provider>,
@@ -29,31 +31,6 @@ pub struct Project {
     /// The project-wide retention policy; suites may override it.
     #[serde(skip)]
     pub retention: RetentionPolicy,
-}
-
-/// How long stored results are kept (days); `None` keeps them.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct RetentionPolicy {
-    pub keep_runs_days: Option<u32>,
-    pub keep_transcripts_days: Option<u32>,
-    pub anonymise_after_days: Option<u32>,
-}
-
-impl RetentionPolicy {
-    /// Each field of `self`, else of `fallback`.
-    pub fn or(self, fallback: RetentionPolicy) -> RetentionPolicy {
-        RetentionPolicy {
-            keep_runs_days: self.keep_runs_days.or(fallback.keep_runs_days),
-            keep_transcripts_days: self
-                .keep_transcripts_days
-                .or(fallback.keep_transcripts_days),
-            anonymise_after_days: self.anonymise_after_days.or(fallback.anonymise_after_days),
-        }
-    }
-
-    pub fn is_empty(&self) -> bool {
-        *self == RetentionPolicy::default()
-    }
 }
 
 impl Project {
