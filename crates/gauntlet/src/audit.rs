@@ -87,12 +87,11 @@ pub async fn signer(args: &StoreArgs) -> Result<Box<dyn Signer>> {
     }
 }
 
-/// Appends `events` as one signed batch.
-pub async fn record(store: &SqliteStore, args: &StoreArgs, events: Vec<NewEvent>) -> Result<()> {
-    let signer = signer(args).await?;
+/// Appends `events` as one batch under a head signed by `signer`.
+pub async fn record(store: &SqliteStore, signer: &dyn Signer, events: Vec<NewEvent>) -> Result<()> {
     AuditLog {
         storage: store,
-        signer: signer.as_ref(),
+        signer,
     }
     .append(events)
     .await
@@ -100,9 +99,9 @@ pub async fn record(store: &SqliteStore, args: &StoreArgs, events: Vec<NewEvent>
     Ok(())
 }
 
-/// [`record`] from synchronous code.
+/// [`record`] from synchronous code, with the configured signer.
 pub fn record_now(store: &SqliteStore, args: &StoreArgs, events: Vec<NewEvent>) -> Result<()> {
-    block_on(record(store, args, events))
+    block_on(async { record(store, signer(args).await?.as_ref(), events).await })
 }
 
 pub fn block_on<T>(f: impl std::future::Future<Output = Result<T>>) -> Result<T> {
@@ -359,7 +358,10 @@ pub fn bundle(args: &AuditBundleArgs) -> Result<Outcome> {
     let snapshot = store.snapshot(&tenant, &run.id)?;
     let contracts = contract_snapshot(&snapshot);
     let seqs: Vec<u64> = events.iter().map(|e| e.event.seq).collect();
-    let trusted = trusted_keys(&[], &args.store.store)?;
+    // One signer for the proofs' trust, the bundle's signature and the audit record.
+    let signer = block_on(signer(&args.store.store))?;
+    let mut trusted = TrustedKeys::new();
+    trusted.add(*signer.public_key());
     let proofs = gauntlet_audit::log::proofs(&store, &seqs, &trusted)?;
     let path = args
         .output
@@ -367,8 +369,8 @@ pub fn bundle(args: &AuditBundleArgs) -> Result<Outcome> {
         .unwrap_or_else(|| PathBuf::from(format!("audit-bundle-{}.jsonl.gz", run.id)));
     let (file, w) = ReportFile::create(&path)?;
     let now = gauntlet_core::time::rfc3339(crate::run::now_ms());
-    let bundle_events = block_on(async {
-        let signer = signer(&args.store.store).await?;
+    let key_id = signer.key_id();
+    block_on(async {
         let mut b = gauntlet_audit::bundle::BundleWriter::new(w, run.id.as_str(), &now)?;
         b.record("run", &run)?;
         b.record(
@@ -398,20 +400,20 @@ pub fn bundle(args: &AuditBundleArgs) -> Result<Outcome> {
         }
         let mut w = b.finish(signer.as_ref()).await?;
         w.flush()?;
-        Ok(signer.key_id().to_owned())
+        Ok(())
     })?;
     file.commit()?;
-    record_now(
+    block_on(record(
         &store,
-        &args.store.store,
+        signer.as_ref(),
         vec![
             event(gauntlet_audit::action::AUDIT_BUNDLE, resource).details(
-                serde_json::json!({ "file": path.display().to_string(), "key_id": bundle_events }),
+                serde_json::json!({ "file": path.display().to_string(), "key_id": key_id }),
             ),
         ],
-    )?;
+    ))?;
     output::out(&format!(
-        "audit bundle of run {} written to {} ({} audit events, signed by {bundle_events})",
+        "audit bundle of run {} written to {} ({} audit events, signed by {key_id})",
         run.id,
         path.display(),
         proofs.len()

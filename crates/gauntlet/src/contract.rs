@@ -118,7 +118,7 @@ pub fn sign(args: &ContractSignArgs) -> Result<Outcome> {
             }))
         })
         .collect();
-    audit::record_now(&store, &args.store, events)?;
+    audit::block_on(audit::record(&store, signer.as_ref(), events))?;
     for (name, v) in &signed {
         output::out(&format!(
             "signed contract `{name}` version {} ({}) with {}",

@@ -136,6 +136,8 @@ pub fn run_with(
             }
         });
     }
+    // Loaded (or reached, for Vault) once for every suite of the command.
+    let signer = runtime.block_on(audit::signer(&args.store))?;
     let mut outcome = Outcome::Passed;
     for suite in &suites {
         if cancel.is_cancelled() {
@@ -150,6 +152,7 @@ pub fn run_with(
         };
         let (run, passed) = runtime.block_on(run_suite(
             &store,
+            signer.as_ref(),
             &project,
             &args,
             suite,
@@ -366,8 +369,11 @@ impl Progress {
     }
 }
 
+// The command's shared state, passed explicitly rather than bundled into a struct used once.
+#[allow(clippy::too_many_arguments)]
 async fn run_suite(
     store: &SqliteStore,
+    signer: &dyn gauntlet_audit::Signer,
     project: &Arc<Project>,
     args: &RunArgs,
     suite: &str,
@@ -450,7 +456,7 @@ async fn run_suite(
                 "gauntlet_version": run.gauntlet_version,
             })),
     );
-    audit::record(store, &args.store, events).await?;
+    audit::record(store, signer, events).await?;
     // The files themselves, so that `gauntlet replay` can re-execute this run.
     for (name, file) in sources {
         // Streamed: a 100,000-case suite is tens of megabytes of text.
@@ -542,7 +548,7 @@ async fn run_suite(
     store.finish_run(&tenant, &run.id, run.status, &run.totals, &finished)?;
     audit::record(
         store,
-        &args.store,
+        signer,
         vec![
             audit::event(
                 gauntlet_audit::action::RUN_FINISH,

@@ -51,7 +51,8 @@ fn event_from_row(row: &Row<'_>) -> Result<StoredEvent, AuditError> {
             None => None,
             Some("allow") => Some(Decision::Allow),
             Some("deny") => Some(Decision::Deny),
-            // Kept as found so the leaf hash, not a parse error, reports the change.
+            // Not a value Gauntlet writes: read as a denial (never as an allowance); an edit
+            // from `allow` shows in the leaf hash, and verification needs no parse error.
             Some(_) => Some(Decision::Deny),
         },
         reason: row.get(7).map_err(get)?,
