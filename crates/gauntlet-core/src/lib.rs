@@ -4,6 +4,9 @@
 //! This crate performs no I/O: no files, no network, no database, no clock reads except through
 //! values handed to it. Every other crate speaks in these types.
 
+pub mod assertion;
+pub mod chaos;
+pub mod evaluators;
 pub mod expr;
 pub mod hash;
 pub mod ids;

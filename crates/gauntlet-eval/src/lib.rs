@@ -4,8 +4,11 @@
 //! Checks are pure functions of the [`Subject`]; regular expressions and schemas were compiled
 //! once by validation. A case's verdict comes from [`verdict`].
 
+pub mod factuality;
 pub mod jsonpath;
+pub mod security;
 pub mod similarity;
+pub mod style;
 
 use gauntlet_core::model::{Assertion, Check, SimilarityMethod, TokenKind};
 use gauntlet_core::result::{AssertionResult, StepRecord, Tokens};

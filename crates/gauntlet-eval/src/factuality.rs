@@ -1,0 +1,1 @@
+//! Claims checked against facts (being built).

@@ -1,0 +1,1 @@
+//! Security scanning (being built).

@@ -1,0 +1,1 @@
+//! Readability and style (being built).
