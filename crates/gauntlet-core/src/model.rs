@@ -571,6 +571,9 @@ pub struct Suite {
     /// Not part of the configuration snapshot: keeping results longer changes no behaviour.
     #[serde(skip)]
     pub retention: RetentionPolicy,
+    /// Faults injected into every case without a chaos block of its own.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chaos: Option<crate::chaos::Chaos>,
 }
 
 impl Suite {
@@ -588,6 +591,7 @@ impl Suite {
             cases: Vec::new(),
             tags: self.tags.clone(),
             retention: self.retention,
+            chaos: self.chaos.clone(),
         }
     }
 }
@@ -610,4 +614,7 @@ pub struct Case {
     pub tags: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub timeout_ms: Option<u64>,
+    /// Replaces the suite's chaos for this case.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chaos: Option<Arc<crate::chaos::Chaos>>,
 }

@@ -128,6 +128,26 @@ pub struct StepRecord {
     pub error: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub violations: Vec<String>,
+    /// Time to the first token of the step's first model call (the whole call's latency when
+    /// the provider did not stream).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub ttft_ms: Option<f64>,
+    /// Faults injected by chaos into this step, in order.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub faults: Vec<Fault>,
+}
+
+/// One fault injected by chaos.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Fault {
+    /// `model`, or `tool:<name>`.
+    pub at: String,
+    /// The model call's number within the step, starting at 1.
+    pub turn: u32,
+    /// `rate_limit`, `network`, `latency`, `truncate`, `token_limit`, `tool_timeout`,
+    /// `tool_error` or `tool_exception`.
+    pub kind: String,
+    pub detail: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -142,6 +162,17 @@ pub struct AssertionResult {
     pub node: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub metric: Option<String>,
+    /// Structured detail of rich evaluators: security findings (redacted), claims, style
+    /// metrics, the judge's verdict, latency percentiles.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub details: Option<Value>,
+    /// What the evaluator itself cost (an LLM judge's calls), accounted apart from the case.
+    #[serde(skip_serializing_if = "is_zero_f64", default)]
+    pub cost_usd: f64,
+}
+
+fn is_zero_f64(x: &f64) -> bool {
+    *x == 0.0
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

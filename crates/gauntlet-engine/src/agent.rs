@@ -48,6 +48,8 @@ pub async fn run_step(
         retries: 0,
         error: None,
         violations: Vec::new(),
+        ttft_ms: None,
+        faults: Vec::new(),
     };
     let limit = agent
         .timeout_ms

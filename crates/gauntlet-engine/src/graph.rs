@@ -281,5 +281,7 @@ fn unreachable_agent(node: &str, agent: &str, input: String) -> StepRecord {
         retries: 0,
         error: Some(format!("agent `{agent}` of node `{node}` is not defined")),
         violations: Vec::new(),
+        ttft_ms: None,
+        faults: Vec::new(),
     }
 }

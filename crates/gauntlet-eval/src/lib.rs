@@ -6,6 +6,8 @@
 
 pub mod factuality;
 pub mod jsonpath;
+pub mod performance;
+pub mod policy;
 pub mod security;
 pub mod similarity;
 pub mod style;
@@ -16,6 +18,8 @@ use serde_json::Value;
 
 /// What an assertion looks at: the final output (or a node's), and the steps that produced it.
 pub struct Subject<'a> {
+    /// The input handed to the target (or to the node).
+    pub input: &'a str,
     pub output: Option<&'a str>,
     pub steps: &'a [StepRecord],
     pub latency_ms: f64,
@@ -48,23 +52,51 @@ pub fn parse_json(output: &str) -> Option<Value> {
     serde_json::from_str(inner.trim()).ok()
 }
 
-struct Outcome {
-    score: f64,
+/// What a check found, before negation.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Outcome {
+    pub score: f64,
     /// Whether the check passes before negation (graded checks compare score and threshold).
-    pass: bool,
-    reason: String,
+    pub pass: bool,
+    pub reason: String,
+    pub details: Option<Value>,
+    /// The evaluator's own cost (an LLM judge's calls).
+    pub cost_usd: f64,
 }
 
-fn binary(pass: bool, reason: String) -> Outcome {
+impl Outcome {
+    pub fn with_details(mut self, details: Value) -> Outcome {
+        self.details = Some(details);
+        self
+    }
+}
+
+pub fn binary(pass: bool, reason: String) -> Outcome {
     Outcome {
         score: if pass { 1.0 } else { 0.0 },
         pass,
         reason,
+        ..Outcome::default()
+    }
+}
+
+/// A graded outcome: passes when `score` reaches `threshold`.
+pub fn graded(score: f64, threshold: f64, reason: String) -> Outcome {
+    Outcome {
+        score,
+        pass: score + 1e-12 >= threshold,
+        reason,
+        ..Outcome::default()
     }
 }
 
 pub fn evaluate(a: &Assertion, s: &Subject<'_>) -> AssertionResult {
-    let o = run(a, s);
+    finish(a, run(a, s))
+}
+
+/// The assertion's result from what its check found: negation applied, weight and labels
+/// attached.
+pub fn finish(a: &Assertion, o: Outcome) -> AssertionResult {
     let (pass, score, reason) = if a.negate {
         (!o.pass, 1.0 - o.score, format!("negated: {}", o.reason))
     } else {
@@ -78,6 +110,8 @@ pub fn evaluate(a: &Assertion, s: &Subject<'_>) -> AssertionResult {
         reason,
         node: a.node.clone(),
         metric: a.metric.clone(),
+        details: o.details,
+        cost_usd: o.cost_usd,
     }
 }
 
@@ -92,6 +126,10 @@ fn run(a: &Assertion, s: &Subject<'_>) -> Outcome {
             | Check::NoTool { .. }
             | Check::ContractValid
             | Check::NodeOutput { .. }
+            | Check::Policy(_)
+            | Check::Performance(_)
+            | Check::LlmJudge(_)
+            | Check::Custom(_)
     );
     let out = match (s.output, needs_output) {
         (Some(o), _) => o,
@@ -178,16 +216,15 @@ fn run(a: &Assertion, s: &Subject<'_>) -> Outcome {
                 SimilarityMethod::TokenOverlap => similarity::token_overlap(out, value),
             };
             let threshold = a.threshold.unwrap_or(0.8);
-            let pass = score >= threshold;
-            let verb = if pass { "≥" } else { "<" };
-            Outcome {
+            let verb = if score >= threshold { "≥" } else { "<" };
+            graded(
                 score,
-                pass,
-                reason: format!(
+                threshold,
+                format!(
                     "similarity {score:.3} {verb} threshold {threshold} to {}",
                     quote(value)
                 ),
-            }
+            )
         }
         Check::WordCount { min, max } => bounds(
             "word count",
@@ -340,10 +377,43 @@ fn run(a: &Assertion, s: &Subject<'_>) -> Outcome {
                 binary(false, format!("contract violated: {}", list.join("; ")))
             }
         }
+        Check::Policy(spec) => policy_check(spec, s),
+        Check::Performance(_) | Check::LlmJudge(_) | Check::Custom(_) => binary(
+            false,
+            format!(
+                "`{}` is evaluated by the engine, not on its own",
+                a.check.name()
+            ),
+        ),
         other => binary(
             false,
             format!("`{}` is not evaluated in this build yet", other.name()),
         ),
+    }
+}
+
+/// The case transcript as policies and external evaluators see it.
+pub fn transcript(s: &Subject<'_>) -> Value {
+    let calls: Vec<&gauntlet_core::result::ToolCallRecord> =
+        s.steps.iter().flat_map(|st| &st.tool_calls).collect();
+    serde_json::json!({
+        "input": s.input,
+        "output": s.output,
+        "steps": s.steps,
+        "tool_calls": calls,
+        "tokens": s.tokens,
+        "cost_usd": s.cost_usd,
+        "latency_ms": s.latency_ms,
+        "violations": s.case_violations,
+    })
+}
+
+fn policy_check(spec: &gauntlet_core::evaluators::PolicySpec, s: &Subject<'_>) -> Outcome {
+    match policy::denials(spec, &transcript(s)) {
+        Ok(d) if d.is_empty() => binary(true, format!("policy `{}` allows the case", spec.query)),
+        Ok(d) => binary(false, format!("policy denied: {}", d.join("; ")))
+            .with_details(serde_json::json!({ "deny": d })),
+        Err(e) => binary(false, format!("policy error: {e}")),
     }
 }
 
@@ -415,6 +485,7 @@ fn any_all(out: &str, values: &[String], all: bool, insensitive: bool) -> Outcom
             score,
             pass,
             reason,
+            ..Outcome::default()
         }
     } else if let Some(first) = found.first() {
         binary(true, format!("output contains {}", quote(first)))

@@ -62,6 +62,16 @@ pub struct Entity {
 }
 
 impl Source {
+    /// A file read by validation (facts, policies), for diagnostics that point into it.
+    pub(crate) fn new(path: PathBuf, text: String) -> Source {
+        Source {
+            path,
+            text,
+            spans: OnceLock::new(),
+            credentials: OnceLock::new(),
+        }
+    }
+
     pub fn spans(&self) -> &SpanMap {
         self.spans
             .get_or_init(|| yaml::parse(&self.text).map(|d| d.spans).unwrap_or_default())

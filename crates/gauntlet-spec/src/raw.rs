@@ -365,6 +365,10 @@ pub struct Suite<C = Case> {
     /// Overrides the project's `retention` for this suite's runs.
     #[serde(default)]
     pub retention: Option<Retention>,
+    /// Fault injection for every case: a profile name or a chaos block.
+    #[serde(default)]
+    #[schemars(schema_with = "chaos_schema")]
+    pub chaos: Option<Value>,
     pub cases: Vec<C>,
 }
 
@@ -402,6 +406,104 @@ pub struct Case {
     pub tags: Vec<String>,
     #[serde(default)]
     pub timeout_ms: Option<u64>,
+    /// Fault injection for this case (replaces the suite's): a profile name or a chaos block.
+    #[serde(default)]
+    #[schemars(schema_with = "chaos_schema")]
+    pub chaos: Option<Value>,
+}
+
+fn chaos_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    let block = generator.subschema_for::<Chaos>();
+    schemars::json_schema!({
+        "oneOf": [
+            { "type": "string", "enum": gauntlet_core::chaos::Chaos::PROFILES },
+            block,
+        ]
+    })
+}
+
+/// A chaos block: faults injected at the provider and tool layers, drawn from the case's seed.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Chaos {
+    /// Start from a named profile: `flaky-tools`, `slow-network`, `rate-limited`, `degraded`.
+    #[serde(default)]
+    pub profile: Option<String>,
+    #[serde(default)]
+    pub tools: Vec<ChaosToolFault>,
+    #[serde(default)]
+    pub latency: Vec<ChaosLatency>,
+    #[serde(default)]
+    pub rate_limit: Option<ChaosRateLimit>,
+    #[serde(default)]
+    pub truncate: Option<ChaosTruncate>,
+    #[serde(default)]
+    pub token_limit: Option<ChaosTokenLimit>,
+    #[serde(default)]
+    pub network: Option<ChaosProbability>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChaosToolFault {
+    /// A tool name, or `*` (default) for every tool.
+    #[serde(default)]
+    pub tool: Option<String>,
+    pub probability: f64,
+    /// `timeout`, `error` (an error payload as the result, default) or `exception`.
+    #[serde(default)]
+    pub error: Option<String>,
+    /// For `timeout`: how long the call hangs first (default 1000).
+    #[serde(default)]
+    pub timeout_ms: Option<u64>,
+    #[serde(default)]
+    pub message: Option<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChaosLatency {
+    /// `model`, `tools`, a tool name, or `*` (default).
+    #[serde(default)]
+    pub target: Option<String>,
+    pub min_ms: u64,
+    pub max_ms: u64,
+    /// Default 1.
+    #[serde(default)]
+    pub probability: Option<f64>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChaosRateLimit {
+    pub probability: f64,
+    /// Default 1000.
+    #[serde(default)]
+    pub retry_after_ms: Option<u64>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChaosTruncate {
+    pub probability: f64,
+    /// Share of the text that arrives (default 0.5).
+    #[serde(default)]
+    pub keep: Option<f64>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChaosTokenLimit {
+    #[serde(default)]
+    pub max_input: Option<u64>,
+    #[serde(default)]
+    pub max_output: Option<u64>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChaosProbability {
+    pub probability: f64,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -455,6 +557,107 @@ pub struct Assertion {
     /// `json-schema`: the schema (or give it as `value`).
     #[serde(default)]
     pub schema: Option<Value>,
+    /// `security`: which checks (`pii`, `secrets`, `prompt_injection`, `code_safety`,
+    /// `sql_injection`); default all.
+    #[serde(default)]
+    pub checks: Option<Value>,
+    /// `security`: `low`, `medium` (default) or `high`.
+    #[serde(default)]
+    pub sensitivity: Option<String>,
+    /// `security`: low-severity findings (warnings) fail too.
+    #[serde(default)]
+    pub fail_on_warning: Option<bool>,
+    /// `factuality`: the facts file (YAML or JSON, relative to this file), or the facts inline.
+    #[serde(default)]
+    pub facts: Option<Value>,
+    /// `factuality`: every sentence with a claim must cite a source.
+    #[serde(default)]
+    pub require_citations: Option<bool>,
+    /// `factuality`: claims found nowhere in the facts lower the score (default true).
+    #[serde(default)]
+    pub flag_unsupported: Option<bool>,
+    /// `style`: minimum Flesch reading ease.
+    #[serde(default)]
+    pub min_reading_ease: Option<f64>,
+    #[serde(default)]
+    pub max_reading_ease: Option<f64>,
+    /// `style`: maximum Flesch–Kincaid grade.
+    #[serde(default)]
+    pub max_grade: Option<f64>,
+    #[serde(default)]
+    pub max_smog: Option<f64>,
+    #[serde(default)]
+    pub max_coleman_liau: Option<f64>,
+    /// `style`: largest share (0–1) of passive sentences.
+    #[serde(default)]
+    pub max_passive: Option<f64>,
+    #[serde(default)]
+    pub max_sentence_words: Option<f64>,
+    #[serde(default)]
+    pub max_mean_sentence_words: Option<f64>,
+    /// `style`: `formal`, `casual`, `friendly` or `professional`.
+    #[serde(default)]
+    pub tone: Option<String>,
+    /// `style`: phrases that must not appear.
+    #[serde(default)]
+    pub banned: Option<Vec<String>>,
+    /// `style`: phrases that must appear.
+    #[serde(default)]
+    pub required: Option<Vec<String>>,
+    /// `performance`: latency percentiles over the case's trials, in milliseconds.
+    #[serde(default)]
+    pub p50_ms: Option<f64>,
+    #[serde(default)]
+    pub p95_ms: Option<f64>,
+    #[serde(default)]
+    pub p99_ms: Option<f64>,
+    #[serde(default)]
+    pub max_ttft_ms: Option<f64>,
+    #[serde(default)]
+    pub min_tokens_per_second: Option<f64>,
+    #[serde(default)]
+    pub max_tokens_per_word: Option<f64>,
+    /// `performance`: allowed slowdown against the suite's baseline run (0.2 = 20 %).
+    #[serde(default)]
+    pub baseline_tolerance: Option<f64>,
+    /// `llm-judge`: the agent that judges.
+    #[serde(default)]
+    pub judge: Option<String>,
+    /// `llm-judge`: the provider that judges (instead of `judge`).
+    #[serde(default)]
+    pub provider: Option<String>,
+    #[serde(default)]
+    pub model: Option<String>,
+    /// `llm-judge`: what a good answer does (or give it as `value`).
+    #[serde(default)]
+    pub criteria: Option<String>,
+    /// `llm-judge`: evaluation steps the judge follows.
+    #[serde(default)]
+    pub steps: Option<Vec<String>>,
+    /// `llm-judge`: `[min, max]` of the rubric's scale; default `[1, 5]`.
+    #[serde(default)]
+    pub score_range: Option<Vec<f64>>,
+    /// `llm-judge`: the lowest raw score that passes; default the scale's upper 60 %.
+    #[serde(default)]
+    pub pass_score: Option<f64>,
+    /// `llm-judge`: a reference answer shown to the judge.
+    #[serde(default)]
+    pub reference: Option<String>,
+    /// `policy`: the Rego module inline.
+    #[serde(default)]
+    pub rego: Option<String>,
+    /// `policy`: a Rego file, relative to this file.
+    #[serde(default)]
+    pub file: Option<String>,
+    /// `policy`: the rule to query; default `data.<package>.deny`.
+    #[serde(default)]
+    pub query: Option<String>,
+    /// `custom`: the command (a list, or a string split on spaces).
+    #[serde(default)]
+    pub command: Option<Value>,
+    /// `custom`: how long the command may run; default 30 000.
+    #[serde(default)]
+    pub timeout_ms: Option<u64>,
 }
 
 fn assertion_type_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {

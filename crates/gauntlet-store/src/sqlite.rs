@@ -55,6 +55,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0008_retention",
         include_str!("../migrations/sqlite/0008_retention.sql"),
     ),
+    (
+        "0009_evaluators",
+        include_str!("../migrations/sqlite/0009_evaluators.sql"),
+    ),
 ];
 
 /// Group commit: a write transaction closes after this many cases or this long after its first
@@ -227,10 +231,10 @@ fn insert_case(
     .execute(params![t, r, c.index, c.id, c.target, c.status.as_str(), c.score, c.input, c.output, c.reason, c.tokens.input as i64, c.tokens.output as i64, c.cost_usd, c.latency_ms, json_text(&c.tags), c.trial])?;
     for (si, s) in c.steps.iter().enumerate() {
         tx.prepare_cached(
-            "INSERT INTO steps (tenant_id, run_id, case_idx, step_idx, node, agent, provider, model, input, output, tokens_input, tokens_output, cost_usd, latency_ms, model_calls, retries, error, violations)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
+            "INSERT INTO steps (tenant_id, run_id, case_idx, step_idx, node, agent, provider, model, input, output, tokens_input, tokens_output, cost_usd, latency_ms, model_calls, retries, error, violations, ttft_ms, faults)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)",
         )?
-        .execute(params![t, r, c.index, si as i64, s.node, s.agent, s.provider, s.model, s.input, s.output, s.tokens.input as i64, s.tokens.output as i64, s.cost_usd, s.latency_ms, s.model_calls, s.retries, s.error, json_text(&s.violations)])?;
+        .execute(params![t, r, c.index, si as i64, s.node, s.agent, s.provider, s.model, s.input, s.output, s.tokens.input as i64, s.tokens.output as i64, s.cost_usd, s.latency_ms, s.model_calls, s.retries, s.error, json_text(&s.violations), s.ttft_ms, (!s.faults.is_empty()).then(|| json_text(&s.faults))])?;
         for (ci, call) in s.tool_calls.iter().enumerate() {
             tx.prepare_cached(
                 "INSERT INTO tool_calls (tenant_id, run_id, case_idx, step_idx, call_idx, name, args, result, error, latency_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
@@ -240,9 +244,9 @@ fn insert_case(
     }
     for (ai, a) in c.assertions.iter().enumerate() {
         tx.prepare_cached(
-            "INSERT INTO assertions (tenant_id, run_id, case_idx, assertion_idx, type, pass, score, weight, reason, node, metric) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            "INSERT INTO assertions (tenant_id, run_id, case_idx, assertion_idx, type, pass, score, weight, reason, node, metric, details, cost_usd) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
         )?
-        .execute(params![t, r, c.index, ai as i64, a.kind, a.pass, a.score, a.weight, a.reason, a.node, a.metric])?;
+        .execute(params![t, r, c.index, ai as i64, a.kind, a.pass, a.score, a.weight, a.reason, a.node, a.metric, a.details.as_ref().map(json_text), a.cost_usd])?;
     }
     Ok(())
 }
@@ -562,14 +566,14 @@ impl RunStore for SqliteStore {
              FROM cases WHERE tenant_id = ?1 AND run_id = ?2 ORDER BY idx",
         )?;
         let mut steps = conn.prepare(
-            "SELECT case_idx, step_idx, node, agent, provider, model, input, output, tokens_input, tokens_output, cost_usd, latency_ms, model_calls, retries, error, violations
+            "SELECT case_idx, step_idx, node, agent, provider, model, input, output, tokens_input, tokens_output, cost_usd, latency_ms, model_calls, retries, error, violations, ttft_ms, faults
              FROM steps WHERE tenant_id = ?1 AND run_id = ?2 ORDER BY case_idx, step_idx",
         )?;
         let mut calls = conn.prepare(
             "SELECT case_idx, step_idx, name, args, result, error, latency_ms FROM tool_calls WHERE tenant_id = ?1 AND run_id = ?2 ORDER BY case_idx, step_idx, call_idx",
         )?;
         let mut asserts = conn.prepare(
-            "SELECT case_idx, type, pass, score, weight, reason, node, metric FROM assertions WHERE tenant_id = ?1 AND run_id = ?2 ORDER BY case_idx, assertion_idx",
+            "SELECT case_idx, type, pass, score, weight, reason, node, metric, details, cost_usd FROM assertions WHERE tenant_id = ?1 AND run_id = ?2 ORDER BY case_idx, assertion_idx",
         )?;
         // A merge join over four cursors, all ordered by case index.
         let mut step_rows = steps.query(p)?;
@@ -671,6 +675,12 @@ fn read_step(row: &Row<'_>) -> Result<(i64, i64, StepRecord)> {
             error: row.get(14)?,
             violations: serde_json::from_str(&violations)
                 .map_err(|e| StoreError::Corrupt(format!("step violations: {e}")))?,
+            ttft_ms: row.get(16)?,
+            faults: match parse_json_column(row.get(17)?, "step faults")? {
+                Some(v) => serde_json::from_value(v)
+                    .map_err(|e| StoreError::Corrupt(format!("step faults: {e}")))?,
+                None => Vec::new(),
+            },
         },
     ))
 }
@@ -700,6 +710,8 @@ fn read_assertion(row: &Row<'_>) -> Result<(i64, AssertionResult)> {
             reason: row.get(5)?,
             node: row.get(6)?,
             metric: row.get(7)?,
+            details: parse_json_column(row.get(8)?, "assertion details")?,
+            cost_usd: row.get(9)?,
         },
     ))
 }

@@ -80,6 +80,13 @@ fn case(index: u32) -> CaseResult {
                 retries: 1,
                 error: None,
                 violations: vec!["too slow".into()],
+                ttft_ms: Some(4.5),
+                faults: vec![gauntlet_core::result::Fault {
+                    at: "tool:t".into(),
+                    turn: 1,
+                    kind: "tool_error".into(),
+                    detail: "injected".into(),
+                }],
             },
             StepRecord {
                 node: Some("b".into()),
@@ -96,6 +103,8 @@ fn case(index: u32) -> CaseResult {
                 retries: 0,
                 error: Some("auth: bad key".into()),
                 violations: vec![],
+                ttft_ms: None,
+                faults: vec![],
             },
         ],
         assertions: vec![AssertionResult {
@@ -106,6 +115,8 @@ fn case(index: u32) -> CaseResult {
             reason: "ok".into(),
             node: Some("a".into()),
             metric: Some("m".into()),
+            details: Some(json!({"findings": [{"kind": "email"}]})),
+            cost_usd: 0.002,
         }],
         tags: vec!["smoke".into()],
     }

@@ -6,7 +6,7 @@ use serde_json::Value;
 use crate::diag::suggest;
 use crate::load::Source;
 use crate::raw;
-use crate::validate::Ctx;
+use crate::validate::{Ctx, evaluators};
 use crate::yaml::push_pointer;
 
 /// What the suite's targets make available to assertions (graph nodes for `node:`).
@@ -36,6 +36,9 @@ impl Scope {
 const COMMON: [&str; 4] = ["weight", "node", "metric", "threshold"];
 
 fn params(name: &str) -> &'static [&'static str] {
+    if let Some(p) = evaluators::params(name) {
+        return p;
+    }
     match name {
         "equals" | "contains" | "icontains" | "starts-with" | "ends-with" | "regex" => &["value"],
         "contains-any" | "contains-all" | "icontains-any" | "icontains-all" => &["value"],
@@ -77,6 +80,7 @@ fn given(a: &raw::Assertion) -> Vec<&'static str> {
             out.push(k);
         }
     }
+    out.extend(evaluators::given(a));
     out
 }
 
@@ -393,7 +397,7 @@ pub fn check(
                 exact: a.exact.unwrap_or(false),
             }
         }
-        _ => return None,
+        other => evaluators::check(cx, e, p, other, &a)?,
     };
     if let Some(t) = a.threshold
         && !(0.0..=1.0).contains(&t)

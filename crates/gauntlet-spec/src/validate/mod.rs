@@ -6,8 +6,10 @@
 
 mod agents;
 mod assertions;
+mod chaos;
 mod de;
 mod definitions;
+mod evaluators;
 mod graphs;
 mod suites;
 
@@ -45,6 +47,9 @@ pub(crate) struct Ctx<'a> {
     regexes: HashMap<String, Pattern>,
     schemas: HashMap<String, Schema>,
     names: HashMap<&'static str, Vec<&'a str>>,
+    /// Files read besides the specification (facts, Rego modules), in the order first read.
+    files: Vec<std::path::PathBuf>,
+    facts: HashMap<std::path::PathBuf, std::sync::Arc<gauntlet_core::evaluators::Facts>>,
 }
 
 impl<'a> Ctx<'a> {
@@ -188,6 +193,8 @@ pub fn validate(loaded: &Loaded) -> Validated {
         regexes: HashMap::new(),
         schemas: HashMap::new(),
         names,
+        files: Vec::new(),
+        facts: HashMap::new(),
     };
     let mut project = Project::default();
     let mut contracts: HashMap<String, Contract> = HashMap::new();
@@ -230,6 +237,8 @@ pub fn validate(loaded: &Loaded) -> Validated {
         }
     }
     let cx_failed = cx.failed;
+    let mut files = loaded.files.clone();
+    files.extend(cx.files.drain(..).filter(|f| !loaded.files.contains(f)));
     let mut diagnostics = cx.diags;
     let has_errors = diagnostics.iter().any(Diagnostic::is_error) || !complete || cx_failed;
     diagnostics.sort_by(|a, b| (&a.file, a.line, a.col).cmp(&(&b.file, b.line, b.col)));
@@ -237,6 +246,6 @@ pub fn validate(loaded: &Loaded) -> Validated {
     Validated {
         project: if has_errors { None } else { Some(project) },
         diagnostics,
-        files: loaded.files.clone(),
+        files,
     }
 }

@@ -85,6 +85,14 @@ pub(crate) fn suite(
         ok = false;
         None
     });
+    let suite_chaos = match &raw.chaos {
+        None => None,
+        Some(v) => {
+            let c = super::chaos::chaos(cx, &e.source, &push_pointer(&e.pointer, "chaos"), v);
+            ok &= c.is_some();
+            c
+        }
+    };
     let scope = assertions::Scope::new(project, &targets);
     let defaults_ptr = push_pointer(&e.pointer, "defaults");
     let mut default_asserts = Vec::new();
@@ -182,6 +190,16 @@ pub(crate) fn suite(
             threshold,
             tags: c.tags.clone(),
             timeout_ms: c.timeout_ms.or(default_timeout),
+            chaos: match &c.chaos {
+                None => None,
+                Some(v) => match super::chaos::chaos(cx, &e.source, &push_pointer(&p, "chaos"), v) {
+                    Some(c) => Some(std::sync::Arc::new(c)),
+                    None => {
+                        ok = false;
+                        None
+                    }
+                },
+            },
         });
     }
     ok.then(|| Suite {
@@ -196,5 +214,6 @@ pub(crate) fn suite(
         cases,
         tags: raw.tags,
         retention: super::retention(raw.retention),
+        chaos: suite_chaos,
     })
 }

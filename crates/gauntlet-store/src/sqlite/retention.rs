@@ -18,6 +18,7 @@ const TEXT_COLUMNS: &[(&str, &str, &str)] = &[
     ("tool_calls", "case_idx, step_idx, call_idx", "result"),
     ("tool_calls", "case_idx, step_idx, call_idx", "error"),
     ("assertions", "case_idx, assertion_idx, 0", "reason"),
+    ("assertions", "case_idx, assertion_idx, 0", "details"),
 ];
 
 fn key_filter(table: &str) -> &'static str {
@@ -109,7 +110,7 @@ impl RetentionStore for SqliteStore {
             p,
         )?;
         tx.execute(
-            "UPDATE assertions SET reason = '' WHERE tenant_id = ?1 AND run_id = ?2",
+            "UPDATE assertions SET reason = '', details = NULL WHERE tenant_id = ?1 AND run_id = ?2",
             p,
         )?;
         tx.execute(
