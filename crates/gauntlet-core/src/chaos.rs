@@ -122,7 +122,8 @@ pub struct Chaos {
 }
 
 impl Chaos {
-    pub const PROFILES: [&'static str; 4] = ["flaky-tools", "slow-network", "rate-limited", "degraded"];
+    pub const PROFILES: [&'static str; 4] =
+        ["flaky-tools", "slow-network", "rate-limited", "degraded"];
 
     /// A named profile.
     pub fn profile(name: &str) -> Option<Chaos> {

@@ -412,6 +412,9 @@ pub struct MockWhen {
     /// A result of this tool is already in the conversation.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub after_tool: Option<String>,
+    /// The latest result of this tool in the conversation is an error.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tool_failed: Option<String>,
     /// The model call's number within the agent turn, starting at 1.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub turn: Option<u32>,
@@ -425,6 +428,7 @@ impl MockWhen {
             && self.equals.is_none()
             && self.regex.is_none()
             && self.after_tool.is_none()
+            && self.tool_failed.is_none()
             && self.turn.is_none()
     }
 }

@@ -11,7 +11,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde_json::{Value, json};
 
-use crate::{DEFAULT_STEP_TIMEOUT, Shared, retry, tools};
+use crate::{DEFAULT_STEP_TIMEOUT, Shared, chaos, retry, tools};
 
 /// Where a step happens, for seeding and reporting.
 pub struct StepSite<'a> {
@@ -21,6 +21,8 @@ pub struct StepSite<'a> {
     /// The seed of this case's trial (the run seed, or one derived from it per trial).
     pub seed: u64,
     pub trial: u32,
+    /// The faults to inject: the case's chaos block, else the suite's.
+    pub chaos: Option<&'a gauntlet_core::chaos::Chaos>,
 }
 
 pub async fn run_step(
@@ -90,6 +92,9 @@ async fn turn(
     let mut ctx = CallContext::new(ChaCha8Rng::seed_from_u64(seed("model")));
     let mut jitter = ChaCha8Rng::seed_from_u64(seed("backoff"));
     let mut tool_rng = ChaCha8Rng::seed_from_u64(seed("tools"));
+    let mut injector = site
+        .chaos
+        .map(|c| chaos::Injector::new(c, ChaCha8Rng::seed_from_u64(seed("chaos"))));
     let provider = shared
         .providers
         .get(&agent.name)
@@ -117,6 +122,19 @@ async fn turn(
     for turn_no in 1..=agent.max_turns {
         let mut attempt = 0;
         let response = loop {
+            let mut injected = None;
+            if let Some(inj) = injector.as_mut() {
+                let input_tokens: u64 = agent
+                    .system
+                    .iter()
+                    .map(|s| s.as_str())
+                    .chain(messages.iter().map(|m| m.content.as_str()))
+                    .map(|t| gauntlet_providers::tokens::count(&record.model, t))
+                    .sum();
+                let (added, error) = inj.before_model(record, turn_no, input_tokens).await;
+                record.latency_ms += added;
+                injected = error;
+            }
             let started = Instant::now();
             let req = ChatRequest {
                 agent,
@@ -125,52 +143,63 @@ async fn turn(
                 turn: turn_no,
                 vars,
             };
-            let result = match &shared.cassettes {
-                None => provider.complete(req, &mut ctx).await,
-                Some(c) => {
-                    let keyed = crate::cassette::key(json!({
-                        "kind": "model",
-                        "request": {
-                            "provider": agent.provider,
-                            "type": provider_def.map(|p| p.kind.as_str()),
-                            "model": record.model,
-                            "system": agent.system,
-                            "messages": crate::cassette::messages_json(&messages),
-                            "tools": agent.tools.iter().map(|t| json!({"name": t, "parameters": shared.project.tools.get(t).map(|x| &x.parameters)})).collect::<Vec<_>>(),
-                            "temperature": agent.temperature,
-                            "max_output_tokens": agent.max_output_tokens,
-                        },
-                        "site": {"case": site.case_id, "target": site.target, "trial": site.trial, "node": site.node, "agent": agent.name, "turn": turn_no, "attempt": attempt},
-                    }));
-                    let recorded = match c.mode {
-                        crate::cassette::CassetteMode::Record => None,
-                        _ => c
-                            .store
-                            .get(&keyed.key)
-                            .and_then(|e| crate::cassette::decode_response(&e)),
-                    };
-                    match (recorded, c.mode) {
-                        (Some(r), _) => r,
-                        (None, crate::cassette::CassetteMode::ReplayStrict) => {
-                            Err(crate::cassette::miss(&keyed.request))
-                        }
-                        (None, _) => {
-                            let live = provider.complete(req, &mut ctx).await;
-                            let entry = json!({"request": keyed.request, "response": crate::cassette::encode_response(&live)});
-                            c.store
-                                .put(&keyed.key, &entry)
-                                .map_err(|e| format!("cannot record a cassette: {e}"))?;
-                            live
+            let result = if let Some(e) = injected {
+                Err(e)
+            } else {
+                match &shared.cassettes {
+                    None => provider.complete(req, &mut ctx).await,
+                    Some(c) => {
+                        let keyed = crate::cassette::key(json!({
+                            "kind": "model",
+                            "request": {
+                                "provider": agent.provider,
+                                "type": provider_def.map(|p| p.kind.as_str()),
+                                "model": record.model,
+                                "system": agent.system,
+                                "messages": crate::cassette::messages_json(&messages),
+                                "tools": agent.tools.iter().map(|t| json!({"name": t, "parameters": shared.project.tools.get(t).map(|x| &x.parameters)})).collect::<Vec<_>>(),
+                                "temperature": agent.temperature,
+                                "max_output_tokens": agent.max_output_tokens,
+                            },
+                            "site": {"case": site.case_id, "target": site.target, "trial": site.trial, "node": site.node, "agent": agent.name, "turn": turn_no, "attempt": attempt},
+                        }));
+                        let recorded = match c.mode {
+                            crate::cassette::CassetteMode::Record => None,
+                            _ => c
+                                .store
+                                .get(&keyed.key)
+                                .and_then(|e| crate::cassette::decode_response(&e)),
+                        };
+                        match (recorded, c.mode) {
+                            (Some(r), _) => r,
+                            (None, crate::cassette::CassetteMode::ReplayStrict) => {
+                                Err(crate::cassette::miss(&keyed.request))
+                            }
+                            (None, _) => {
+                                let live = provider.complete(req, &mut ctx).await;
+                                let entry = json!({"request": keyed.request, "response": crate::cassette::encode_response(&live)});
+                                c.store
+                                    .put(&keyed.key, &entry)
+                                    .map_err(|e| format!("cannot record a cassette: {e}"))?;
+                                live
+                            }
                         }
                     }
                 }
             };
             record.model_calls += 1;
             match result {
-                Ok(r) => {
-                    record.latency_ms += r
+                Ok(mut r) => {
+                    let call_ms = r
                         .latency_ms
                         .unwrap_or_else(|| started.elapsed().as_secs_f64() * 1000.0);
+                    if record.ttft_ms.is_none() {
+                        record.ttft_ms = Some(record.latency_ms + r.ttft_ms.unwrap_or(call_ms));
+                    }
+                    record.latency_ms += call_ms;
+                    if let Some(inj) = injector.as_mut() {
+                        inj.after_model(record, turn_no, &mut r);
+                    }
                     break r;
                 }
                 Err(e) => {
@@ -237,17 +266,35 @@ async fn turn(
                     (None, Some(format!("unknown tool `{}`", call.name)), 0.0)
                 }
                 (Some(tool), true) => {
-                    let out = call_tool(
-                        shared,
-                        tool,
-                        &call.args,
-                        &mut tool_rng,
-                        site,
-                        &agent.name,
-                        turn_no,
-                        record.tool_calls.len(),
-                    )
-                    .await?;
+                    let (added, overridden) = match injector.as_mut() {
+                        Some(inj) => inj.before_tool(record, turn_no, &call.name).await,
+                        None => (0.0, None),
+                    };
+                    let out = match overridden {
+                        Some(chaos::ToolOverride::Result(v)) => tools::ToolOutcome {
+                            result: Ok(v),
+                            latency_ms: added,
+                        },
+                        Some(chaos::ToolOverride::Error(e)) => tools::ToolOutcome {
+                            result: Err(e),
+                            latency_ms: added,
+                        },
+                        None => {
+                            let mut out = call_tool(
+                                shared,
+                                tool,
+                                &call.args,
+                                &mut tool_rng,
+                                site,
+                                &agent.name,
+                                turn_no,
+                                record.tool_calls.len(),
+                            )
+                            .await?;
+                            out.latency_ms += added;
+                            out
+                        }
+                    };
                     match out.result {
                         Ok(v) => (Some(v), None, out.latency_ms),
                         Err(e) => (None, Some(e), out.latency_ms),

@@ -125,9 +125,11 @@ pub async fn run_case(
         }
     }
 
-    for a in &case.assertions {
+    let mut assertions = Vec::with_capacity(case.assertions.len());
+    for (i, a) in case.assertions.iter().enumerate() {
         let subject = match &a.node {
             None => Subject {
+                input: &result.input,
                 output: result.output.as_deref(),
                 steps: &result.steps,
                 latency_ms: result.latency_ms,
@@ -142,6 +144,7 @@ pub async fn run_case(
                     .rposition(|s| s.node.as_deref() == Some(node.as_str()));
                 let steps = at.map_or(&result.steps[..0], |i| &result.steps[i..=i]);
                 Subject {
+                    input: steps.first().map_or("", |s| s.input.as_str()),
                     output: steps.first().and_then(|s| s.output.as_deref()),
                     steps,
                     latency_ms: steps.first().map_or(0.0, |s| s.latency_ms),
@@ -151,9 +154,46 @@ pub async fn run_case(
                 }
             }
         };
-        result.assertions.push(gauntlet_eval::evaluate(a, &subject));
+        let r = match &a.check {
+            // Evaluated over all trials of the case, once they are in (see `crate::perf`).
+            Check::Performance(_) => continue,
+            Check::LlmJudge(spec) => match subject.output {
+                None => gauntlet_eval::evaluate(a, &subject),
+                Some(out) => {
+                    let judge_seed = gauntlet_core::hash::derive_seed(
+                        seed,
+                        &[&case.id, &result.target, "judge", &i.to_string()],
+                    );
+                    let o =
+                        crate::judge::evaluate(shared, spec, subject.input, out, judge_seed).await;
+                    gauntlet_eval::finish(a, o)
+                }
+            },
+            Check::Custom(spec) => {
+                let mut payload = gauntlet_eval::transcript(&subject);
+                if let Some(m) = payload.as_object_mut() {
+                    m.insert("id".into(), case.id.clone().into());
+                    m.insert("target".into(), result.target.clone().into());
+                    m.insert("trial".into(), trial.into());
+                    m.insert("vars".into(), case.vars.clone());
+                    m.insert(
+                        "assertion".into(),
+                        serde_json::to_value(a.as_ref()).unwrap_or_default(),
+                    );
+                }
+                gauntlet_eval::finish(a, crate::custom::evaluate(spec, &payload).await)
+            }
+            _ => gauntlet_eval::evaluate(a, &subject),
+        };
+        assertions.push(r);
     }
+    result.assertions = assertions;
+    settle(&mut result, case, &case_violations);
+    result
+}
 
+/// The verdict of a case from its assertions and contract: its score, status and reason.
+pub(crate) fn settle(result: &mut CaseResult, case: &Case, case_violations: &[String]) {
     let (pass, score) = gauntlet_eval::verdict(&result.assertions, case.threshold);
     result.score = score;
     // Contract violations fail the case unless the case asserts on the contract itself (for
@@ -181,6 +221,7 @@ pub async fn run_case(
         result.reason = Some(v);
     } else if pass {
         result.status = CaseStatus::Passed;
+        result.reason = None;
     } else {
         result.status = CaseStatus::Failed;
         result.reason = result
@@ -195,7 +236,6 @@ pub async fn run_case(
             ));
         }
     }
-    result
 }
 
 async fn execute(
@@ -221,6 +261,7 @@ async fn execute(
                 node: None,
                 seed,
                 trial,
+                chaos: case.chaos.as_deref().or(shared.suite().chaos.as_ref()),
             };
             let step = run_step(
                 shared,

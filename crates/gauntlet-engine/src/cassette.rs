@@ -72,6 +72,7 @@ pub fn encode_response(result: &Result<ChatResponse, ProviderError>) -> Value {
             "tool_calls": r.tool_calls.iter().map(|c| json!({"id": c.id, "name": c.name, "args": c.args})).collect::<Vec<_>>(),
             "usage": {"input": r.usage.input, "output": r.usage.output},
             "latency_ms": r.latency_ms,
+            "ttft_ms": r.ttft_ms,
         }}),
         Err(e) => {
             json!({"error": {"kind": e.kind.as_str(), "message": e.message, "retry_after_ms": e.retry_after_ms, "latency_ms": e.latency_ms}})
@@ -103,6 +104,7 @@ pub fn decode_response(entry: &Value) -> Option<Result<ChatResponse, ProviderErr
                 output: usage.get("output")?.as_u64()?,
             },
             latency_ms: ok.get("latency_ms").and_then(Value::as_f64),
+            ttft_ms: ok.get("ttft_ms").and_then(Value::as_f64),
         }));
     }
     let e = response.get("error")?;

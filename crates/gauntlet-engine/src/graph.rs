@@ -74,6 +74,7 @@ pub async fn run_graph(
         let shared = Arc::clone(shared);
         let vars = case.vars.clone();
         let case_id = case.id.clone();
+        let case_chaos = case.chaos.clone();
         let target = target.to_owned();
         let agent_name = graph
             .nodes
@@ -87,6 +88,7 @@ pub async fn run_graph(
                 node: Some(&node),
                 seed,
                 trial,
+                chaos: case_chaos.as_deref().or(shared.suite().chaos.as_ref()),
             };
             let record = match shared.project.agents.get(&agent_name) {
                 Some(agent) => run_step(&shared, shared.suite(), agent, input, &vars, &site).await,

@@ -10,7 +10,11 @@ mod agent;
 mod cancel;
 mod case;
 pub mod cassette;
+mod chaos;
+mod custom;
 mod graph;
+mod judge;
+mod perf;
 mod retry;
 mod tools;
 
@@ -25,6 +29,8 @@ use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;
 
 pub use cancel::Cancel;
+pub use judge::{JudgeCache, parse_verdict, prompt as judge_prompt};
+pub use perf::PerfBaseline;
 
 /// Default limit of one step (one agent turn, retries included) when neither the agent nor the
 /// suite sets one.
@@ -41,6 +47,20 @@ pub struct RunConfig {
     pub repeat: u32,
     /// Record or replay provider and tool interactions.
     pub cassettes: Option<cassette::Cassettes>,
+    /// Where `llm-judge` verdicts are cached between runs.
+    pub judge_cache: Option<JudgeCacheHandle>,
+    /// The suite's baseline run, for `performance` regression checks.
+    pub performance_baseline: Option<Arc<PerfBaseline>>,
+}
+
+/// A shared judge cache (a newtype so that `RunConfig` stays `Debug`).
+#[derive(Clone)]
+pub struct JudgeCacheHandle(pub Arc<dyn JudgeCache>);
+
+impl std::fmt::Debug for JudgeCacheHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("JudgeCache")
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -66,6 +86,7 @@ pub(crate) struct Shared {
     pub seed: u64,
     pub providers: HashMap<String, Arc<dyn Provider>>,
     pub cancel: Cancel,
+    pub judge_cache: Option<Arc<dyn JudgeCache>>,
 }
 
 /// Runs one suite, sending each finished case to `results` (in completion order; each carries
@@ -95,7 +116,25 @@ pub async fn run_suite(
         cassettes: config.cassettes.clone(),
         providers,
         cancel: cancel.clone(),
+        judge_cache: config.judge_cache.as_ref().map(|h| Arc::clone(&h.0)),
     });
+    // Cases with `performance` assertions pass through a collector that waits for all their
+    // trials; the others go straight to the caller.
+    let perf_cases = perf::cases_with_performance(&shared);
+    let (sender, collector) = if perf_cases.is_empty() {
+        (results, None)
+    } else {
+        let (tx, rx) = mpsc::channel(64);
+        let handle = tokio::spawn(perf::forward(
+            rx,
+            results,
+            Arc::clone(&shared),
+            perf_cases,
+            config.repeat.max(1),
+            config.performance_baseline.clone(),
+        ));
+        (tx, Some(handle))
+    };
     let suite = shared.suite();
 
     // The run timeout cancels the run like Ctrl-C does, remembering why.
@@ -129,7 +168,7 @@ pub async fn run_suite(
                 report_panic(done);
             }
             let shared = Arc::clone(&shared);
-            let tx = results.clone();
+            let tx = sender.clone();
             let this_index = index;
             index += 1;
             tasks.spawn(async move {
@@ -149,6 +188,10 @@ pub async fn run_suite(
     }
     while let Some(done) = tasks.join_next().await {
         report_panic(done);
+    }
+    drop(sender);
+    if let Some(c) = collector {
+        report_panic(c.await);
     }
     if let Some(t) = timer {
         t.abort();

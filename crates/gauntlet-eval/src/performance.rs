@@ -101,15 +101,25 @@ pub fn evaluate(spec: &PerformanceSpec, trials: &[Trial], baseline: Option<&[Tri
             None => notes.push("no baseline run for this case; regression not checked".into()),
             Some(b) => {
                 let base = sorted(b.iter().map(|t| t.latency_ms).collect());
-                let (b50, b95) = (percentile_sorted(&base, 50.0), percentile_sorted(&base, 95.0));
+                let (b50, b95) = (
+                    percentile_sorted(&base, 50.0),
+                    percentile_sorted(&base, 95.0),
+                );
                 baseline_detail = json!({"p50_ms": b50, "p95_ms": b95, "trials": b.len()});
                 for (what, now, then) in [("p50", p50, b50), ("p95", p95, b95)] {
                     bounds += 1;
                     let limit = then * (1.0 + tolerance);
                     if now <= limit + 1e-9 {
-                        notes.push(format!("{what} {now:.1} ms within {:.0} % of baseline {then:.1} ms", tolerance * 100.0));
+                        notes.push(format!(
+                            "{what} {now:.1} ms within {:.0} % of baseline {then:.1} ms",
+                            tolerance * 100.0
+                        ));
                     } else {
-                        let slower = if then > 0.0 { (now / then - 1.0) * 100.0 } else { f64::INFINITY };
+                        let slower = if then > 0.0 {
+                            (now / then - 1.0) * 100.0
+                        } else {
+                            f64::INFINITY
+                        };
                         failures.push(format!(
                             "{what} {now:.1} ms is {slower:.0} % slower than baseline {then:.1} ms (tolerance {:.0} %)",
                             tolerance * 100.0
@@ -124,7 +134,11 @@ pub fn evaluate(spec: &PerformanceSpec, trials: &[Trial], baseline: Option<&[Tri
     } else {
         (bounds - failures.len()) as f64 / bounds as f64
     };
-    let over = format!("over {} trial{}", trials.len(), if trials.len() == 1 { "" } else { "s" });
+    let over = format!(
+        "over {} trial{}",
+        trials.len(),
+        if trials.len() == 1 { "" } else { "s" }
+    );
     let reason = if failures.is_empty() {
         format!("{} ({over})", notes.join("; "))
     } else {
@@ -182,7 +196,11 @@ mod tests {
         };
         let o = evaluate(&tight, &trials, None);
         assert!(!o.pass);
-        assert!(o.reason.contains("p95 latency 190.0 ms > 150 ms"), "{}", o.reason);
+        assert!(
+            o.reason.contains("p95 latency 190.0 ms > 150 ms"),
+            "{}",
+            o.reason
+        );
     }
 
     #[test]
@@ -220,7 +238,11 @@ mod tests {
         let slow: Vec<Trial> = (0..10).map(|_| trial(150.0)).collect();
         let o = evaluate(&spec, &slow, Some(&base));
         assert!(!o.pass);
-        assert!(o.reason.contains("50 % slower than baseline 100.0 ms"), "{}", o.reason);
+        assert!(
+            o.reason.contains("50 % slower than baseline 100.0 ms"),
+            "{}",
+            o.reason
+        );
         let o = evaluate(&spec, &slow, None);
         assert!(o.pass && o.reason.contains("no baseline"), "{}", o.reason);
     }

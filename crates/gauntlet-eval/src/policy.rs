@@ -146,7 +146,11 @@ deny contains msg if {
 
     #[test]
     fn syntax_errors_carry_a_position() {
-        let e = compile("p.rego", "package x\n\ndeny contains msg if {\n  msg := \n}\n").unwrap_err();
+        let e = compile(
+            "p.rego",
+            "package x\n\ndeny contains msg if {\n  msg := \n}\n",
+        )
+        .unwrap_err();
         assert_eq!((e.line, e.col), (Some(4), Some(7)), "{e:?}");
         assert_eq!(e.message, "expecting `}` while parsing set");
     }

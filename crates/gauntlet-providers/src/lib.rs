@@ -74,6 +74,9 @@ pub struct ChatResponse {
     /// Latency of the call as the provider reports it (the mock reports its simulated delay,
     /// so that seeded runs reproduce exactly); `None` lets the engine measure wall time.
     pub latency_ms: Option<f64>,
+    /// Time to the first token when the response was streamed; `None` otherwise (the first
+    /// token then arrives with the whole response).
+    pub ttft_ms: Option<f64>,
 }
 
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]

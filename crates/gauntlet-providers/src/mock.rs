@@ -86,6 +86,7 @@ fn respond(
             tool_calls,
             usage,
             latency_ms: None,
+            ttft_ms: None,
         }),
         delay,
     )
@@ -181,6 +182,16 @@ fn matches(rule: &MockRule, req: &ChatRequest<'_>, input: &str) -> bool {
             req.messages
                 .iter()
                 .any(|m| m.role == Role::Tool && m.tool_name.as_deref() == Some(t))
+        })
+        && w.tool_failed.as_ref().is_none_or(|t| {
+            req.messages
+                .iter()
+                .rev()
+                .find(|m| m.role == Role::Tool && m.tool_name.as_deref() == Some(t))
+                .is_some_and(|m| {
+                    serde_json::from_str::<Value>(&m.content)
+                        .is_ok_and(|v| v.get("error").is_some())
+                })
         })
 }
 

@@ -123,6 +123,15 @@ impl ReportWriter for HtmlReport<'_> {
                     esc(&res)
                 ));
             }
+            for f in &s.faults {
+                details.push_str(&format!(
+                    "<p class=\"chaos\">⚡ chaos at {} (call {}): {} — {}</p>",
+                    esc(&f.at),
+                    f.turn,
+                    esc(&f.kind),
+                    esc(&f.detail)
+                ));
+            }
             for v in s.violations.iter().chain(s.error.iter()) {
                 details.push_str(&format!("<p class=\"failed\">{}</p>", esc(v)));
             }

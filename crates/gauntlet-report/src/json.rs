@@ -50,6 +50,14 @@ impl ReportWriter for JsonReport<'_> {
         if let (Some(flakes), Some(obj)) = (s.flakiness(), summary.as_object_mut()) {
             obj.insert("flakiness".into(), json!(flakes));
         }
+        if let Some(obj) = summary.as_object_mut() {
+            if s.chaos.faults > 0 {
+                obj.insert("chaos".into(), json!(s.chaos));
+            }
+            if s.evaluator_cost_usd > 0.0 {
+                obj.insert("evaluator_cost_usd".into(), json!(s.evaluator_cost_usd));
+            }
+        }
         write!(self.out, "\n],\n\"summary\": ")?;
         serde_json::to_writer_pretty(&mut self.out, &summary).map_err(io_err)?;
         writeln!(self.out, "\n}}")?;

@@ -94,6 +94,22 @@ impl ReportWriter for MarkdownReport<'_> {
             "**Seed** {} · **config** `{}`\n",
             run.seed, run.config_hash
         )?;
+        if s.chaos.faults > 0 {
+            let kinds: Vec<String> = s
+                .chaos
+                .by_kind
+                .iter()
+                .map(|(k, n)| format!("{k} {n}"))
+                .collect();
+            writeln!(
+                self.out,
+                "**Chaos** {} faults injected in {} cases, {} survived ({})\n",
+                s.chaos.faults,
+                s.chaos.cases_hit,
+                s.chaos.survived,
+                kinds.join(", ")
+            )?;
+        }
         if !s.assertion_types.is_empty() {
             writeln!(self.out, "<details><summary>Assertions by type</summary>\n")?;
             writeln!(self.out, "| type | passed | total |")?;

@@ -32,6 +32,22 @@ pub struct Summary {
     pub assertion_types: BTreeMap<String, (u64, u64)>,
     /// With repeated trials: (case id, target) → (passed, trials).
     trials: Option<BTreeMap<(String, String), (u32, u32)>>,
+    pub chaos: ChaosSummary,
+    /// What evaluators cost (LLM judges), apart from the cases' own cost.
+    pub evaluator_cost_usd: f64,
+}
+
+/// How cases fared under injected faults.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+pub struct ChaosSummary {
+    /// Faults injected, in all.
+    pub faults: u64,
+    /// Faults by kind (`tool_error`, `rate_limit`, …).
+    pub by_kind: BTreeMap<String, u64>,
+    /// Cases that had at least one fault injected.
+    pub cases_hit: u64,
+    /// Of those, the cases that still passed.
+    pub survived: u64,
 }
 
 /// How a repeated case behaved.
@@ -125,7 +141,18 @@ impl Summary {
                 .sort_by(|a, b| b.latency_ms.total_cmp(&a.latency_ms).then(a.id.cmp(&b.id)));
             self.slowest.truncate(KEEP_SLOWEST);
         }
+        let faults: Vec<&gauntlet_core::result::Fault> =
+            c.steps.iter().flat_map(|s| &s.faults).collect();
+        if !faults.is_empty() {
+            self.chaos.faults += faults.len() as u64;
+            self.chaos.cases_hit += 1;
+            self.chaos.survived += u64::from(c.status == CaseStatus::Passed);
+            for f in faults {
+                *self.chaos.by_kind.entry(f.kind.clone()).or_default() += 1;
+            }
+        }
         for a in &c.assertions {
+            self.evaluator_cost_usd += a.cost_usd;
             let t = self.assertion_types.entry(a.kind.clone()).or_default();
             t.1 += 1;
             t.0 += u64::from(a.pass);

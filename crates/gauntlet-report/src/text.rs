@@ -91,7 +91,17 @@ pub fn render(run: &RunRecord, summary: &Summary, style: Style) -> String {
         thousands(t.tokens_input),
         thousands(t.tokens_output)
     );
-    let _ = writeln!(out, "  {:<9}{:>8}", "cost", crate::usd(t.cost_usd));
+    if s.evaluator_cost_usd > 0.0 {
+        let _ = writeln!(
+            out,
+            "  {:<9}{:>8}   and {} for evaluators (LLM judges)",
+            "cost",
+            crate::usd(t.cost_usd),
+            crate::usd(s.evaluator_cost_usd)
+        );
+    } else {
+        let _ = writeln!(out, "  {:<9}{:>8}", "cost", crate::usd(t.cost_usd));
+    }
     let _ = writeln!(
         out,
         "  {:<9}{:>8}   p95 {:.1} ms   p99 {:.1} ms",
@@ -100,6 +110,23 @@ pub fn render(run: &RunRecord, summary: &Summary, style: Style) -> String {
         s.latency_percentile(95.0),
         s.latency_percentile(99.0)
     );
+    if s.chaos.faults > 0 {
+        let kinds: Vec<String> = s
+            .chaos
+            .by_kind
+            .iter()
+            .map(|(k, n)| format!("{k} {n}"))
+            .collect();
+        let _ = writeln!(
+            out,
+            "  {:<9}{:>8}   faults injected in {} case(s), {} survived ({})",
+            "chaos",
+            thousands(s.chaos.faults),
+            thousands(s.chaos.cases_hit),
+            thousands(s.chaos.survived),
+            kinds.join(", ")
+        );
+    }
     if !s.metrics.is_empty() {
         let list: Vec<String> = s
             .metrics

@@ -278,6 +278,10 @@ pub struct MockWhen {
     pub regex: Option<String>,
     #[serde(default)]
     pub after_tool: Option<String>,
+    /// The latest result of this tool in the conversation is an error (an `error` payload, a
+    /// failure or a timeout): lets a mock agent show how it copes.
+    #[serde(default)]
+    pub tool_failed: Option<String>,
     #[serde(default)]
     pub turn: Option<u32>,
 }

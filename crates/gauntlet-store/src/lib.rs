@@ -155,6 +155,12 @@ pub trait RetentionStore {
 }
 
 /// Recorded provider and tool interactions by suite and key.
+/// Cached `llm-judge` verdicts, by the engine's cache key.
+pub trait JudgeVerdicts {
+    fn put_verdict(&self, tenant: &TenantId, key: &str, verdict: &Value, at: &str) -> Result<()>;
+    fn get_verdict(&self, tenant: &TenantId, key: &str) -> Result<Option<Value>>;
+}
+
 pub trait CassetteRecords {
     fn put_cassette(&self, tenant: &TenantId, suite: &str, key: &str, entry: &Value) -> Result<()>;
     fn get_cassette(&self, tenant: &TenantId, suite: &str, key: &str) -> Result<Option<Value>>;

@@ -286,6 +286,29 @@ fn run_from_row(row: &Row<'_>) -> rusqlite::Result<std::result::Result<RunRecord
     Ok(record)
 }
 
+impl crate::JudgeVerdicts for SqliteStore {
+    fn put_verdict(&self, tenant: &TenantId, key: &str, verdict: &Value, at: &str) -> Result<()> {
+        self.conn().execute(
+            "INSERT INTO judge_cache (tenant_id, key, verdict, created_at) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (tenant_id, key) DO NOTHING",
+            params![tenant.as_str(), key, json_text(verdict), at],
+        )?;
+        Ok(())
+    }
+
+    fn get_verdict(&self, tenant: &TenantId, key: &str) -> Result<Option<Value>> {
+        let text: Option<String> = self
+            .conn()
+            .query_row(
+                "SELECT verdict FROM judge_cache WHERE tenant_id = ?1 AND key = ?2",
+                params![tenant.as_str(), key],
+                |r| r.get(0),
+            )
+            .optional()?;
+        parse_json_column(text, "judge verdict")
+    }
+}
+
 impl CassetteRecords for SqliteStore {
     fn put_cassette(&self, tenant: &TenantId, suite: &str, key: &str, entry: &Value) -> Result<()> {
         self.conn().execute(

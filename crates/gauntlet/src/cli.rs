@@ -122,6 +122,10 @@ pub struct RunArgs {
     /// Run every case N times with derived seeds and classify flaky cases
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub repeat: u32,
+    /// Inject faults into every suite of the run with a named profile (cases with their own
+    /// `chaos` block keep it); seeded, so the same `--seed` injects the same faults.
+    #[arg(long, value_name = "PROFILE", value_parser = gauntlet_core::chaos::Chaos::PROFILES)]
+    pub chaos: Option<String>,
     /// Record every provider and tool interaction under .gauntlet/cassettes/SUITE/
     #[arg(long, conflicts_with = "replay")]
     pub record: bool,

@@ -33,6 +33,10 @@ pub fn replay(args: &ReplayArgs) -> Result<Outcome> {
         .get("repeat")
         .and_then(serde_json::Value::as_u64)
         .unwrap_or(1) as u32;
+    let chaos = snapshot
+        .get("chaos")
+        .and_then(serde_json::Value::as_str)
+        .map(str::to_owned);
 
     let scratch = std::env::temp_dir().join(format!(
         "gauntlet-replay-{}-{}",
@@ -75,6 +79,7 @@ pub fn replay(args: &ReplayArgs) -> Result<Outcome> {
         no_progress: true,
         quiet: true,
         repeat,
+        chaos,
         baseline: None,
         max_pass_rate_drop: 0.0,
         max_score_drop: 0.0,

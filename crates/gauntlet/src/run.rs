@@ -58,9 +58,17 @@ pub fn run_with(
             })
         })
         .collect::<Result<_, _>>()?;
-    let (Some(project), files) = load_with_files(&args.path)? else {
+    let (Some(mut project), files) = load_with_files(&args.path)? else {
         return Ok(Outcome::Invalid);
     };
+    if let Some(name) = &args.chaos {
+        // Part of the configuration snapshot like any chaos block, so replays inject it too.
+        let profile = gauntlet_core::chaos::Chaos::profile(name)
+            .ok_or_else(|| UsageError(format!("unknown chaos profile `{name}`")))?;
+        for suite in project.suites.values_mut() {
+            suite.chaos = Some(profile.clone());
+        }
+    }
     let mut sources = crate::project::source_files(&args.path, &files);
     // The signed contract versions travel with the run (and into its audit bundle).
     let lock = project_dir(&args.path).join(gauntlet_audit::contract::LOCK_FILE);
@@ -149,6 +157,11 @@ pub fn run_with(
             case_filter: args.cases.clone(),
             repeat: args.repeat,
             cassettes: cassettes_for(&args, suite),
+            judge_cache: judge_cache(&args),
+            performance_baseline: match baseline.as_ref().filter(|b| &b.suite == suite) {
+                Some(b) => Some(Arc::new(performance_baseline(&store, &b.run_id)?)),
+                None => None,
+            },
         };
         let (run, passed) = runtime.block_on(run_suite(
             &store,
@@ -226,6 +239,29 @@ fn file_digest(file: &std::path::Path) -> Result<(String, u64)> {
 }
 
 /// The cassette store of `suite` when recording or replaying.
+/// Verdicts of `llm-judge` assertions are cached in the result store.
+fn judge_cache(args: &RunArgs) -> Option<gauntlet_engine::JudgeCacheHandle> {
+    let path = history::store_path(&args.store, &project_dir(&args.path)).ok()?;
+    let db = SqliteStore::open(&path).ok()?;
+    Some(gauntlet_engine::JudgeCacheHandle(Arc::new(
+        crate::cassettes::StoredVerdicts { db },
+    )))
+}
+
+/// The baseline run's trials, for `performance` regression checks.
+fn performance_baseline(store: &SqliteStore, run: &RunId) -> Result<gauntlet_engine::PerfBaseline> {
+    let mut out = gauntlet_engine::PerfBaseline::new();
+    store.for_each_case(&TenantId::local(), run, &mut |c| {
+        if c.status != CaseStatus::Error {
+            out.entry((c.id.clone(), c.target.clone()))
+                .or_default()
+                .push(gauntlet_eval::performance::Trial::of(&c));
+        }
+        Ok(())
+    })?;
+    Ok(out)
+}
+
 fn cassettes_for(args: &RunArgs, suite: &str) -> Option<gauntlet_engine::cassette::Cassettes> {
     use gauntlet_engine::cassette::{CassetteMode, Cassettes};
     let mode = match (args.record, args.replay.as_deref()) {
@@ -388,6 +424,10 @@ async fn run_suite(
         if let Some(obj) = snapshot.as_object_mut() {
             obj.insert("repeat".into(), config.repeat.into());
         }
+    }
+    if let (Some(name), Some(obj)) = (&args.chaos, snapshot.as_object_mut()) {
+        // `--chaos` is not in the files; replays read it from here.
+        obj.insert("chaos".into(), name.clone().into());
     }
     let started = now_ms();
     let mut run = RunRecord {

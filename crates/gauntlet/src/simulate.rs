@@ -38,6 +38,7 @@ pub fn simulate(args: SimulateArgs) -> Result<Outcome> {
         no_progress: false,
         quiet: true,
         repeat: args.trials,
+        chaos: None,
         no_summary: true,
         record: false,
         replay: None,

@@ -47,6 +47,8 @@ pub async fn run_at(
         case_filter: Vec::new(),
         repeat: 1,
         cassettes: None,
+        judge_cache: None,
+        performance_baseline: None,
     };
     let handle = tokio::spawn({
         let project = Arc::clone(project);

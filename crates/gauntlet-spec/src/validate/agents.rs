@@ -269,15 +269,20 @@ pub(crate) fn mock(
             }
             None => None,
         };
-        if let Some(tool) = &when.after_tool
-            && !agent_tools.contains(tool)
-        {
-            cx.error(
-                &e.source,
-                &push_pointer(&push_pointer(&p, "when"), "after_tool"),
-                format!("`after_tool` names `{tool}`, which the agent does not list in `tools`"),
-            );
-            ok = false;
+        for (key, tool) in [
+            ("after_tool", &when.after_tool),
+            ("tool_failed", &when.tool_failed),
+        ] {
+            if let Some(tool) = tool
+                && !agent_tools.contains(tool)
+            {
+                cx.error(
+                    &e.source,
+                    &push_pointer(&push_pointer(&p, "when"), key),
+                    format!("`{key}` names `{tool}`, which the agent does not list in `tools`"),
+                );
+                ok = false;
+            }
         }
         if rule.times.is_some() && !matches!(reply, Some(MockReply::Error(_))) {
             cx.warning(
@@ -298,6 +303,7 @@ pub(crate) fn mock(
                 equals: when.equals,
                 regex,
                 after_tool: when.after_tool,
+                tool_failed: when.tool_failed,
                 turn: when.turn,
             },
             reply,

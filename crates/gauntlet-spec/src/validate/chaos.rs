@@ -13,8 +13,8 @@ use crate::validate::Ctx;
 use crate::yaml::push_pointer;
 
 fn unknown_profile(cx: &mut Ctx, e: &Source, ptr: &str, name: &str) {
-    cx.error(e, ptr, format!("unknown chaos profile `{name}`")).hint =
-        Some(suggest(name, "profiles", Chaos::PROFILES));
+    cx.error(e, ptr, format!("unknown chaos profile `{name}`"))
+        .hint = Some(suggest(name, "profiles", Chaos::PROFILES));
 }
 
 /// A probability in [0, 1], or an error at `ptr`.
@@ -82,8 +82,7 @@ pub fn chaos(cx: &mut Ctx, e: &Source, ptr: &str, value: &Value) -> Option<Chaos
                 }
             },
         };
-        let Some(probability) =
-            probability(cx, e, &push_pointer(&p, "probability"), t.probability)
+        let Some(probability) = probability(cx, e, &push_pointer(&p, "probability"), t.probability)
         else {
             ok = false;
             continue;
@@ -110,7 +109,11 @@ pub fn chaos(cx: &mut Ctx, e: &Source, ptr: &str, value: &Value) -> Option<Chaos
             continue;
         }
         if l.min_ms > l.max_ms {
-            cx.error(e, &push_pointer(&p, "min_ms"), "`min_ms` is greater than `max_ms`");
+            cx.error(
+                e,
+                &push_pointer(&p, "min_ms"),
+                "`min_ms` is greater than `max_ms`",
+            );
             ok = false;
             continue;
         }

@@ -78,7 +78,10 @@ pub fn given(a: &raw::Assertion) -> Vec<&'static str> {
         ("max_coleman_liau", a.max_coleman_liau.is_some()),
         ("max_passive", a.max_passive.is_some()),
         ("max_sentence_words", a.max_sentence_words.is_some()),
-        ("max_mean_sentence_words", a.max_mean_sentence_words.is_some()),
+        (
+            "max_mean_sentence_words",
+            a.max_mean_sentence_words.is_some(),
+        ),
         ("tone", a.tone.is_some()),
         ("banned", a.banned.is_some()),
         ("required", a.required.is_some()),
@@ -142,7 +145,8 @@ fn security(cx: &mut Ctx, e: &Source, p: &str, a: &raw::Assertion) -> Option<Sec
                 _ => Vec::new(),
             };
             if names.is_empty() {
-                cx.error(e, &ptr, "`checks` must be a list of check names").hint = Some(format!(
+                cx.error(e, &ptr, "`checks` must be a list of check names")
+                    .hint = Some(format!(
                     "e.g. `checks: [pii, secrets]`; checks: {}",
                     SecurityCheck::NAMES.join(", ")
                 ));
@@ -159,8 +163,8 @@ fn security(cx: &mut Ctx, e: &Source, p: &str, a: &raw::Assertion) -> Option<Sec
                         } else {
                             ptr.clone()
                         };
-                        cx.error(e, &at, format!("unknown security check `{n}`")).hint =
-                            Some(suggest(n, "checks", SecurityCheck::NAMES));
+                        cx.error(e, &at, format!("unknown security check `{n}`"))
+                            .hint = Some(suggest(n, "checks", SecurityCheck::NAMES));
                         return None;
                     }
                 }
@@ -256,8 +260,8 @@ fn factuality(cx: &mut Ctx, e: &Source, p: &str, a: &raw::Assertion) -> Option<F
             ("inline".to_owned(), Arc::new(facts))
         }
         Some(_) => {
-            cx.error(e, &ptr, "`facts` must be a file name or a mapping").hint =
-                Some("e.g. `facts: facts.yaml`".into());
+            cx.error(e, &ptr, "`facts` must be a file name or a mapping")
+                .hint = Some("e.g. `facts: facts.yaml`".into());
             return None;
         }
     };
@@ -397,8 +401,12 @@ fn judge(cx: &mut Ctx, e: &Source, p: &str, a: &raw::Assertion) -> Option<JudgeS
             }
         }
         (Some(_), Some(_)) => {
-            cx.error(e, &push_pointer(p, "provider"), "give `judge` or `provider`, not both")
-                .hint = Some("`judge` names an agent; `provider` (with `model`) a provider".into());
+            cx.error(
+                e,
+                &push_pointer(p, "provider"),
+                "give `judge` or `provider`, not both",
+            )
+            .hint = Some("`judge` names an agent; `provider` (with `model`) a provider".into());
             return None;
         }
         (None, None) => {
@@ -414,8 +422,10 @@ fn judge(cx: &mut Ctx, e: &Source, p: &str, a: &raw::Assertion) -> Option<JudgeS
         .clone()
         .or_else(|| a.value.as_ref().and_then(Value::as_str).map(str::to_owned));
     let Some(criteria) = criteria.filter(|c| !c.trim().is_empty()) else {
-        cx.error(e, p, "`llm-judge` needs `criteria`").hint =
-            Some("describe what a good answer does, e.g. `criteria: \"apologises and offers a refund\"`".into());
+        cx.error(e, p, "`llm-judge` needs `criteria`").hint = Some(
+            "describe what a good answer does, e.g. `criteria: \"apologises and offers a refund\"`"
+                .into(),
+        );
         return None;
     };
     let (score_min, score_max) = match a.score_range.as_deref() {
@@ -438,7 +448,9 @@ fn judge(cx: &mut Ctx, e: &Source, p: &str, a: &raw::Assertion) -> Option<JudgeS
         cx.error(
             e,
             &push_pointer(p, "pass_score"),
-            format!("`pass_score` {pass_score} is outside the score range [{score_min}, {score_max}]"),
+            format!(
+                "`pass_score` {pass_score} is outside the score range [{score_min}, {score_max}]"
+            ),
         );
         return None;
     }
@@ -465,7 +477,11 @@ fn policy(cx: &mut Ctx, e: &Source, p: &str, a: &raw::Assertion) -> Option<Polic
             (f.clone(), text, Some(path))
         }
         (Some(_), Some(_)) => {
-            cx.error(e, &push_pointer(p, "file"), "give `rego` or `file`, not both");
+            cx.error(
+                e,
+                &push_pointer(p, "file"),
+                "give `rego` or `file`, not both",
+            );
             return None;
         }
         (None, None) => {
@@ -500,7 +516,11 @@ fn policy(cx: &mut Ctx, e: &Source, p: &str, a: &raw::Assertion) -> Option<Polic
     };
     let query = a.query.clone().unwrap_or_else(|| format!("{package}.deny"));
     if !query.starts_with("data.") {
-        cx.error(e, &push_pointer(p, "query"), "`query` is a rule path such as `data.gauntlet.deny`");
+        cx.error(
+            e,
+            &push_pointer(p, "query"),
+            "`query` is a rule path such as `data.gauntlet.deny`",
+        );
         return None;
     }
     Some(PolicySpec {
@@ -532,8 +552,12 @@ fn custom(cx: &mut Ctx, e: &Source, p: &str, a: &raw::Assertion) -> Option<Custo
         _ => Vec::new(),
     };
     if command.is_empty() || matches!(v, Value::Array(items) if items.len() != command.len()) {
-        cx.error(e, &ptr, "`command` must be a program and its arguments, as text")
-            .hint = Some("e.g. `command: [python3, graders/tone.py]`".into());
+        cx.error(
+            e,
+            &ptr,
+            "`command` must be a program and its arguments, as text",
+        )
+        .hint = Some("e.g. `command: [python3, graders/tone.py]`".into());
         return None;
     }
     Some(CustomSpec {

@@ -192,13 +192,15 @@ pub(crate) fn suite(
             timeout_ms: c.timeout_ms.or(default_timeout),
             chaos: match &c.chaos {
                 None => None,
-                Some(v) => match super::chaos::chaos(cx, &e.source, &push_pointer(&p, "chaos"), v) {
-                    Some(c) => Some(std::sync::Arc::new(c)),
-                    None => {
-                        ok = false;
-                        None
+                Some(v) => {
+                    match super::chaos::chaos(cx, &e.source, &push_pointer(&p, "chaos"), v) {
+                        Some(c) => Some(std::sync::Arc::new(c)),
+                        None => {
+                            ok = false;
+                            None
+                        }
                     }
-                },
+                }
             },
         });
     }

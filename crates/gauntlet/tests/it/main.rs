@@ -6,6 +6,7 @@ mod cassettes;
 mod cli;
 mod diff;
 mod drift;
+mod evaluators;
 mod generate;
 mod reports;
 mod simulate;
