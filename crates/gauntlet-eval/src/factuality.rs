@@ -1,1 +1,0 @@
-//! Claims checked against facts (being built).

@@ -1,1 +1,0 @@
-//! Readability and style (being built).
