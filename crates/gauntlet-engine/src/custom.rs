@@ -41,7 +41,13 @@ async fn run(spec: &CustomSpec, case: &Value) -> Result<Outcome, String> {
         .stderr(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
-        .map_err(|e| format!("cannot start `{}`: {e}", spec.command.join(" ")))?;
+        .map_err(|e| {
+            format!(
+                "cannot start `{}` in {}: {e}",
+                spec.command.join(" "),
+                spec.dir.display()
+            )
+        })?;
     let body = case.to_string();
     let mut stdin = child.stdin.take();
     let mut stdout = child.stdout.take();

@@ -378,6 +378,55 @@ fn run(a: &Assertion, s: &Subject<'_>) -> Outcome {
             }
         }
         Check::Policy(spec) => policy_check(spec, s),
+        Check::Style(spec) => {
+            let v = style::check(out, spec);
+            let reason = if v.failures.is_empty() {
+                v.summary.clone()
+            } else {
+                format!("{} ({})", v.failures.join("; "), v.summary)
+            };
+            Outcome {
+                score: v.score,
+                pass: v.pass,
+                reason,
+                details: Some(serde_json::json!({ "failures": v.failures, "summary": v.summary })),
+                cost_usd: 0.0,
+            }
+        }
+        Check::Factuality(spec) => {
+            let r = factuality::check(out, spec, a.threshold.unwrap_or(0.8));
+            let claims: Vec<Value> = r
+                .claims
+                .iter()
+                .map(|c| {
+                    serde_json::json!({
+                        "kind": c.claim.kind.as_str(),
+                        "text": c.claim.text,
+                        "status": c.status.as_str(),
+                        "confidence": c.confidence,
+                        "fact": c.fact,
+                        "note": c.note,
+                    })
+                })
+                .collect();
+            let issues: Vec<&str> = r
+                .citation_issues
+                .iter()
+                .map(|i| i.message.as_str())
+                .collect();
+            let reason = if issues.is_empty() {
+                r.summary.clone()
+            } else {
+                format!("{}; citations: {}", r.summary, issues.join("; "))
+            };
+            Outcome {
+                score: r.score,
+                pass: r.pass,
+                reason,
+                details: Some(serde_json::json!({ "claims": claims, "citation_issues": issues })),
+                cost_usd: 0.0,
+            }
+        }
         Check::Performance(_) | Check::LlmJudge(_) | Check::Custom(_) => binary(
             false,
             format!(

@@ -12,6 +12,10 @@ tools:
   fetch: { parameters: { type: object }, mock: [ { return: ok } ] }
 agents:
   echo: { provider: m, model: gpt-4o-mini, mock: { echo: true } }
+  grader:
+    provider: m
+    model: gpt-4o-mini
+    mock: { responses: [ { when: { contains: good answer }, text: '{"score": 5, "reason": "fine"}' }, { text: '{"score": 1, "reason": "poor"}' } ] }
   caller:
     provider: m
     tools: [search, fetch]
@@ -73,6 +77,18 @@ suites:
       - { id: not-similarity, tags: [pass], input: hello, assert: [ { type: not-similarity, value: zzzzz } ] }
       - { id: threshold-pass, tags: [pass], input: abc, threshold: 0.7, assert: [ { type: contains, value: a, weight: 3 }, { type: contains, value: z } ] }
       - { id: threshold-f, tags: [fail], input: abc, threshold: 0.8, assert: [ { type: contains, value: a, weight: 3 }, { type: contains, value: z } ] }
+      - { id: style, tags: [pass], input: The cat sat on the mat., assert: [ { type: style, min_reading_ease: 80, banned: [as an AI] } ] }
+      - { id: style-f, tags: [fail], input: The cat sat on the mat., assert: [ { type: style, max_grade: -5 } ] }
+      - { id: factuality, tags: [pass], input: The Eiffel Tower height is 330 m., assert: [ { type: factuality, facts: { facts: [ { key: Eiffel Tower height, value: 330, unit: m } ] } } ] }
+      - { id: factuality-f, tags: [fail], input: The Eiffel Tower height is 300 m., assert: [ { type: factuality, facts: { facts: [ { key: Eiffel Tower height, value: 330, unit: m } ] } } ] }
+      - { id: policy, tags: [pass], input: calm, assert: [ { type: policy, rego: "package t\n\ndeny contains \"no shouting\" if contains(input.output, \"!\")\n" } ] }
+      - { id: policy-f, tags: [fail], input: loud!, assert: [ { type: policy, rego: "package t\n\ndeny contains \"no shouting\" if contains(input.output, \"!\")\n" } ] }
+      - { id: custom, tags: [pass], input: "yes", assert: [ { type: custom, command: [python3, -c, "import json,sys; c=json.load(sys.stdin); print(json.dumps({'pass': c['output']=='yes'}))"] } ] }
+      - { id: custom-f, tags: [fail], input: "no", assert: [ { type: custom, command: [python3, -c, "import json,sys; c=json.load(sys.stdin); print(json.dumps({'pass': c['output']=='yes'}))"] } ] }
+      - { id: performance, tags: [pass], input: x, assert: [ { type: performance, p95_ms: 1000 } ] }
+      - { id: performance-f, tags: [fail], input: x y z, assert: [ { type: performance, max_tokens_per_word: 0.5 } ] }
+      - { id: llm-judge, tags: [pass], input: a good answer, assert: [ { type: llm-judge, judge: grader, criteria: is good } ] }
+      - { id: llm-judge-f, tags: [fail], input: a bad answer, assert: [ { type: llm-judge, judge: grader, criteria: is good } ] }
   tools:
     target: caller
     cases:
@@ -119,11 +135,12 @@ async fn every_assertion_type_passes_and_fails_on_purpose() {
             checked += 1;
         }
     }
-    assert_eq!(checked, 59);
+    assert_eq!(checked, 71);
     // Every type of the catalogue appears in the table.
     let names: String = PROJECT.to_owned();
     for t in gauntlet_core::model::Check::NAMES {
-        if t != "node-output" {
+        // `security` is refused by validation until its scanner lands (tested in gauntlet-spec).
+        if t != "node-output" && t != "security" {
             assert!(names.contains(&format!("type: {t}")), "no case for `{t}`");
         }
     }

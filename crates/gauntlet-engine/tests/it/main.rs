@@ -12,8 +12,9 @@ use gauntlet_core::result::CaseResult;
 use gauntlet_engine::{Cancel, RunConfig, RunEnd};
 
 pub fn project(yaml: &str) -> Arc<Project> {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("p.yaml");
+    // Kept: `custom` evaluators run in the project's directory.
+    let dir = tempfile::tempdir().unwrap().keep();
+    let file = dir.join("p.yaml");
     std::fs::write(&file, yaml).unwrap();
     let v = gauntlet_spec::load_project(&file, &gauntlet_spec::Vars::default());
     let errors: Vec<String> = v.diagnostics.iter().map(ToString::to_string).collect();
