@@ -378,6 +378,7 @@ fn run(a: &Assertion, s: &Subject<'_>) -> Outcome {
             }
         }
         Check::Policy(spec) => policy_check(spec, s),
+        Check::Security(spec) => security_check(spec, out),
         Check::Style(spec) => {
             let v = style::check(out, spec);
             let reason = if v.failures.is_empty() {
@@ -434,10 +435,6 @@ fn run(a: &Assertion, s: &Subject<'_>) -> Outcome {
                 a.check.name()
             ),
         ),
-        other => binary(
-            false,
-            format!("`{}` is not evaluated in this build yet", other.name()),
-        ),
     }
 }
 
@@ -455,6 +452,51 @@ pub fn transcript(s: &Subject<'_>) -> Value {
         "latency_ms": s.latency_ms,
         "violations": s.case_violations,
     })
+}
+
+/// Findings fail the assertion (warnings only with `fail_on_warning`); reasons and details
+/// show them redacted, never the matched text.
+fn security_check(spec: &gauntlet_core::evaluators::SecuritySpec, out: &str) -> Outcome {
+    let findings = security::scan(out, &spec.checks, spec.sensitivity);
+    let failing: Vec<&security::Finding> = findings
+        .iter()
+        .filter(|f| spec.fail_on_warning || !f.is_warning())
+        .collect();
+    let listed: Vec<Value> = findings
+        .iter()
+        .map(|f| {
+            serde_json::json!({
+                "check": f.check.as_str(),
+                "kind": f.kind,
+                "start": f.start,
+                "end": f.end,
+                "severity": f.severity.as_str(),
+                "hint": f.hint,
+            })
+        })
+        .collect();
+    let details =
+        serde_json::json!({ "findings": listed, "redacted": security::redact(out, &findings) });
+    if failing.is_empty() {
+        let warnings = findings.len();
+        let reason = if warnings == 0 {
+            format!("no findings ({} checks)", spec.checks.len())
+        } else {
+            format!("no findings above warning level ({warnings} warning(s))")
+        };
+        return binary(true, reason).with_details(details);
+    }
+    let mut kinds: Vec<String> = failing
+        .iter()
+        .map(|f| format!("{} ({}, {})", f.kind, f.check.as_str(), f.severity.as_str()))
+        .collect();
+    kinds.dedup();
+    let hint = failing.first().map_or("", |f| f.hint);
+    binary(
+        false,
+        format!("{} finding(s): {}; {hint}", failing.len(), kinds.join(", ")),
+    )
+    .with_details(details)
 }
 
 fn policy_check(spec: &gauntlet_core::evaluators::PolicySpec, s: &Subject<'_>) -> Outcome {

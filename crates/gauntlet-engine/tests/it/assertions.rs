@@ -77,6 +77,8 @@ suites:
       - { id: not-similarity, tags: [pass], input: hello, assert: [ { type: not-similarity, value: zzzzz } ] }
       - { id: threshold-pass, tags: [pass], input: abc, threshold: 0.7, assert: [ { type: contains, value: a, weight: 3 }, { type: contains, value: z } ] }
       - { id: threshold-f, tags: [fail], input: abc, threshold: 0.8, assert: [ { type: contains, value: a, weight: 3 }, { type: contains, value: z } ] }
+      - { id: security, tags: [pass], input: Your order ships on Monday., assert: [ { type: security } ] }
+      - { id: security-f, tags: [fail], input: "Mail me at ada@example.com, key AKIAIOSFODNN7EXAMPLE", assert: [ { type: security, checks: [pii, secrets] } ] }
       - { id: style, tags: [pass], input: The cat sat on the mat., assert: [ { type: style, min_reading_ease: 80, banned: [as an AI] } ] }
       - { id: style-f, tags: [fail], input: The cat sat on the mat., assert: [ { type: style, max_grade: -5 } ] }
       - { id: factuality, tags: [pass], input: The Eiffel Tower height is 330 m., assert: [ { type: factuality, facts: { facts: [ { key: Eiffel Tower height, value: 330, unit: m } ] } } ] }
@@ -135,12 +137,11 @@ async fn every_assertion_type_passes_and_fails_on_purpose() {
             checked += 1;
         }
     }
-    assert_eq!(checked, 71);
+    assert_eq!(checked, 73);
     // Every type of the catalogue appears in the table.
     let names: String = PROJECT.to_owned();
     for t in gauntlet_core::model::Check::NAMES {
-        // `security` is refused by validation until its scanner lands (tested in gauntlet-spec).
-        if t != "node-output" && t != "security" {
+        if t != "node-output" {
             assert!(names.contains(&format!("type: {t}")), "no case for `{t}`");
         }
     }

@@ -115,17 +115,7 @@ pub fn given(a: &raw::Assertion) -> Vec<&'static str> {
 /// Builds the check of one of these types; `None` after reporting an error.
 pub fn check(cx: &mut Ctx, e: &Source, p: &str, name: &str, a: &raw::Assertion) -> Option<Check> {
     match name {
-        "security" => {
-            // Its settings are read and checked, but the scanner is not in this build yet:
-            // say so rather than pass every output.
-            security(cx, e, p, a)?;
-            cx.error(e, p, "the `security` evaluator is not available in this build yet")
-                .hint = Some(
-                "it is being built (PII, secrets, prompt injection, code safety, SQL injection); use `regex` or `policy` assertions meanwhile"
-                    .into(),
-            );
-            None
-        }
+        "security" => security(cx, e, p, a).map(Check::Security),
         "factuality" => factuality(cx, e, p, a).map(Check::Factuality),
         "style" => style(cx, e, p, a).map(Check::Style),
         "performance" => performance(cx, e, p, a).map(Check::Performance),
