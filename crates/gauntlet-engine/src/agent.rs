@@ -124,13 +124,17 @@ async fn turn(
         let response = loop {
             let mut injected = None;
             if let Some(inj) = injector.as_mut() {
-                let input_tokens: u64 = agent
-                    .system
-                    .iter()
-                    .map(|s| s.as_str())
-                    .chain(messages.iter().map(|m| m.content.as_str()))
-                    .map(|t| gauntlet_providers::tokens::count(&record.model, t))
-                    .sum();
+                let input_tokens: u64 = if inj.limits_input() {
+                    agent
+                        .system
+                        .iter()
+                        .map(|s| s.as_str())
+                        .chain(messages.iter().map(|m| m.content.as_str()))
+                        .map(|t| gauntlet_providers::tokens::count(&record.model, t))
+                        .sum()
+                } else {
+                    0
+                };
                 let (added, error) = inj.before_model(record, turn_no, input_tokens).await;
                 record.latency_ms += added;
                 injected = error;

@@ -77,6 +77,14 @@ impl<'a> Injector<'a> {
         added as f64
     }
 
+    /// Whether `before_model` needs the request's input tokens (counting them costs a
+    /// tokenizer pass over the conversation, so it is done only for a `max_input` limit).
+    pub fn limits_input(&self) -> bool {
+        self.chaos
+            .token_limit
+            .is_some_and(|t| t.max_input.is_some())
+    }
+
     /// Before a model call: added latency, then maybe a failure in place of the call.
     pub async fn before_model(
         &mut self,

@@ -62,6 +62,24 @@ fn position(origin: &str, message: &str) -> PolicyError {
     }
 }
 
+thread_local! {
+    /// Compiled modules by source: a suite evaluates one policy for every case, and cloning a
+    /// compiled engine costs about 0.2 µs where parsing again costs about 9 µs.
+    static COMPILED: std::cell::RefCell<std::collections::HashMap<(String, String), regorus::Engine>> =
+        std::cell::RefCell::default();
+}
+
+/// A fresh engine with the policy loaded, from this thread's cache.
+fn compiled(spec: &PolicySpec) -> Result<regorus::Engine, String> {
+    let key = (spec.origin.clone(), spec.rego.clone());
+    if let Some(e) = COMPILED.with(|c| c.borrow().get(&key).cloned()) {
+        return Ok(e);
+    }
+    let (e, _) = engine(&spec.origin, &spec.rego).map_err(|e| e.message)?;
+    COMPILED.with(|c| c.borrow_mut().insert(key, e.clone()));
+    Ok(e)
+}
+
 /// Compiles a module and returns its package path (`data.gauntlet`), for validation.
 pub fn compile(origin: &str, rego: &str) -> Result<String, PolicyError> {
     engine(origin, rego).map(|(_, package)| package)
@@ -70,7 +88,7 @@ pub fn compile(origin: &str, rego: &str) -> Result<String, PolicyError> {
 /// The messages of the policy's rule for this transcript; empty when the rule is undefined or
 /// empty. A rule that yields `true` (a boolean deny) counts as one message.
 pub fn denials(spec: &PolicySpec, transcript: &Value) -> Result<Vec<String>, String> {
-    let (mut engine, _) = engine(&spec.origin, &spec.rego).map_err(|e| e.message)?;
+    let mut engine = compiled(spec)?;
     let input = regorus::Value::from_json_str(&transcript.to_string())
         .map_err(|e| format!("cannot pass the transcript to the policy: {e}"))?;
     engine.set_input(input);

@@ -95,19 +95,13 @@ impl ReportWriter for MarkdownReport<'_> {
             run.seed, run.config_hash
         )?;
         if s.chaos.faults > 0 {
-            let kinds: Vec<String> = s
-                .chaos
-                .by_kind
-                .iter()
-                .map(|(k, n)| format!("{k} {n}"))
-                .collect();
             writeln!(
                 self.out,
                 "**Chaos** {} faults injected in {} cases, {} survived ({})\n",
                 s.chaos.faults,
                 s.chaos.cases_hit,
                 s.chaos.survived,
-                kinds.join(", ")
+                s.chaos.kinds()
             )?;
         }
         if !s.assertion_types.is_empty() {

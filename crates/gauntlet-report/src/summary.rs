@@ -50,6 +50,18 @@ pub struct ChaosSummary {
     pub survived: u64,
 }
 
+impl ChaosSummary {
+    /// `"latency 5, rate_limit 2"`.
+    pub fn kinds(&self) -> String {
+        let kinds: Vec<String> = self
+            .by_kind
+            .iter()
+            .map(|(k, n)| format!("{k} {n}"))
+            .collect();
+        kinds.join(", ")
+    }
+}
+
 /// How a repeated case behaved.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]

@@ -111,12 +111,6 @@ pub fn render(run: &RunRecord, summary: &Summary, style: Style) -> String {
         s.latency_percentile(99.0)
     );
     if s.chaos.faults > 0 {
-        let kinds: Vec<String> = s
-            .chaos
-            .by_kind
-            .iter()
-            .map(|(k, n)| format!("{k} {n}"))
-            .collect();
         let _ = writeln!(
             out,
             "  {:<9}{:>8}   faults injected in {} case(s), {} survived ({})",
@@ -124,7 +118,7 @@ pub fn render(run: &RunRecord, summary: &Summary, style: Style) -> String {
             thousands(s.chaos.faults),
             thousands(s.chaos.cases_hit),
             thousands(s.chaos.survived),
-            kinds.join(", ")
+            s.chaos.kinds()
         );
     }
     if !s.metrics.is_empty() {

@@ -426,17 +426,12 @@ mod tests {
     use super::*;
 
     fn kinds(text: &str) -> Vec<&'static str> {
-        let mut out = super::super::scan(text, &[SecurityCheck::CodeSafety], M);
-        out.retain(|f| !f.is_warning());
-        out.iter().map(|f| f.kind).collect()
+        super::super::util::failing_kinds(text, SecurityCheck::CodeSafety)
     }
 
     #[test]
     fn patterns_compile() {
-        for r in RULES.iter() {
-            assert!(r.re.compiled(), "{}", r.kind);
-            assert!(KINDS.contains(&r.kind));
-        }
+        super::super::util::assert_rules(&RULES, KINDS);
     }
 
     #[test]

@@ -563,10 +563,7 @@ mod tests {
 
     #[test]
     fn patterns_compile() {
-        for r in RULES.iter() {
-            assert!(r.re.compiled(), "{} {:?}", r.kind, r.re.compiled());
-            assert!(KINDS.contains(&r.kind));
-        }
+        super::super::util::assert_rules(&RULES, KINDS);
         assert!(BASE64.compiled() && AI_WORD.compiled());
     }
 

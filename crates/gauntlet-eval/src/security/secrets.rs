@@ -586,10 +586,7 @@ mod tests {
 
     #[test]
     fn patterns_compile() {
-        for r in RULES.iter() {
-            assert!(r.re.compiled(), "{}", r.kind);
-            assert!(KINDS.contains(&r.kind), "{}", r.kind);
-        }
+        super::super::util::assert_rules(&RULES, KINDS);
         assert!(
             TOKEN.compiled()
                 && SECRET_CONTEXT.compiled()

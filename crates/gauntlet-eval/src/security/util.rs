@@ -318,6 +318,25 @@ pub(crate) fn base64_text(s: &str) -> Option<String> {
     (total >= 4 && printable * 100 >= total * 95).then_some(text)
 }
 
+/// Every rule of a table compiled and reports one of the check's declared kinds.
+#[cfg(test)]
+pub(crate) fn assert_rules(rules: &[Rule], kinds: &[&str]) {
+    for r in rules {
+        assert!(r.re.compiled(), "{}", r.kind);
+        assert!(kinds.contains(&r.kind), "{}", r.kind);
+    }
+}
+
+/// The kinds of the non-warning findings of one check at Medium sensitivity.
+#[cfg(test)]
+pub(crate) fn failing_kinds(text: &str, check: SecurityCheck) -> Vec<&'static str> {
+    super::scan(text, &[check], Sensitivity::Medium)
+        .into_iter()
+        .filter(|f| !f.is_warning())
+        .map(|f| f.kind)
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
