@@ -135,6 +135,14 @@ pub struct StepRecord {
     /// Faults injected by chaos into this step, in order.
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub faults: Vec<Fault>,
+    /// The fallback provider that answered, when the agent's own provider failed or its
+    /// circuit was open.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub served_by: Option<String>,
+    /// Output tokens per second of streamed model calls (generation time after the first
+    /// token).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub tokens_per_s: Option<f64>,
 }
 
 /// One fault injected by chaos.

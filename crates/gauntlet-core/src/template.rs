@@ -96,6 +96,15 @@ impl Template {
             .collect()
     }
 
+    /// Renders to a JSON value: a template that is exactly one placeholder yields the value
+    /// at its path as it is (an object stays an object); any other renders to a string.
+    pub fn render_value(&self, ctx: &Value) -> Value {
+        match self.parts.as_slice() {
+            [Part::Path(p)] => expr::lookup(ctx, p).cloned().unwrap_or(Value::Null),
+            _ => Value::String(self.render(ctx)),
+        }
+    }
+
     pub fn render(&self, ctx: &Value) -> String {
         let mut out = String::new();
         for part in &self.parts {

@@ -52,6 +52,8 @@ pub async fn run_step(
         violations: Vec::new(),
         ttft_ms: None,
         faults: Vec::new(),
+        served_by: None,
+        tokens_per_s: None,
     };
     let limit = agent
         .timeout_ms
@@ -101,6 +103,8 @@ async fn turn(
         .ok_or_else(|| format!("no provider for agent `{}`", agent.name))?;
     let provider_def = shared.project.providers.get(&agent.provider);
     let price = pricing::price(provider_def, &record.model);
+    let no_tools: std::sync::Arc<[gauntlet_providers::ToolSpec]> = std::sync::Arc::new([]);
+    let tool_specs = shared.tool_specs.get(&agent.name).unwrap_or(&no_tools);
     let policy = suite.retry.unwrap_or(agent.retry);
 
     if let Some(schema) = agent
@@ -118,6 +122,9 @@ async fn turn(
         }
     }
 
+    if let Some(e) = shared.mcp.unavailable(&agent.mcp) {
+        return Err(e);
+    }
     let mut messages = vec![Message::user(record.input.clone())];
     for turn_no in 1..=agent.max_turns {
         let mut attempt = 0;
@@ -144,6 +151,7 @@ async fn turn(
                 agent,
                 model: &record.model,
                 messages: &messages,
+                tools: tool_specs,
                 turn: turn_no,
                 vars,
             };
@@ -227,7 +235,26 @@ async fn turn(
             }
         };
         record.tokens.add(response.usage);
+        let price = match &response.served_by {
+            Some((provider, model)) => {
+                record.served_by = Some(provider.clone());
+                pricing::price(shared.project.providers.get(provider), model)
+            }
+            None => price,
+        };
         record.cost_usd += pricing::cost(price, response.usage);
+        if let Some(tps) = response.tokens_per_s {
+            record.tokens_per_s = Some(tps);
+        }
+        for c in &response.reported_tool_calls {
+            record.tool_calls.push(ToolCallRecord {
+                name: c.name.clone(),
+                args: c.args.clone(),
+                result: c.result.clone(),
+                error: None,
+                latency_ms: 0.0,
+            });
+        }
         if response.tool_calls.is_empty() {
             record.output = Some(response.text);
             return Ok(());
@@ -249,7 +276,12 @@ async fn turn(
                 .project
                 .tools
                 .get(&call.name)
-                .filter(|_| agent.tools.contains(&call.name));
+                .filter(|_| agent.tools.contains(&call.name))
+                .map(tools::Target::Mock)
+                .or_else(|| {
+                    let server = shared.mcp.route(&agent.mcp, &call.name)?;
+                    shared.mcp.client(server).ok().map(tools::Target::Mcp)
+                });
             let (result, error, latency) = match (tool, allowed_by_contract) {
                 (_, false) => {
                     record.violations.push(format!(
@@ -287,6 +319,7 @@ async fn turn(
                             let mut out = call_tool(
                                 shared,
                                 tool,
+                                &call.name,
                                 &call.args,
                                 &mut tool_rng,
                                 site,
@@ -412,7 +445,8 @@ pub fn check_budgets(
 #[allow(clippy::too_many_arguments)]
 async fn call_tool(
     shared: &Shared,
-    tool: &gauntlet_core::model::Tool,
+    tool: tools::Target<'_>,
+    name: &str,
     args: &Value,
     rng: &mut ChaCha8Rng,
     site: &StepSite<'_>,
@@ -421,11 +455,11 @@ async fn call_tool(
     index: usize,
 ) -> Result<tools::ToolOutcome, String> {
     let Some(c) = &shared.cassettes else {
-        return Ok(tools::call(tool, args, rng).await);
+        return Ok(tool.call(name, args, rng).await);
     };
     let keyed = crate::cassette::key(json!({
         "kind": "tool",
-        "request": {"tool": tool.name, "args": args},
+        "request": {"tool": name, "args": args},
         "site": {"case": site.case_id, "target": site.target, "trial": site.trial, "node": site.node, "agent": agent, "turn": turn, "call": index},
     }));
     let recorded = match c.mode {
@@ -448,7 +482,7 @@ async fn call_tool(
             latency_ms: 0.0,
         });
     }
-    let out = tools::call(tool, args, rng).await;
+    let out = tool.call(name, args, rng).await;
     let response = match &out.result {
         Ok(v) => json!({"result": v, "latency_ms": out.latency_ms}),
         Err(e) => json!({"error": e, "latency_ms": out.latency_ms}),

@@ -247,6 +247,15 @@ async fn execute(
     trial: u32,
 ) -> Execution {
     match target {
+        Target::Mcp(_) => {
+            let step =
+                crate::mcp::run_direct(&shared.mcp, target, case.call.as_ref(), &case.input).await;
+            Execution {
+                output: step.output.clone(),
+                latency_ms: step.latency_ms,
+                steps: vec![step],
+            }
+        }
         Target::Agent(name) => {
             let Some(agent) = shared.project.agents.get(name) else {
                 return Execution {

@@ -67,13 +67,33 @@ pub fn messages_json(messages: &[Message]) -> Value {
 
 pub fn encode_response(result: &Result<ChatResponse, ProviderError>) -> Value {
     match result {
-        Ok(r) => json!({"ok": {
-            "text": r.text,
-            "tool_calls": r.tool_calls.iter().map(|c| json!({"id": c.id, "name": c.name, "args": c.args})).collect::<Vec<_>>(),
-            "usage": {"input": r.usage.input, "output": r.usage.output},
-            "latency_ms": r.latency_ms,
-            "ttft_ms": r.ttft_ms,
-        }}),
+        Ok(r) => {
+            let mut ok = json!({
+                "text": r.text,
+                "tool_calls": r.tool_calls.iter().map(|c| json!({"id": c.id, "name": c.name, "args": c.args})).collect::<Vec<_>>(),
+                "usage": {"input": r.usage.input, "output": r.usage.output},
+                "latency_ms": r.latency_ms,
+                "ttft_ms": r.ttft_ms,
+            });
+            if let Value::Object(m) = &mut ok {
+                if let Some(t) = r.tokens_per_s {
+                    m.insert("tokens_per_s".into(), json!(t));
+                }
+                if let Some((p, model)) = &r.served_by {
+                    m.insert("served_by".into(), json!([p, model]));
+                }
+                if !r.reported_tool_calls.is_empty() {
+                    m.insert(
+                        "reported_tool_calls".into(),
+                        r.reported_tool_calls
+                            .iter()
+                            .map(|c| json!({"name": c.name, "args": c.args, "result": c.result}))
+                            .collect(),
+                    );
+                }
+            }
+            json!({ "ok": ok })
+        }
         Err(e) => {
             json!({"error": {"kind": e.kind.as_str(), "message": e.message, "retry_after_ms": e.retry_after_ms, "latency_ms": e.latency_ms}})
         }
@@ -105,6 +125,29 @@ pub fn decode_response(entry: &Value) -> Option<Result<ChatResponse, ProviderErr
             },
             latency_ms: ok.get("latency_ms").and_then(Value::as_f64),
             ttft_ms: ok.get("ttft_ms").and_then(Value::as_f64),
+            tokens_per_s: ok.get("tokens_per_s").and_then(Value::as_f64),
+            served_by: ok.get("served_by").and_then(|s| {
+                Some((
+                    s.get(0)?.as_str()?.to_owned(),
+                    s.get(1)?.as_str()?.to_owned(),
+                ))
+            }),
+            reported_tool_calls: ok
+                .get("reported_tool_calls")
+                .and_then(Value::as_array)
+                .map(|calls| {
+                    calls
+                        .iter()
+                        .filter_map(|c| {
+                            Some(gauntlet_providers::ReportedToolCall {
+                                name: c.get("name")?.as_str()?.to_owned(),
+                                args: c.get("args").cloned().unwrap_or(Value::Null),
+                                result: c.get("result").cloned(),
+                            })
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
         }));
     }
     let e = response.get("error")?;

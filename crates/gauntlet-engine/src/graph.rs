@@ -285,5 +285,7 @@ fn unreachable_agent(node: &str, agent: &str, input: String) -> StepRecord {
         violations: Vec::new(),
         ttft_ms: None,
         faults: Vec::new(),
+        served_by: None,
+        tokens_per_s: None,
     }
 }

@@ -95,6 +95,7 @@ fn judge_agent(shared: &Shared, spec: &JudgeSpec) -> Option<(Agent, Arc<dyn Prov
                 model: model.clone(),
                 system: None,
                 tools: Vec::new(),
+                mcp: Vec::new(),
                 contract: None,
                 mock: None,
                 max_turns: 1,
@@ -103,8 +104,7 @@ fn judge_agent(shared: &Shared, spec: &JudgeSpec) -> Option<(Agent, Arc<dyn Prov
                 retry: RetryPolicy::default(),
                 timeout_ms: None,
             };
-            let p: Arc<dyn Provider> =
-                Arc::from(gauntlet_providers::for_agent(&shared.project, &agent));
+            let p: Arc<dyn Provider> = shared.registry.for_agent(&shared.project, &agent);
             Some((agent, p))
         }
     }
@@ -213,6 +213,7 @@ async fn ask(
             agent,
             model,
             messages: &messages,
+            tools: &[],
             turn: 1,
             vars: &Value::Null,
         };

@@ -14,6 +14,7 @@ mod chaos;
 mod custom;
 mod graph;
 mod judge;
+mod mcp;
 mod perf;
 mod retry;
 mod tools;
@@ -24,12 +25,13 @@ use std::time::Duration;
 
 use gauntlet_core::model::Project;
 use gauntlet_core::result::CaseResult;
-use gauntlet_providers::Provider;
+use gauntlet_providers::{Provider, ToolSpec};
 use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;
 
 pub use cancel::Cancel;
 pub use judge::{JudgeCache, parse_verdict, prompt as judge_prompt};
+pub use mcp::config as mcp_config;
 pub use perf::PerfBaseline;
 
 /// Default limit of one step (one agent turn, retries included) when neither the agent nor the
@@ -85,6 +87,12 @@ pub(crate) struct Shared {
     pub cassettes: Option<cassette::Cassettes>,
     pub seed: u64,
     pub providers: HashMap<String, Arc<dyn Provider>>,
+    /// The tools each agent's model sees, by agent name.
+    pub tool_specs: HashMap<String, Arc<[ToolSpec]>>,
+    /// Every provider behind its limiter and breaker, for agents made up on the fly (judges).
+    pub registry: gauntlet_providers::Registry,
+    /// The run's MCP connections.
+    pub mcp: mcp::Servers,
     pub cancel: Cancel,
     pub judge_cache: Option<Arc<dyn JudgeCache>>,
 }
@@ -102,12 +110,16 @@ pub async fn run_suite(
         .suites
         .get_index_of(suite_name)
         .ok_or_else(|| EngineError::UnknownSuite(suite_name.to_owned()))?;
+    let registry = gauntlet_providers::Registry::new(&project);
+    let mcp = mcp::Servers::connect(&project, suite_name).await;
     let mut providers: HashMap<String, Arc<dyn Provider>> = HashMap::new();
+    let mut tool_specs: HashMap<String, Arc<[ToolSpec]>> = HashMap::new();
     for (name, agent) in &project.agents {
-        providers.insert(
-            name.clone(),
-            Arc::from(gauntlet_providers::for_agent(&project, agent)),
-        );
+        providers.insert(name.clone(), registry.for_agent(&project, agent));
+        let mut specs = tools::specs(&project, agent);
+        let mut taken: Vec<String> = specs.iter().map(|s| s.name.clone()).collect();
+        specs.extend(mcp.specs(&agent.mcp, &mut taken));
+        tool_specs.insert(name.clone(), specs.into());
     }
     let shared = Arc::new(Shared {
         project: Arc::clone(&project),
@@ -115,6 +127,9 @@ pub async fn run_suite(
         seed: config.seed,
         cassettes: config.cassettes.clone(),
         providers,
+        tool_specs,
+        registry,
+        mcp,
         cancel: cancel.clone(),
         judge_cache: config.judge_cache.as_ref().map(|h| Arc::clone(&h.0)),
     });

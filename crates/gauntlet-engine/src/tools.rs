@@ -1,6 +1,7 @@
-//! Executing tool calls: scripted results for offline runs.
+//! Executing tool calls: scripted results for offline runs, or an MCP server's tools.
 
-use gauntlet_core::model::{Tool, ToolMockResult};
+use gauntlet_core::model::{Agent, Project, Tool, ToolMockResult};
+use gauntlet_providers::ToolSpec;
 use rand_chacha::ChaCha8Rng;
 use serde_json::Value;
 
@@ -50,5 +51,35 @@ pub async fn call(tool: &Tool, args: &Value, rng: &mut ChaCha8Rng) -> ToolOutcom
     ToolOutcome {
         result,
         latency_ms: delay as f64,
+    }
+}
+
+/// The tools an agent's model sees: its own from `tools:`.
+pub fn specs(project: &Project, agent: &Agent) -> Vec<ToolSpec> {
+    agent
+        .tools
+        .iter()
+        .filter_map(|t| project.tools.get(t))
+        .map(|t| ToolSpec {
+            name: t.name.clone(),
+            description: t.description.clone(),
+            parameters: t.parameters.clone(),
+        })
+        .collect()
+}
+
+/// Where a tool call goes.
+#[derive(Clone, Copy)]
+pub enum Target<'a> {
+    Mock(&'a Tool),
+    Mcp(&'a gauntlet_mcp::Client),
+}
+
+impl Target<'_> {
+    pub async fn call(self, name: &str, args: &Value, rng: &mut ChaCha8Rng) -> ToolOutcome {
+        match self {
+            Target::Mock(tool) => call(tool, args, rng).await,
+            Target::Mcp(client) => crate::mcp::call_tool(client, name, args).await,
+        }
     }
 }

@@ -1,17 +1,27 @@
 //! Model providers behind one trait, with token counting and pricing.
 //!
 //! The engine sends a [`ChatRequest`] and gets a [`ChatResponse`] or a classified
-//! [`ProviderError`]; it knows nothing about wire formats. This crate has the mock provider
-//! used for offline runs; adapters for remote APIs implement the same trait.
+//! [`ProviderError`]; it knows nothing about wire formats. Adapters: the mock (offline runs),
+//! OpenAI-compatible and Azure OpenAI, Anthropic, Gemini, Bedrock, and external agents over
+//! HTTP or a child process. [`Registry`] puts each behind its adaptive limiter and circuit
+//! breaker and routes an agent's calls through its fallback chain.
 
+pub mod anthropic;
+pub mod bedrock;
+pub mod external;
+pub mod gemini;
+pub mod http;
 pub mod mock;
+pub mod openai;
 pub mod pricing;
+pub mod resilience;
 pub mod tokens;
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 
-use gauntlet_core::model::{Agent, ErrorKind, Project, ProviderKind};
+use gauntlet_core::model::{Agent, ErrorKind, Project, Provider as ProviderDef, ProviderKind};
 use gauntlet_core::result::Tokens;
 use rand_chacha::ChaCha8Rng;
 use serde_json::Value;
@@ -55,18 +65,29 @@ impl Message {
     }
 }
 
+/// A tool as the model sees it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ToolSpec {
+    pub name: String,
+    pub description: String,
+    /// JSON Schema of the arguments.
+    pub parameters: Value,
+}
+
 /// One model call: the conversation so far and what the model may do.
 pub struct ChatRequest<'a> {
     pub agent: &'a Agent,
     pub model: &'a str,
     pub messages: &'a [Message],
+    /// The tools the model may call.
+    pub tools: &'a [ToolSpec],
     /// The model call's number within the agent turn, starting at 1.
     pub turn: u32,
     /// The case's `vars`, visible to mock templates.
     pub vars: &'a Value,
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct ChatResponse {
     pub text: String,
     pub tool_calls: Vec<ToolCall>,
@@ -77,6 +98,20 @@ pub struct ChatResponse {
     /// Time to the first token when the response was streamed; `None` otherwise (the first
     /// token then arrives with the whole response).
     pub ttft_ms: Option<f64>,
+    /// Output tokens per second after the first token, for streamed responses.
+    pub tokens_per_s: Option<f64>,
+    /// The fallback provider that answered, and its model, when it was not the agent's own.
+    pub served_by: Option<(String, String)>,
+    /// Tool calls an external agent reports having made itself (recorded, not executed).
+    pub reported_tool_calls: Vec<ReportedToolCall>,
+}
+
+/// A tool call made inside an external agent.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ReportedToolCall {
+    pub name: String,
+    pub args: Value,
+    pub result: Option<Value>,
 }
 
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
@@ -104,6 +139,9 @@ impl ProviderError {
 pub struct CallContext {
     pub rng: ChaCha8Rng,
     pub rule_hits: std::collections::HashMap<usize, u32>,
+    /// State an adapter keeps across the model calls of one step (a process agent's
+    /// conversation); dropped when the step ends.
+    pub session: Option<Box<dyn std::any::Any + Send>>,
 }
 
 impl CallContext {
@@ -111,6 +149,7 @@ impl CallContext {
         CallContext {
             rng,
             rule_hits: Default::default(),
+            session: None,
         }
     }
 }
@@ -123,35 +162,72 @@ pub trait Provider: Send + Sync {
     ) -> BoxFuture<'a, Result<ChatResponse, ProviderError>>;
 }
 
-/// The provider behind an agent: the mock for `type: mock`; for provider types whose adapter
-/// is not part of this build, a provider that fails every call with a clear `unsupported`
-/// error (never a fake answer).
-pub fn for_agent(project: &Project, agent: &Agent) -> Box<dyn Provider> {
-    match project.providers.get(&agent.provider).map(|p| p.kind) {
-        Some(ProviderKind::Mock) => Box::new(mock::MockProvider),
-        Some(kind) => Box::new(Unavailable(kind)),
-        None => Box::new(Unavailable(ProviderKind::Mock)),
+/// One guarded adapter per provider definition, shared by every agent that uses it.
+pub struct Registry {
+    guarded: std::collections::HashMap<String, Arc<resilience::Guarded>>,
+}
+
+impl Registry {
+    pub fn new(project: &Project) -> Registry {
+        let guarded = project
+            .providers
+            .iter()
+            .map(|(name, def)| {
+                (
+                    name.clone(),
+                    Arc::new(resilience::Guarded {
+                        name: name.clone(),
+                        model: def.model.clone(),
+                        inner: adapter(def),
+                        limiter: Arc::new(resilience::Limiter::new(&def.limits)),
+                        breaker: resilience::Breaker::new(&def.limits),
+                    }),
+                )
+            })
+            .collect();
+        Registry { guarded }
+    }
+
+    /// The agent's provider followed by its fallback chain (depth first, each provider once).
+    pub fn for_agent(&self, project: &Project, agent: &Agent) -> Arc<dyn Provider> {
+        let mut chain = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        let mut queue = vec![agent.provider.as_str()];
+        while let Some(name) = queue.first().copied() {
+            queue.remove(0);
+            if !seen.insert(name) {
+                continue;
+            }
+            if let Some(g) = self.guarded.get(name) {
+                chain.push(Arc::clone(g));
+            }
+            if let Some(def) = project.providers.get(name) {
+                for (i, f) in def.fallback.iter().enumerate() {
+                    queue.insert(i, f.as_str());
+                }
+            }
+        }
+        Arc::new(resilience::Routed { chain })
+    }
+
+    /// The limiter of a provider, for inspection.
+    pub fn limiter(&self, provider: &str) -> Option<&resilience::Limiter> {
+        self.guarded.get(provider).map(|g| g.limiter.as_ref())
     }
 }
 
-struct Unavailable(ProviderKind);
-
-impl Provider for Unavailable {
-    fn complete<'a>(
-        &'a self,
-        _req: ChatRequest<'a>,
-        _ctx: &'a mut CallContext,
-    ) -> BoxFuture<'a, Result<ChatResponse, ProviderError>> {
-        let kind = self.0;
-        Box::pin(async move {
-            Err(ProviderError::new(
-                ErrorKind::Unsupported,
-                format!(
-                    "provider type `{}` is not available in this build yet; only `mock` runs",
-                    kind.as_str()
-                ),
-            ))
-        })
+/// The adapter for a provider definition.
+pub fn adapter(def: &ProviderDef) -> Box<dyn Provider> {
+    match def.kind {
+        ProviderKind::Mock => Box::new(mock::MockProvider),
+        ProviderKind::Openai | ProviderKind::AzureOpenai => {
+            Box::new(openai::OpenAi::new(def.clone()))
+        }
+        ProviderKind::Anthropic => Box::new(anthropic::Anthropic::new(def.clone())),
+        ProviderKind::Gemini => Box::new(gemini::Gemini::new(def.clone())),
+        ProviderKind::Bedrock => Box::new(bedrock::Bedrock::new(def.clone())),
+        ProviderKind::Http => Box::new(external::HttpAgent::new(def.clone())),
+        ProviderKind::Process => Box::new(external::ProcessAgent::new(def.clone())),
     }
 }
 

@@ -85,8 +85,7 @@ fn respond(
             text,
             tool_calls,
             usage,
-            latency_ms: None,
-            ttft_ms: None,
+            ..ChatResponse::default()
         }),
         delay,
     )

@@ -35,10 +35,38 @@ pub struct InterpError {
     pub hint: String,
 }
 
-/// JSON pointers of fields that may hold credentials.
+/// JSON pointers of fields that may hold credentials: a provider's `api_key`, and the values
+/// of `headers` and `env` of providers and MCP servers.
 pub fn is_credential(pointer: &str) -> bool {
     let parts: Vec<&str> = pointer.split('/').collect();
-    matches!(parts.as_slice(), ["", "providers", _, "api_key"])
+    matches!(
+        parts.as_slice(),
+        ["", "providers", _, "api_key"]
+            | ["", "providers" | "mcp_servers", _, "headers" | "env", _]
+    )
+}
+
+/// Whether a credential field written as a literal is masked (`***`) in configuration
+/// snapshots: always for `api_key`; for headers and environment variables, when the name looks
+/// like a credential (`Authorization`, `X-Api-Key`, `GITHUB_TOKEN`, ...).
+pub fn masks_literal(pointer: &str) -> bool {
+    let name = pointer
+        .rsplit('/')
+        .next()
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    name == "api_key"
+        || [
+            "auth",
+            "key",
+            "token",
+            "secret",
+            "password",
+            "cookie",
+            "credential",
+        ]
+        .iter()
+        .any(|w| name.contains(w))
 }
 
 pub fn interpolate(
@@ -82,7 +110,7 @@ pub fn interpolate(
             if !allow_secrets {
                 return Err(InterpError {
                     message: format!("`${{secret:{name}}}` is not allowed here"),
-                    hint: "secrets may only be used in credential fields such as `providers.NAME.api_key`, so they never reach prompts, outputs or reports".into(),
+                    hint: "secrets may only be used in credential fields (a provider's `api_key`, and `headers` and `env` values of providers and MCP servers), so they never reach prompts, outputs or reports".into(),
                 });
             }
             let Some(v) = vars.secret(name) else {
@@ -206,6 +234,11 @@ mod tests {
         assert!(interpolate("${secret:NOPE}", &v, true).is_err());
         assert!(is_credential("/providers/gpt/api_key"));
         assert!(!is_credential("/agents/a/system"));
+        assert!(is_credential("/providers/p/headers/Authorization"));
+        assert!(is_credential("/mcp_servers/fs/env/TOKEN"));
+        assert!(!is_credential("/mcp_servers/fs/args/0"));
+        assert!(masks_literal("/providers/p/headers/X-Api-Key"));
+        assert!(!masks_literal("/mcp_servers/fs/env/ROOT_DIR"));
     }
 
     #[test]

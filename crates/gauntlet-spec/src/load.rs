@@ -555,7 +555,7 @@ fn interpolate_tree(
                 Ok(done) => {
                     if credential {
                         // Literal credentials are masked as `***`; interpolated ones keep their reference.
-                        let reference = if done.replaced {
+                        let reference = if done.replaced || !interp::masks_literal(ptr) {
                             s.clone()
                         } else {
                             "***".to_owned()

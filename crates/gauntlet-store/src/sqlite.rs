@@ -59,6 +59,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0009_evaluators",
         include_str!("../migrations/sqlite/0009_evaluators.sql"),
     ),
+    (
+        "0010_providers",
+        include_str!("../migrations/sqlite/0010_providers.sql"),
+    ),
 ];
 
 /// Group commit: a write transaction closes after this many cases or this long after its first
@@ -231,10 +235,10 @@ fn insert_case(
     .execute(params![t, r, c.index, c.id, c.target, c.status.as_str(), c.score, c.input, c.output, c.reason, c.tokens.input as i64, c.tokens.output as i64, c.cost_usd, c.latency_ms, json_text(&c.tags), c.trial])?;
     for (si, s) in c.steps.iter().enumerate() {
         tx.prepare_cached(
-            "INSERT INTO steps (tenant_id, run_id, case_idx, step_idx, node, agent, provider, model, input, output, tokens_input, tokens_output, cost_usd, latency_ms, model_calls, retries, error, violations, ttft_ms, faults)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)",
+            "INSERT INTO steps (tenant_id, run_id, case_idx, step_idx, node, agent, provider, model, input, output, tokens_input, tokens_output, cost_usd, latency_ms, model_calls, retries, error, violations, ttft_ms, faults, served_by, tokens_per_s)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22)",
         )?
-        .execute(params![t, r, c.index, si as i64, s.node, s.agent, s.provider, s.model, s.input, s.output, s.tokens.input as i64, s.tokens.output as i64, s.cost_usd, s.latency_ms, s.model_calls, s.retries, s.error, json_text(&s.violations), s.ttft_ms, (!s.faults.is_empty()).then(|| json_text(&s.faults))])?;
+        .execute(params![t, r, c.index, si as i64, s.node, s.agent, s.provider, s.model, s.input, s.output, s.tokens.input as i64, s.tokens.output as i64, s.cost_usd, s.latency_ms, s.model_calls, s.retries, s.error, json_text(&s.violations), s.ttft_ms, (!s.faults.is_empty()).then(|| json_text(&s.faults)), s.served_by, s.tokens_per_s])?;
         for (ci, call) in s.tool_calls.iter().enumerate() {
             tx.prepare_cached(
                 "INSERT INTO tool_calls (tenant_id, run_id, case_idx, step_idx, call_idx, name, args, result, error, latency_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
@@ -589,7 +593,7 @@ impl RunStore for SqliteStore {
              FROM cases WHERE tenant_id = ?1 AND run_id = ?2 ORDER BY idx",
         )?;
         let mut steps = conn.prepare(
-            "SELECT case_idx, step_idx, node, agent, provider, model, input, output, tokens_input, tokens_output, cost_usd, latency_ms, model_calls, retries, error, violations, ttft_ms, faults
+            "SELECT case_idx, step_idx, node, agent, provider, model, input, output, tokens_input, tokens_output, cost_usd, latency_ms, model_calls, retries, error, violations, ttft_ms, faults, served_by, tokens_per_s
              FROM steps WHERE tenant_id = ?1 AND run_id = ?2 ORDER BY case_idx, step_idx",
         )?;
         let mut calls = conn.prepare(
@@ -704,6 +708,8 @@ fn read_step(row: &Row<'_>) -> Result<(i64, i64, StepRecord)> {
                     .map_err(|e| StoreError::Corrupt(format!("step faults: {e}")))?,
                 None => Vec::new(),
             },
+            served_by: row.get(18)?,
+            tokens_per_s: row.get(19)?,
         },
     ))
 }

@@ -87,6 +87,8 @@ fn case(index: u32) -> CaseResult {
                     kind: "tool_error".into(),
                     detail: "injected".into(),
                 }],
+                served_by: None,
+                tokens_per_s: None,
             },
             StepRecord {
                 node: Some("b".into()),
@@ -105,6 +107,8 @@ fn case(index: u32) -> CaseResult {
                 violations: vec![],
                 ttft_ms: None,
                 faults: vec![],
+                served_by: Some("backup".into()),
+                tokens_per_s: Some(42.5),
             },
         ],
         assertions: vec![AssertionResult {

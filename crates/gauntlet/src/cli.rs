@@ -53,8 +53,47 @@ pub enum Command {
     /// Retention policies: delete old runs, purge or anonymise their transcripts
     #[command(subcommand)]
     Retention(RetentionCommand),
+    /// Serve the project's mock agents as an OpenAI- and Anthropic-compatible HTTP API
+    MockServer(MockServerArgs),
+    /// MCP servers of the project
+    #[command(subcommand)]
+    Mcp(McpCommand),
     /// Print the JSON Schema of the specification format
     Schema,
+}
+
+#[derive(Args)]
+pub struct MockServerArgs {
+    /// A specification file or a directory of them; the request's `model` names the agent
+    #[arg(default_value = ".")]
+    pub path: PathBuf,
+    /// Port to listen on (0 picks a free one and prints it)
+    #[arg(long, default_value_t = 8787)]
+    pub port: u16,
+    /// Address to listen on
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: String,
+    /// Seed of the mock's random choices (each request derives its own from it)
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+#[derive(Subcommand)]
+pub enum McpCommand {
+    /// Connect to a server and list its tools (after `tools_filter`), resources and prompts
+    List(McpListArgs),
+}
+
+#[derive(Args)]
+pub struct McpListArgs {
+    /// The server's name in `mcp_servers:`
+    pub server: String,
+    /// A specification file or a directory of them
+    #[arg(default_value = ".")]
+    pub path: PathBuf,
+    /// Most resources to list
+    #[arg(long, default_value_t = 50)]
+    pub limit: usize,
 }
 
 #[derive(Args)]

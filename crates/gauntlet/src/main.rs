@@ -5,6 +5,7 @@ mod audit;
 mod cassettes;
 mod cli;
 mod contract;
+mod external;
 mod history;
 mod init;
 mod output;
@@ -66,6 +67,8 @@ fn main() -> ExitCode {
         cli::Command::Contract(cli::ContractCommand::Sign(a)) => contract::sign(&a),
         cli::Command::Contract(cli::ContractCommand::Check(a)) => contract::check(&a),
         cli::Command::Retention(cli::RetentionCommand::Apply(a)) => retention::apply(&a),
+        cli::Command::MockServer(a) => external::mock_server(&a),
+        cli::Command::Mcp(cli::McpCommand::List(a)) => external::mcp_list(&a),
         cli::Command::Schema => {
             output::out(&gauntlet_spec::schema::json_schema());
             Ok(Outcome::Passed)

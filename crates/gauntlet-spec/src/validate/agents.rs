@@ -46,6 +46,19 @@ pub(crate) fn agent(
             ok = false;
         }
     }
+    let mcp_ptr = push_pointer(&e.pointer, "mcp");
+    for (i, m) in raw.mcp.iter().enumerate() {
+        if !cx.has("mcp_servers", m) {
+            cx.unknown(
+                &e.source,
+                &push_pointer(&mcp_ptr, &i.to_string()),
+                "mcp_servers",
+                "MCP server",
+                m,
+            );
+            ok = false;
+        }
+    }
     let contract_ptr = push_pointer(&e.pointer, "contract");
     let contract = contract_ref(cx, e, &contract_ptr, raw.contract.as_ref(), contracts)
         .unwrap_or_else(|()| {
@@ -81,7 +94,7 @@ pub(crate) fn agent(
         .get(&raw.provider)
         .is_some_and(|p| p.kind == ProviderKind::Mock);
     let mock = match raw.mock {
-        Some(m) => mock(cx, e, m, &raw.tools).or_else(|| {
+        Some(m) => mock(cx, e, m, &raw.tools, !raw.mcp.is_empty()).or_else(|| {
             ok = false;
             None
         }),
@@ -116,6 +129,7 @@ pub(crate) fn agent(
         model: raw.model,
         system: raw.system,
         tools: raw.tools,
+        mcp: raw.mcp,
         contract,
         mock,
         max_turns: raw.max_turns.unwrap_or(8),
@@ -131,6 +145,7 @@ pub(crate) fn mock(
     e: &Entity,
     raw: raw::Mock,
     agent_tools: &[String],
+    has_mcp: bool,
 ) -> Option<MockBehaviour> {
     let base = push_pointer(&e.pointer, "mock");
     let mut ok = true;
@@ -173,7 +188,8 @@ pub(crate) fn mock(
         }
         let check_call =
             |cx: &mut Ctx, ptr: &str, call: raw::MockToolCall| -> Option<MockToolCall> {
-                if !agent_tools.contains(&call.name) {
+                // Tools of MCP servers are discovered when the run starts.
+                if !agent_tools.contains(&call.name) && !has_mcp {
                     let hint = if cx.has("tools", &call.name) {
                         format!("add `{}` to the agent's `tools` list", call.name)
                     } else {
@@ -275,6 +291,7 @@ pub(crate) fn mock(
         ] {
             if let Some(tool) = tool
                 && !agent_tools.contains(tool)
+                && !has_mcp
             {
                 cx.error(
                     &e.source,

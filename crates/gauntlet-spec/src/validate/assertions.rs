@@ -20,7 +20,7 @@ impl Scope {
         let mut nodes = Some(Vec::new());
         for t in targets {
             match t {
-                Target::Agent(_) => nodes = None,
+                Target::Agent(_) | Target::Mcp(_) => nodes = None,
                 Target::Graph(g) => {
                     if let (Some(list), Some(graph)) = (nodes.as_mut(), project.graphs.get(g)) {
                         list.extend(graph.nodes.keys().cloned());
@@ -340,7 +340,7 @@ pub fn check(
         "tool-called" | "no-tool" => {
             let tool = a.name.clone().or(value_text);
             if let Some(t) = &tool
-                && !cx.has("tools", t)
+                && !cx.known_tool(t)
             {
                 let ptr = if a.name.is_some() {
                     push_pointer(p, "name")
@@ -381,7 +381,7 @@ pub fn check(
                 return None;
             };
             for (i, t) in names.iter().enumerate() {
-                if !cx.has("tools", t) {
+                if !cx.known_tool(t) {
                     cx.unknown(
                         e,
                         &push_pointer(&value_ptr, &i.to_string()),

@@ -61,7 +61,7 @@ pub fn chaos(cx: &mut Ctx, e: &Source, ptr: &str, value: &Value) -> Option<Chaos
     for (i, t) in raw.tools.iter().enumerate() {
         let p = push_pointer(&push_pointer(ptr, "tools"), &i.to_string());
         let tool = t.tool.clone().unwrap_or_else(|| "*".to_owned());
-        if tool != "*" && !cx.has("tools", &tool) {
+        if tool != "*" && !cx.known_tool(&tool) {
             cx.unknown(e, &push_pointer(&p, "tool"), "tools", "tool", &tool);
             ok = false;
             continue;
@@ -98,7 +98,7 @@ pub fn chaos(cx: &mut Ctx, e: &Source, ptr: &str, value: &Value) -> Option<Chaos
     for (i, l) in raw.latency.iter().enumerate() {
         let p = push_pointer(&push_pointer(ptr, "latency"), &i.to_string());
         let target = l.target.clone().unwrap_or_else(|| "*".to_owned());
-        if !matches!(target.as_str(), "*" | "model" | "tools") && !cx.has("tools", &target) {
+        if !matches!(target.as_str(), "*" | "model" | "tools") && !cx.known_tool(&target) {
             cx.error(
                 e,
                 &push_pointer(&p, "target"),

@@ -1,73 +1,16 @@
-//! Providers, tools and contracts.
+//! Tools and contracts.
 
 use std::collections::HashMap;
 
 use gauntlet_core::model::{
-    Contract, LatencyRange, Price, Provider, ProviderKind, RetryPolicy, Secret, Tool,
-    ToolMockResult, ToolMockRule,
+    Contract, LatencyRange, RetryPolicy, Tool, ToolMockResult, ToolMockRule,
 };
-use indexmap::IndexMap;
 use serde_json::Value;
 
 use crate::load::Entity;
 use crate::raw;
 use crate::validate::Ctx;
 use crate::yaml::push_pointer;
-
-pub(crate) fn provider(cx: &mut Ctx, e: &Entity) -> Option<Provider> {
-    let raw: raw::Provider = cx.de(&e.source, &e.pointer, &e.value)?;
-    let kind = match raw.kind {
-        raw::ProviderType::Mock => ProviderKind::Mock,
-        raw::ProviderType::Openai => ProviderKind::Openai,
-        raw::ProviderType::AzureOpenai => ProviderKind::AzureOpenai,
-        raw::ProviderType::Anthropic => ProviderKind::Anthropic,
-        raw::ProviderType::Gemini => ProviderKind::Gemini,
-        raw::ProviderType::Bedrock => ProviderKind::Bedrock,
-    };
-    let key_ptr = push_pointer(&e.pointer, "api_key");
-    let api_key = raw.api_key.map(|value| {
-        let reference = e
-            .source
-            .credential(&key_ptr)
-            .cloned()
-            .unwrap_or_else(|| "***".to_owned());
-        if reference == "***" {
-            cx.warning(
-                &e.source,
-                &key_ptr,
-                "credential written in plain text in the file",
-            )
-            .hint = Some(
-                "write `api_key: ${secret:NAME}` and keep the value in the environment or `.env`"
-                    .into(),
-            );
-        }
-        Secret::new(reference, value)
-    });
-    let mut pricing = IndexMap::new();
-    for (model, price) in raw.pricing {
-        if price.input_per_mtok < 0.0 || price.output_per_mtok < 0.0 {
-            let p = push_pointer(&push_pointer(&e.pointer, "pricing"), &model);
-            cx.error(&e.source, &p, "prices cannot be negative");
-            return None;
-        }
-        pricing.insert(
-            model,
-            Price {
-                input_per_mtok: price.input_per_mtok,
-                output_per_mtok: price.output_per_mtok,
-            },
-        );
-    }
-    Some(Provider {
-        name: e.name.clone(),
-        kind,
-        base_url: raw.base_url,
-        api_key,
-        model: raw.model,
-        pricing,
-    })
-}
 
 pub(crate) fn latency(
     cx: &mut Ctx,

@@ -11,11 +11,13 @@ mod de;
 mod definitions;
 mod evaluators;
 mod graphs;
+pub mod providers;
 mod suites;
 
 use crate::validate::agents::agent;
-use crate::validate::definitions::{contract, provider, tool};
+use crate::validate::definitions::{contract, tool};
 use crate::validate::graphs::graph;
+use crate::validate::providers::{mcp_server, provider};
 pub(crate) use crate::validate::suites::deserialize_case;
 use crate::validate::suites::suite;
 
@@ -97,6 +99,12 @@ impl<'a> Ctx<'a> {
 
     fn has(&self, section: &str, name: &str) -> bool {
         self.names.get(section).is_some_and(|n| n.contains(&name))
+    }
+
+    /// A tool name that may be called: one of `tools:`, or any name when MCP servers exist
+    /// (their tools are discovered when a run starts).
+    fn known_tool(&self, name: &str) -> bool {
+        self.has("tools", name) || self.names.get("mcp_servers").is_some_and(|m| !m.is_empty())
     }
 
     fn names(&self, section: &str) -> Vec<&'a str> {
@@ -205,6 +213,9 @@ pub fn validate(loaded: &Loaded) -> Validated {
             let ok = match section {
                 "providers" => provider(&mut cx, e)
                     .map(|p| project.providers.insert(e.name.clone(), p))
+                    .is_some(),
+                "mcp_servers" => mcp_server(&mut cx, e)
+                    .map(|m| project.mcp_servers.insert(e.name.clone(), m))
                     .is_some(),
                 "tools" => tool(&mut cx, e)
                     .map(|t| project.tools.insert(e.name.clone(), t))

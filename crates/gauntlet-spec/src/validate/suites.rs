@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use gauntlet_core::model::{Contract, Project, Suite, Target};
+use gauntlet_core::model::{Contract, McpCall, Project, Suite, Target};
 use serde_json::Value;
 
 use crate::diag::{Diagnostic, did_you_mean};
@@ -37,7 +37,14 @@ pub(crate) fn suite(
     let target_ptr = push_pointer(&e.pointer, "target");
     let mut targets = Vec::new();
     for name in one_or_many(cx, e, &target_ptr, &raw.target, "a target")? {
-        if let Some(g) = name.strip_prefix("graph:") {
+        if let Some(m) = name.strip_prefix("mcp:") {
+            if cx.has("mcp_servers", m) {
+                targets.push(Target::Mcp(m.to_owned()));
+            } else {
+                cx.unknown(&e.source, &target_ptr, "mcp_servers", "MCP server", m);
+                ok = false;
+            }
+        } else if let Some(g) = name.strip_prefix("graph:") {
             if cx.has("graphs", g) {
                 targets.push(Target::Graph(g.to_owned()));
             } else {
@@ -73,6 +80,18 @@ pub(crate) fn suite(
                 .hint = Some(hint);
             ok = false;
         }
+    }
+    let mcp_suite = targets.iter().any(|t| matches!(t, Target::Mcp(_)));
+    if mcp_suite && targets.iter().any(|t| !matches!(t, Target::Mcp(_))) {
+        cx.error(
+            &e.source,
+            &target_ptr,
+            "a suite cannot mix MCP servers with agents or graphs",
+        )
+        .hint = Some(
+            "cases of `mcp:NAME` targets call tools directly; put them in their own suite".into(),
+        );
+        ok = false;
     }
     let contract = contract_ref(
         cx,
@@ -137,14 +156,37 @@ pub(crate) fn suite(
             .hint = Some(format!("case {} already uses this id", first + 1));
             ok = false;
         }
+        let call = if mcp_suite {
+            let call = mcp_call(cx, &e.source, &p, c);
+            ok &= call.is_some();
+            call
+        } else {
+            for (field, given) in [
+                ("tool", c.tool.is_some()),
+                ("resource", c.resource.is_some()),
+                ("prompt", c.prompt.is_some()),
+            ] {
+                if given {
+                    cx.error(
+                        &e.source,
+                        &push_pointer(&p, field),
+                        format!("`{field}` applies to cases of MCP targets (`target: mcp:NAME`)"),
+                    );
+                    ok = false;
+                }
+            }
+            None
+        };
         let input = match &c.input {
             Value::String(s) => s.clone(),
+            Value::Null if mcp_suite => String::new(),
             Value::Null => {
                 cx.error(
                     &e.source,
                     &push_pointer(&p, "input"),
                     "`input` cannot be empty",
-                );
+                )
+                .hint = Some("give the case an `input:`, the text handed to the target".into());
                 ok = false;
                 String::new()
             }
@@ -202,6 +244,7 @@ pub(crate) fn suite(
                     }
                 }
             },
+            call,
         });
     }
     ok.then(|| Suite {
@@ -218,4 +261,63 @@ pub(crate) fn suite(
         retention: super::retention(raw.retention),
         chaos: suite_chaos,
     })
+}
+
+/// What a case of an MCP suite calls: exactly one of `tool`, `resource` and `prompt`.
+fn mcp_call(cx: &mut Ctx, src: &Source, p: &str, c: &raw::Case) -> Option<McpCall> {
+    let args = || match &c.input {
+        Value::Null => Some(serde_json::Map::new()),
+        Value::Object(m) => Some(m.clone()),
+        _ => None,
+    };
+    let bad_args = |cx: &mut Ctx| {
+        cx.error(
+            src,
+            &push_pointer(p, "input"),
+            "the arguments must be a mapping",
+        )
+        .hint = Some("e.g. `input: { message: hello }`".into());
+    };
+    match (&c.tool, &c.resource, &c.prompt) {
+        (Some(name), None, None) => match args() {
+            Some(a) => Some(McpCall::Tool {
+                name: name.clone(),
+                args: Value::Object(a),
+            }),
+            None => {
+                bad_args(cx);
+                None
+            }
+        },
+        (None, Some(uri), None) => {
+            if !c.input.is_null() {
+                cx.error(
+                    src,
+                    &push_pointer(p, "input"),
+                    "a `resource` case takes no `input`",
+                );
+                return None;
+            }
+            Some(McpCall::Resource { uri: uri.clone() })
+        }
+        (None, None, Some(name)) => match args() {
+            Some(a) => Some(McpCall::Prompt {
+                name: name.clone(),
+                args: a,
+            }),
+            None => {
+                bad_args(cx);
+                None
+            }
+        },
+        _ => {
+            cx.error(
+                src,
+                p,
+                "a case of an MCP target needs exactly one of `tool`, `resource` and `prompt`",
+            )
+            .hint = Some("e.g. `tool: echo` with `input: { message: hi }`".into());
+            None
+        }
+    }
 }

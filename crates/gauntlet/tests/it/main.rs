@@ -8,6 +8,8 @@ mod diff;
 mod drift;
 mod evaluators;
 mod generate;
+mod mcp;
+mod providers;
 mod reports;
 mod simulate;
 
