@@ -51,8 +51,7 @@ impl Redactor {
         if value.len() >= 4 && !self.secrets.iter().any(|(v, _)| v == value) {
             self.secrets.push((value.to_owned(), reference.to_owned()));
             // Longest first, so a secret containing another is replaced whole.
-            self.secrets
-                .sort_by_key(|s| std::cmp::Reverse(s.0.len()));
+            self.secrets.sort_by_key(|s| std::cmp::Reverse(s.0.len()));
         }
     }
 

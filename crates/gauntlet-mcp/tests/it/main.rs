@@ -17,15 +17,25 @@ use gauntlet_mcp::{ServerConfig, Transport};
 pub const STARTUP: Duration = Duration::from_secs(60);
 pub const CALL: Duration = Duration::from_secs(60);
 
-/// Where `scripts/mcp-servers` installs the servers.
+/// Where the pinned servers are: `scripts/mcp-servers` installs them (once per test binary,
+/// and only when they are missing) and prints the directory, so a fresh machine with node and
+/// npm needs no set-up step. `GAUNTLET_MCP_SERVERS` overrides the directory.
 pub fn servers_dir() -> PathBuf {
-    match std::env::var_os("GAUNTLET_MCP_SERVERS") {
-        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
-        _ => {
-            let home = std::env::var_os("HOME").expect("HOME is not set");
-            Path::new(&home).join(".cache/gauntlet/mcp-servers")
-        }
-    }
+    static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/mcp-servers");
+        let out = std::process::Command::new("bash")
+            .arg(&script)
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
+        assert!(
+            out.status.success(),
+            "scripts/mcp-servers failed (node and npm are needed):\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
+    })
+    .clone()
 }
 
 /// The version `scripts/mcp-servers` pins for a package, from its `NAME_VERSION="..."` line.

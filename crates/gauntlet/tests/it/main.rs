@@ -86,3 +86,28 @@ pub fn report_cases(file: &Path) -> serde_json::Value {
         serde_json::from_str(&mask(&std::fs::read_to_string(file).unwrap())).unwrap();
     v["cases"].clone()
 }
+
+/// Runs an idempotent installer of a test peer in `scripts/` (once per test binary) and
+/// returns the directory it prints: the reference MCP servers, the official SDK clients.
+pub fn test_peer(script: &str) -> PathBuf {
+    static DIRS: std::sync::Mutex<Vec<(String, PathBuf)>> = std::sync::Mutex::new(Vec::new());
+    let mut dirs = DIRS.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some((_, d)) = dirs.iter().find(|(s, _)| s == script) {
+        return d.clone();
+    }
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../scripts")
+        .join(script);
+    let out = Command::new("bash")
+        .arg(&path)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", path.display()));
+    assert!(
+        out.status.success(),
+        "scripts/{script} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let dir = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+    dirs.push((script.to_owned(), dir.clone()));
+    dir
+}

@@ -7,16 +7,13 @@ use std::time::{Duration, Instant};
 
 use crate::{examples, stderr, stdout};
 
-/// Where `scripts/mcp-servers` installed the pinned reference servers.
+/// The pinned reference servers, installed by `scripts/mcp-servers` when missing.
 pub fn servers() -> PathBuf {
-    let dir = std::env::var_os("GAUNTLET_MCP_SERVERS").map_or_else(
-        || PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/gauntlet/mcp-servers"),
-        PathBuf::from,
-    );
+    let dir = crate::test_peer("mcp-servers");
     assert!(
         dir.join("node_modules/@modelcontextprotocol/server-everything/dist/index.js")
             .is_file(),
-        "the reference MCP servers are not installed in {}: run scripts/mcp-servers",
+        "scripts/mcp-servers did not install server-everything into {}",
         dir.display()
     );
     dir

@@ -41,15 +41,12 @@ pub fn mock_server(project: &Path) -> MockServer {
     MockServer { child, url }
 }
 
-/// Where `scripts/sdk-clients` installed the official Python clients.
+/// The official Python clients, installed by `scripts/sdk-clients` when missing.
 fn sdk_clients() -> PathBuf {
-    let dir = std::env::var_os("GAUNTLET_SDK_CLIENTS").map_or_else(
-        || PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/gauntlet/sdk-clients"),
-        PathBuf::from,
-    );
+    let dir = crate::test_peer("sdk-clients");
     assert!(
         dir.join("openai").is_dir() && dir.join("anthropic").is_dir(),
-        "the official OpenAI and Anthropic clients are not installed in {}: run scripts/sdk-clients",
+        "scripts/sdk-clients did not install the clients into {}",
         dir.display()
     );
     dir
