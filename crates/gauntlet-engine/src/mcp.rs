@@ -65,10 +65,14 @@ impl Servers {
             let name = name.clone();
             let cfg = config(def);
             tasks.spawn(async move {
+                // Connect, check health with a ping, then list the (filtered) tools.
                 let connected = match Client::connect(cfg).await {
-                    Ok(c) => match c.tools().await {
-                        Ok(tools) => Ok((c, tools)),
-                        Err(e) => Err(e.to_string()),
+                    Ok(c) => match c.ping().await {
+                        Ok(()) => match c.tools().await {
+                            Ok(tools) => Ok((c, tools)),
+                            Err(e) => Err(e.to_string()),
+                        },
+                        Err(e) => Err(format!("health check failed: {e}")),
                     },
                     Err(e) => Err(e.to_string()),
                 };

@@ -172,7 +172,7 @@ impl Provider for HttpAgent {
                     });
                 }
             }
-            Ok(ChatResponse {
+            let mut r = ChatResponse {
                 text: self.redactor.scrub(&text_of(output)),
                 usage: Tokens {
                     input: count(&spec.input_tokens),
@@ -180,7 +180,9 @@ impl Provider for HttpAgent {
                 },
                 reported_tool_calls: reported,
                 ..ChatResponse::default()
-            })
+            };
+            crate::estimate_usage(&req, &mut r);
+            Ok(r)
         })
     }
 }
@@ -515,7 +517,12 @@ impl Provider for ProcessAgent {
         ctx: &'a mut CallContext,
     ) -> BoxFuture<'a, Result<ChatResponse, ProviderError>> {
         Box::pin(async move {
-            let result = self.exchange(&req, ctx).await;
+            let mut result = self.exchange(&req, ctx).await;
+            if let Ok(r) = result.as_mut()
+                && r.tool_calls.is_empty()
+            {
+                crate::estimate_usage(&req, r);
+            }
             if result.is_err() {
                 // A broken conversation is not resumed: the next call starts afresh.
                 ctx.session = None;

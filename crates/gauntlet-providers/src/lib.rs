@@ -231,6 +231,15 @@ pub fn adapter(def: &ProviderDef) -> Box<dyn Provider> {
     }
 }
 
+/// Fills in token counts a server did not report (some OpenAI-compatible servers send no
+/// `usage`, external agents may not know theirs), counting with tiktoken as the mock does.
+pub(crate) fn estimate_usage(req: &ChatRequest<'_>, r: &mut ChatResponse) {
+    if r.usage.input == 0 && r.usage.output == 0 {
+        r.usage.input = mock::prompt_tokens(req);
+        r.usage.output = mock::completion_tokens(req.model, &r.text, &r.tool_calls);
+    }
+}
+
 /// The model an agent calls: its own, else its provider's default, else `mock`.
 pub fn model_of<'a>(project: &'a Project, agent: &'a Agent) -> &'a str {
     agent

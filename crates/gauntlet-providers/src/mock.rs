@@ -206,7 +206,7 @@ fn template_context(req: &ChatRequest<'_>, input: &str) -> Value {
     json!({ "input": input, "vars": req.vars, "tool_results": results })
 }
 
-fn prompt_tokens(req: &ChatRequest<'_>) -> u64 {
+pub(crate) fn prompt_tokens(req: &ChatRequest<'_>) -> u64 {
     let mut n = req.agent.system.as_deref().map_or(0, |s| {
         tokens::count(req.model, s) + tokens::MESSAGE_OVERHEAD
     });
@@ -224,7 +224,7 @@ fn message_tokens(model: &str, m: &Message) -> u64 {
             .sum::<u64>()
 }
 
-fn completion_tokens(model: &str, text: &str, calls: &[ToolCall]) -> u64 {
+pub(crate) fn completion_tokens(model: &str, text: &str, calls: &[ToolCall]) -> u64 {
     tokens::count(model, text)
         + calls
             .iter()

@@ -146,11 +146,13 @@ impl Provider for OpenAi {
                 request = request.header(name, value.expose());
             }
             let (response, started) = call.send(request).await?;
-            if self.def.stream {
-                read_stream(&call, Stream::new(&call, response, started)).await
+            let mut r = if self.def.stream {
+                read_stream(&call, Stream::new(&call, response, started)).await?
             } else {
-                parse(&call, &call.json(response).await?)
-            }
+                parse(&call, &call.json(response).await?)?
+            };
+            crate::estimate_usage(&req, &mut r);
+            Ok(r)
         })
     }
 }

@@ -104,6 +104,14 @@ impl ReportWriter for MarkdownReport<'_> {
                 s.chaos.kinds()
             )?;
         }
+        if !s.fallbacks.is_empty() {
+            writeln!(
+                self.out,
+                "**Fallbacks** {} step(s) served by a fallback provider ({})\n",
+                s.fallbacks.values().sum::<u64>(),
+                crate::summary::fallback_list(&s.fallbacks)
+            )?;
+        }
         if !s.assertion_types.is_empty() {
             writeln!(self.out, "<details><summary>Assertions by type</summary>\n")?;
             writeln!(self.out, "| type | passed | total |")?;

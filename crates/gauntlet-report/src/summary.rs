@@ -33,6 +33,8 @@ pub struct Summary {
     /// With repeated trials: (case id, target) → (passed, trials).
     trials: Option<BTreeMap<(String, String), (u32, u32)>>,
     pub chaos: ChaosSummary,
+    /// Steps answered by a fallback provider, by provider name.
+    pub fallbacks: BTreeMap<String, u64>,
     /// What evaluators cost (LLM judges), apart from the cases' own cost.
     pub evaluator_cost_usd: f64,
 }
@@ -48,6 +50,15 @@ pub struct ChaosSummary {
     pub cases_hit: u64,
     /// Of those, the cases that still passed.
     pub survived: u64,
+}
+
+/// `"backup 3, claude 1"`: steps served by each fallback provider.
+pub fn fallback_list(fallbacks: &BTreeMap<String, u64>) -> String {
+    fallbacks
+        .iter()
+        .map(|(p, n)| format!("{p} {n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 impl ChaosSummary {
@@ -161,6 +172,11 @@ impl Summary {
             self.chaos.survived += u64::from(c.status == CaseStatus::Passed);
             for f in faults {
                 *self.chaos.by_kind.entry(f.kind.clone()).or_default() += 1;
+            }
+        }
+        for s in &c.steps {
+            if let Some(p) = &s.served_by {
+                *self.fallbacks.entry(p.clone()).or_default() += 1;
             }
         }
         for a in &c.assertions {

@@ -121,6 +121,15 @@ pub fn render(run: &RunRecord, summary: &Summary, style: Style) -> String {
             s.chaos.kinds()
         );
     }
+    if !s.fallbacks.is_empty() {
+        let _ = writeln!(
+            out,
+            "  {:<9}{:>8}   step(s) served by a fallback provider ({})",
+            "fallback",
+            thousands(s.fallbacks.values().sum()),
+            crate::summary::fallback_list(&s.fallbacks)
+        );
+    }
     if !s.metrics.is_empty() {
         let list: Vec<String> = s
             .metrics

@@ -71,7 +71,16 @@ pub fn mcp_list(args: &McpListArgs) -> Result<Outcome> {
     let config = gauntlet_engine::mcp_config(def);
     let rt = runtime()?;
     rt.block_on(async move {
+        let started = std::time::Instant::now();
         let client = gauntlet_mcp::Client::connect(config).await?;
+        let connected = started.elapsed();
+        let pinged = std::time::Instant::now();
+        client.ping().await?;
+        output::out(&format!(
+            "connected in {} ms, ping {} ms",
+            connected.as_millis(),
+            pinged.elapsed().as_millis()
+        ));
         let tools = client.tools().await?;
         output::out(&format!("tools ({}):", tools.len()));
         for t in &tools {

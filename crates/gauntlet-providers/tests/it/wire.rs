@@ -346,3 +346,18 @@ async fn gemini_stream() {
     assert_eq!((r.usage.input, r.usage.output), (12, 6));
     assert!(r.ttft_ms.unwrap() >= 25.0);
 }
+
+#[tokio::test]
+async fn missing_usage_is_counted_locally() {
+    let server = Server::start().await;
+    server.reply(Reply::json(
+        200,
+        &json!({"id": "x", "object": "chat.completion", "created": 1, "model": "llama3",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": "It shipped on Monday."}, "finish_reason": "stop"}]}),
+    ));
+    let p = adapter(&def(ProviderKind::Openai, &server.url));
+    let r = complete(p.as_ref(), "gpt-4o", &conversation()[..1])
+        .await
+        .unwrap();
+    assert!(r.usage.input > 5 && r.usage.output >= 5, "{:?}", r.usage);
+}

@@ -3,7 +3,6 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::time::{Duration, Instant};
 
 use crate::{examples, stderr, stdout};
 
@@ -43,24 +42,44 @@ fn the_mcp_example_passes_against_the_reference_servers() {
     assert!(text.contains("PASSED suite agent-with-mcp-tools"), "{text}");
 }
 
+/// Starts the real server behind a pass-through on stdio that records each start and, the
+/// first time, dies (with the server) right after forwarding the long-running tool call: the
+/// server is killed in the middle of a call, at the same point on every run.
+const DYING_PROXY: &str = r#"
+import os, subprocess, sys
+pids, server = sys.argv[1], sys.argv[2]
+with open(pids, "a") as f:
+    f.write("%d\n" % os.getpid())
+first = sum(1 for _ in open(pids)) == 1
+child = subprocess.Popen(["node", server, "stdio"], stdin=subprocess.PIPE)
+for line in sys.stdin.buffer:
+    child.stdin.write(line)
+    child.stdin.flush()
+    if first and b"tools/call" in line and b"trigger-long-running-operation" in line:
+        child.kill()
+        os._exit(1)
+child.stdin.close()
+child.wait()
+"#;
+
 #[test]
 fn a_server_killed_mid_suite_is_restarted_and_the_suite_passes() {
     let dir = tempfile::tempdir().unwrap();
     let pids = dir.path().join("pids");
-    // The server runs behind a shell that records each start, so the test can kill it.
+    std::fs::write(dir.path().join("proxy.py"), DYING_PROXY).unwrap();
     let yaml = format!(
         r#"
 mcp_servers:
   everything:
-    command: sh
-    args: ["-c", "echo $$ >> {pids}; exec node {server} stdio"]
+    command: python3
+    args: [proxy.py, "{pids}", "{server}"]
 suites:
   slow:
     target: mcp:everything
     cases:
       - id: long
         tool: trigger-long-running-operation
-        input: {{ duration: 4, steps: 4 }}
+        input: {{ duration: 1, steps: 2 }}
         assert: [{{ type: icontains, value: completed }}]
       - id: echo-after
         tool: echo
@@ -73,39 +92,13 @@ suites:
             .display(),
     );
     std::fs::write(dir.path().join("gauntlet.yaml"), yaml).unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_gauntlet"))
-        .args(["run", ".", "-j", "1"])
-        .current_dir(dir.path())
-        .env("GAUNTLET_DATABASE_URL", dir.path().join("store.db"))
-        .env("GAUNTLET_AUDIT_KEY", dir.path().join("audit.pem"))
-        .env("NO_COLOR", "1")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Wait for the server, give the long operation time to start, then kill the server.
-    let started = Instant::now();
-    while !pids.exists() {
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "the server never started"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    std::thread::sleep(Duration::from_millis(1500));
-    let first = std::fs::read_to_string(&pids).unwrap();
-    let status = Command::new("kill")
-        .args(["-9", first.trim()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let out = child.wait_with_output().unwrap();
+    let out = run(dir.path(), Path::new("."), &["-j", "1"]);
     assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
     let starts = std::fs::read_to_string(&pids).unwrap();
     assert_eq!(
         starts.lines().count(),
         2,
-        "the server was started again after it died: {starts}"
+        "the server died during the call and was started again: {starts}"
     );
 }
 

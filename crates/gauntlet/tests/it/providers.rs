@@ -321,6 +321,13 @@ suites:
         assert!(out.status.success(), "{suite}:\n{o}\n{e}");
         outputs.push(("run output", o + &e));
     }
+    assert!(
+        outputs[0]
+            .1
+            .contains("step(s) served by a fallback provider (claude 2)"),
+        "{}",
+        outputs[0].1
+    );
     let routed: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.path().join("routed.json")).unwrap()).unwrap();
     for case in routed["cases"].as_array().unwrap() {
