@@ -71,6 +71,12 @@ impl Project {
         self.slice(suite, true)
     }
 
+    /// The MCP servers a suite uses: its `mcp:` targets and the servers of the agents it runs
+    /// (the suite's cases are not copied).
+    pub fn mcp_servers_of(&self, suite: &str) -> IndexMap<String, McpServer> {
+        self.slice(suite, false).mcp_servers
+    }
+
     fn slice(&self, suite: &str, with_cases: bool) -> Project {
         let mut out = Project::default();
         let Some(s) = self.suites.get(suite) else {
@@ -865,5 +871,6 @@ pub struct Case {
     pub chaos: Option<Arc<crate::chaos::Chaos>>,
     /// For MCP targets: the tool, resource or prompt the case calls.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub call: Option<McpCall>,
+    /// Boxed: rare, and cases are many.
+    pub call: Option<Box<McpCall>>,
 }

@@ -249,7 +249,8 @@ async fn execute(
     match target {
         Target::Mcp(_) => {
             let step =
-                crate::mcp::run_direct(&shared.mcp, target, case.call.as_ref(), &case.input).await;
+                crate::mcp::run_direct(&shared.mcp, target, case.call.as_deref(), &case.input)
+                    .await;
             Execution {
                 output: step.output.clone(),
                 latency_ms: step.latency_ms,

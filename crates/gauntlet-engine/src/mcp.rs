@@ -59,9 +59,8 @@ impl Servers {
     /// Connects to every server the suite uses (its MCP targets and the servers of the agents
     /// it runs), concurrently, and lists their tools.
     pub async fn connect(project: &Project, suite: &str) -> Servers {
-        let slice = project.slice_for_suite(suite);
         let mut tasks = tokio::task::JoinSet::new();
-        for (name, def) in &slice.mcp_servers {
+        for (name, def) in &project.mcp_servers_of(suite) {
             let name = name.clone();
             let cfg = config(def);
             tasks.spawn(async move {

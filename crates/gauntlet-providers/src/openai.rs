@@ -44,8 +44,10 @@ impl OpenAi {
     }
 }
 
-/// The request body of a chat completion.
-pub fn body(req: &ChatRequest<'_>, stream: bool, with_model: bool) -> Value {
+/// The request body of a chat completion. `official` (api.openai.com) sends the output limit
+/// as `max_completion_tokens`, which reasoning models require; compatible servers and Azure get
+/// the older `max_tokens`, which they all accept.
+pub fn body(req: &ChatRequest<'_>, stream: bool, with_model: bool, official: bool) -> Value {
     let mut messages = Vec::with_capacity(req.messages.len() + 1);
     if let Some(system) = &req.agent.system {
         messages.push(json!({"role": "system", "content": system}));
@@ -95,7 +97,12 @@ pub fn body(req: &ChatRequest<'_>, stream: bool, with_model: bool) -> Value {
         body.insert("temperature".into(), json!(t));
     }
     if let Some(n) = req.agent.max_output_tokens {
-        body.insert("max_tokens".into(), json!(n));
+        let key = if official {
+            "max_completion_tokens"
+        } else {
+            "max_tokens"
+        };
+        body.insert(key.into(), json!(n));
     }
     if stream {
         body.insert("stream".into(), json!(true));
@@ -132,10 +139,12 @@ impl Provider for OpenAi {
                 refine: None,
             };
             let azure = self.def.kind == ProviderKind::AzureOpenai;
-            let mut request =
-                http::client()
-                    .post(self.url(req.model))
-                    .json(&body(&req, self.def.stream, !azure));
+            let mut request = http::client().post(self.url(req.model)).json(&body(
+                &req,
+                self.def.stream,
+                !azure,
+                !azure && self.def.base_url.is_none(),
+            ));
             if let Some(key) = &self.def.api_key {
                 request = match self.def.azure.as_ref().map(|a| a.auth) {
                     Some(AzureAuth::ApiKey) => request.header("api-key", key.expose()),

@@ -531,13 +531,16 @@ pub struct Case {
     pub input: Value,
     /// MCP targets: the tool to call with `input` as its arguments.
     #[serde(default)]
-    pub tool: Option<String>,
+    #[schemars(with = "Option<String>")]
+    pub tool: Option<Box<String>>,
     /// MCP targets: the URI of the resource to read.
     #[serde(default)]
-    pub resource: Option<String>,
+    #[schemars(with = "Option<String>")]
+    pub resource: Option<Box<String>>,
     /// MCP targets: the prompt to get with `input` as its arguments.
     #[serde(default)]
-    pub prompt: Option<String>,
+    #[schemars(with = "Option<String>")]
+    pub prompt: Option<Box<String>>,
     /// Values available to templates as `vars.NAME`.
     #[serde(default)]
     pub vars: Option<Value>,

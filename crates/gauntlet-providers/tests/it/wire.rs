@@ -361,3 +361,22 @@ async fn missing_usage_is_counted_locally() {
         .unwrap();
     assert!(r.usage.input > 5 && r.usage.output >= 5, "{:?}", r.usage);
 }
+
+#[test]
+fn the_official_api_gets_max_completion_tokens() {
+    let agent = crate::agent();
+    let messages = conversation();
+    let req = gauntlet_providers::ChatRequest {
+        agent: &agent,
+        model: "o3",
+        messages: &messages,
+        tools: &[],
+        turn: 1,
+        vars: &Value::Null,
+    };
+    let official = gauntlet_providers::openai::body(&req, false, true, true);
+    assert_eq!(official["max_completion_tokens"], json!(100));
+    assert!(official.get("max_tokens").is_none());
+    let compatible = gauntlet_providers::openai::body(&req, false, true, false);
+    assert_eq!(compatible["max_tokens"], json!(100));
+}

@@ -157,7 +157,7 @@ pub(crate) fn suite(
             ok = false;
         }
         let call = if mcp_suite {
-            let call = mcp_call(cx, &e.source, &p, c);
+            let call = mcp_call(cx, &e.source, &p, c).map(Box::new);
             ok &= call.is_some();
             call
         } else {
@@ -281,7 +281,7 @@ fn mcp_call(cx: &mut Ctx, src: &Source, p: &str, c: &raw::Case) -> Option<McpCal
     match (&c.tool, &c.resource, &c.prompt) {
         (Some(name), None, None) => match args() {
             Some(a) => Some(McpCall::Tool {
-                name: name.clone(),
+                name: name.to_string(),
                 args: Value::Object(a),
             }),
             None => {
@@ -298,11 +298,13 @@ fn mcp_call(cx: &mut Ctx, src: &Source, p: &str, c: &raw::Case) -> Option<McpCal
                 );
                 return None;
             }
-            Some(McpCall::Resource { uri: uri.clone() })
+            Some(McpCall::Resource {
+                uri: uri.to_string(),
+            })
         }
         (None, None, Some(name)) => match args() {
             Some(a) => Some(McpCall::Prompt {
-                name: name.clone(),
+                name: name.to_string(),
                 args: a,
             }),
             None => {
