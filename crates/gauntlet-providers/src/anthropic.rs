@@ -54,19 +54,12 @@ pub fn body(req: &ChatRequest<'_>, stream: bool) -> Value {
                     "tool_use_id": m.tool_call_id,
                     "content": m.content,
                 });
-                let merged = messages.last_mut().is_some_and(|last| {
-                    let is_results = last["role"] == "user"
-                        && last["content"]
-                            .as_array()
-                            .is_some_and(|c| c.iter().all(|b| b["type"] == "tool_result"));
-                    if is_results && let Some(c) = last["content"].as_array_mut() {
-                        c.push(block.clone());
-                    }
-                    is_results
-                });
-                if !merged {
-                    messages.push(json!({"role": "user", "content": [block]}));
-                }
+                http::push_tool_result(
+                    &mut messages,
+                    "content",
+                    |b| b["type"] == "tool_result",
+                    block,
+                );
             }
         }
     }
@@ -127,13 +120,7 @@ impl Provider for Anthropic {
         _ctx: &'a mut CallContext,
     ) -> BoxFuture<'a, Result<ChatResponse, ProviderError>> {
         Box::pin(async move {
-            let call = Call {
-                provider: &self.def.name,
-                timeout: http::timeout(&self.def),
-                redactor: &self.redactor,
-                error_message,
-                refine: None,
-            };
+            let call = Call::new(&self.def, &self.redactor, error_message);
             let base = self.def.base_url.as_deref().unwrap_or(DEFAULT_BASE_URL);
             let mut request = http::client()
                 .post(http::join(base, "v1/messages"))
@@ -142,9 +129,7 @@ impl Provider for Anthropic {
             if let Some(key) = &self.def.api_key {
                 request = request.header("x-api-key", key.expose());
             }
-            for (name, value) in &self.def.headers {
-                request = request.header(name, value.expose());
-            }
+            request = http::with_headers(request, &self.def);
             let (response, started) = call.send(request).await?;
             if self.def.stream {
                 read_stream(&call, Stream::new(&call, response, started)).await
@@ -323,13 +308,5 @@ async fn read_stream(call: &Call<'_>, mut s: Stream<'_>) -> Result<ChatResponse,
             _ => None,
         })
         .collect();
-    let (ttft_ms, tokens_per_s) = s.timing(tokens.output);
-    Ok(ChatResponse {
-        text,
-        tool_calls,
-        usage: tokens,
-        ttft_ms,
-        tokens_per_s,
-        ..ChatResponse::default()
-    })
+    Ok(s.timing.response(text, tool_calls, tokens))
 }

@@ -107,19 +107,12 @@ pub fn body(req: &ChatRequest<'_>) -> Value {
                     "content": content,
                     "status": if is_error { "error" } else { "success" },
                 }});
-                match messages.last_mut() {
-                    Some(last)
-                        if last["role"] == "user"
-                            && last["content"].as_array().is_some_and(|c| {
-                                c.iter().all(|b| b.get("toolResult").is_some())
-                            }) =>
-                    {
-                        if let Some(c) = last["content"].as_array_mut() {
-                            c.push(block);
-                        }
-                    }
-                    _ => messages.push(json!({"role": "user", "content": [block]})),
-                }
+                http::push_tool_result(
+                    &mut messages,
+                    "content",
+                    |b| b.get("toolResult").is_some(),
+                    block,
+                );
             }
         }
     }
@@ -180,15 +173,12 @@ impl Provider for Bedrock {
     ) -> BoxFuture<'a, Result<ChatResponse, ProviderError>> {
         Box::pin(async move {
             let call = Call {
-                provider: &self.def.name,
-                timeout: http::timeout(&self.def),
-                redactor: &self.redactor,
-                error_message,
                 refine: Some(|h| {
                     h.get("x-amzn-errortype")
                         .and_then(|v| v.to_str().ok())
                         .map(exception_kind)
                 }),
+                ..Call::new(&self.def, &self.redactor, error_message)
             };
             let base = match (&self.def.base_url, self.region()) {
                 (Some(b), _) => b.clone(),
@@ -237,9 +227,7 @@ impl Provider for Bedrock {
             for (k, v) in &headers {
                 request = request.header(k, v);
             }
-            for (name, value) in &self.def.headers {
-                request = request.header(name, value.expose());
-            }
+            request = http::with_headers(request, &self.def);
             let (response, started) = call.send(request).await?;
             if self.def.stream {
                 read_stream(&call, response, started).await
@@ -307,7 +295,7 @@ async fn read_stream(
     // (id, name, input JSON text) by content block index.
     let mut tools: Vec<Option<(String, String, String)>> = Vec::new();
     let mut tokens = Tokens::default();
-    let mut first_token = None;
+    let mut timing = http::Timing::new(started);
     let mut stopped = false;
     loop {
         let message = match decoder.next() {
@@ -341,7 +329,7 @@ async fn read_stream(
         match message.header_str(":event-type").unwrap_or("") {
             "contentBlockStart" => {
                 if let Some(u) = payload.pointer("/start/toolUse") {
-                    first_token.get_or_insert_with(|| started.elapsed());
+                    timing.token();
                     if tools.len() <= index {
                         tools.resize(index + 1, None);
                     }
@@ -360,7 +348,7 @@ async fn read_stream(
             }
             "contentBlockDelta" => {
                 if let Some(t) = payload.pointer("/delta/text").and_then(Value::as_str) {
-                    first_token.get_or_insert_with(|| started.elapsed());
+                    timing.token();
                     text.push_str(t);
                 }
                 if let Some(input) = payload
@@ -384,26 +372,14 @@ async fn read_stream(
             "the event stream ended before `messageStop`",
         ));
     }
-    let total = started.elapsed();
-    let ttft_ms = first_token.map(|d| d.as_secs_f64() * 1000.0);
-    let tokens_per_s = first_token.and_then(|f| {
-        let s = total.saturating_sub(f).as_secs_f64();
-        (s > 0.0 && tokens.output > 0).then(|| tokens.output as f64 / s)
-    });
-    Ok(ChatResponse {
-        text,
-        tool_calls: tools
-            .into_iter()
-            .flatten()
-            .map(|(id, name, input)| ToolCall {
-                id,
-                name,
-                args: http::parse_arguments(&input),
-            })
-            .collect(),
-        usage: tokens,
-        ttft_ms,
-        tokens_per_s,
-        ..ChatResponse::default()
-    })
+    let tool_calls = tools
+        .into_iter()
+        .flatten()
+        .map(|(id, name, input)| ToolCall {
+            id,
+            name,
+            args: http::parse_arguments(&input),
+        })
+        .collect();
+    Ok(timing.response(text, tool_calls, tokens))
 }

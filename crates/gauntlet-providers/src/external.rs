@@ -123,13 +123,7 @@ impl Provider for HttpAgent {
         _ctx: &'a mut CallContext,
     ) -> BoxFuture<'a, Result<ChatResponse, ProviderError>> {
         Box::pin(async move {
-            let call = Call {
-                provider: &self.def.name,
-                timeout: http::timeout(&self.def),
-                redactor: &self.redactor,
-                error_message: generic_error,
-                refine: None,
-            };
+            let call = Call::new(&self.def, &self.redactor, generic_error);
             let Some(spec) = &self.def.http else {
                 return Err(call.err(ErrorKind::InvalidRequest, "no `url` configured"));
             };
@@ -140,9 +134,7 @@ impl Provider for HttpAgent {
             if let Some(key) = &self.def.api_key {
                 request = request.bearer_auth(key.expose());
             }
-            for (name, value) in &self.def.headers {
-                request = request.header(name, value.expose());
-            }
+            request = http::with_headers(request, &self.def);
             let (response, _) = call.send(request).await?;
             let v = call.json(response).await?;
             let output = pick(&v, &spec.output).ok_or_else(|| {

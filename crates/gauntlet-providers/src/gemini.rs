@@ -70,19 +70,12 @@ pub fn body(req: &ChatRequest<'_>) -> Value {
                     "name": m.tool_name.clone().unwrap_or_default(),
                     "response": response,
                 }});
-                match contents.last_mut() {
-                    Some(last)
-                        if last["role"] == "user"
-                            && last["parts"].as_array().is_some_and(|p| {
-                                p.iter().all(|x| x.get("functionResponse").is_some())
-                            }) =>
-                    {
-                        if let Some(p) = last["parts"].as_array_mut() {
-                            p.push(part);
-                        }
-                    }
-                    _ => contents.push(json!({"role": "user", "parts": [part]})),
-                }
+                http::push_tool_result(
+                    &mut contents,
+                    "parts",
+                    |x| x.get("functionResponse").is_some(),
+                    part,
+                );
             }
         }
     }
@@ -134,13 +127,7 @@ impl Provider for Gemini {
         _ctx: &'a mut CallContext,
     ) -> BoxFuture<'a, Result<ChatResponse, ProviderError>> {
         Box::pin(async move {
-            let call = Call {
-                provider: &self.def.name,
-                timeout: http::timeout(&self.def),
-                redactor: &self.redactor,
-                error_message,
-                refine: None,
-            };
+            let call = Call::new(&self.def, &self.redactor, error_message);
             let base = self.def.base_url.as_deref().unwrap_or(DEFAULT_BASE_URL);
             let url = if self.def.stream {
                 http::join(
@@ -154,9 +141,7 @@ impl Provider for Gemini {
             if let Some(key) = &self.def.api_key {
                 request = request.header("x-goog-api-key", key.expose());
             }
-            for (name, value) in &self.def.headers {
-                request = request.header(name, value.expose());
-            }
+            request = http::with_headers(request, &self.def);
             let (response, started) = call.send(request).await?;
             let mut acc = Accumulated::default();
             if self.def.stream {
@@ -175,11 +160,7 @@ impl Provider for Gemini {
                 if !any {
                     return Err(call.err(ErrorKind::Network, "the stream ended without a chunk"));
                 }
-                let (ttft_ms, tokens_per_s) = s.timing(acc.tokens.output);
-                let mut r = acc.finish();
-                r.ttft_ms = ttft_ms;
-                r.tokens_per_s = tokens_per_s;
-                Ok(r)
+                Ok(s.timing.response(acc.text, acc.calls, acc.tokens))
             } else {
                 let v = call.json(response).await?;
                 if v.get("candidates").is_none() {

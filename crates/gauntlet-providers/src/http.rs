@@ -8,7 +8,9 @@ use std::time::{Duration, Instant, SystemTime};
 use gauntlet_core::model::{ErrorKind, Provider as ProviderDef};
 use serde_json::Value;
 
-use crate::ProviderError;
+use gauntlet_core::result::Tokens;
+
+use crate::{ChatResponse, ProviderError, ToolCall};
 
 /// Default limit of one request when the provider sets no `timeout_ms`.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
@@ -216,7 +218,22 @@ pub(crate) struct Call<'a> {
     pub refine: Option<fn(&reqwest::header::HeaderMap) -> Option<ErrorKind>>,
 }
 
-impl Call<'_> {
+impl<'a> Call<'a> {
+    /// The call settings of a provider definition.
+    pub fn new(
+        def: &'a ProviderDef,
+        redactor: &'a Redactor,
+        error_message: fn(&Value) -> Option<String>,
+    ) -> Call<'a> {
+        Call {
+            provider: &def.name,
+            timeout: timeout(def),
+            redactor,
+            error_message,
+            refine: None,
+        }
+    }
+
     /// Sends the request; any non-2xx status becomes a classified error quoting the vendor's
     /// message.
     pub async fn send(
@@ -400,8 +417,47 @@ pub(crate) struct Stream<'a> {
     response: reqwest::Response,
     parser: SseParser,
     pending: std::collections::VecDeque<Event>,
+    pub timing: Timing,
+}
+
+/// When a streamed response started and when its first content arrived.
+pub(crate) struct Timing {
     started: Instant,
-    pub first_token: Option<Duration>,
+    first: Option<Duration>,
+}
+
+impl Timing {
+    pub fn new(started: Instant) -> Timing {
+        Timing {
+            started,
+            first: None,
+        }
+    }
+
+    /// Marks the arrival of content (only the first counts).
+    pub fn token(&mut self) {
+        if self.first.is_none() {
+            self.first = Some(self.started.elapsed());
+        }
+    }
+
+    /// The streamed response, with time to first token and output tokens per second after it.
+    pub fn response(&self, text: String, tool_calls: Vec<ToolCall>, usage: Tokens) -> ChatResponse {
+        let total = self.started.elapsed();
+        let ttft_ms = self.first.map(|f| f.as_secs_f64() * 1000.0);
+        let tokens_per_s = self.first.and_then(|f| {
+            let generating = total.saturating_sub(f).as_secs_f64();
+            (generating > 0.0 && usage.output > 0).then(|| usage.output as f64 / generating)
+        });
+        ChatResponse {
+            text,
+            tool_calls,
+            usage,
+            ttft_ms,
+            tokens_per_s,
+            ..ChatResponse::default()
+        }
+    }
 }
 
 impl<'a> Stream<'a> {
@@ -411,8 +467,7 @@ impl<'a> Stream<'a> {
             response,
             parser: SseParser::default(),
             pending: Default::default(),
-            started,
-            first_token: None,
+            timing: Timing::new(started),
         }
     }
 
@@ -438,23 +493,9 @@ impl<'a> Stream<'a> {
         }
     }
 
-    /// Marks the arrival of the first content.
+    /// Marks the arrival of content.
     pub fn token(&mut self) {
-        if self.first_token.is_none() {
-            self.first_token = Some(self.started.elapsed());
-        }
-    }
-
-    /// (time to first token, output tokens per second after it), in ms and tokens/s.
-    pub fn timing(&self, output_tokens: u64) -> (Option<f64>, Option<f64>) {
-        let total = self.started.elapsed();
-        let Some(first) = self.first_token else {
-            return (None, None);
-        };
-        let generating = total.saturating_sub(first).as_secs_f64();
-        let tps =
-            (generating > 0.0 && output_tokens > 0).then(|| output_tokens as f64 / generating);
-        (Some(first.as_secs_f64() * 1000.0), tps)
+        self.timing.token();
     }
 
     pub fn malformed(&self, what: &str) -> ProviderError {
@@ -494,6 +535,38 @@ pub(crate) fn parse_arguments(text: &str) -> Value {
         return Value::Object(Default::default());
     }
     serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.to_owned()))
+}
+
+/// Adds the provider's own `headers` (values may be secrets).
+pub(crate) fn with_headers(
+    mut request: reqwest::RequestBuilder,
+    def: &ProviderDef,
+) -> reqwest::RequestBuilder {
+    for (name, value) in &def.headers {
+        request = request.header(name, value.expose());
+    }
+    request
+}
+
+/// Appends a tool-result block to the last message when it is a user message holding only
+/// such blocks (the APIs want consecutive results in one message), else starts one.
+pub(crate) fn push_tool_result(
+    messages: &mut Vec<Value>,
+    content_key: &str,
+    is_result: fn(&Value) -> bool,
+    block: Value,
+) {
+    if let Some(last) = messages.last_mut()
+        && last["role"] == "user"
+        && last[content_key]
+            .as_array()
+            .is_some_and(|blocks| blocks.iter().all(is_result))
+        && let Some(blocks) = last[content_key].as_array_mut()
+    {
+        blocks.push(block);
+        return;
+    }
+    messages.push(serde_json::json!({"role": "user", content_key: [block]}));
 }
 
 #[cfg(test)]

@@ -131,13 +131,7 @@ impl Provider for OpenAi {
         _ctx: &'a mut CallContext,
     ) -> BoxFuture<'a, Result<ChatResponse, ProviderError>> {
         Box::pin(async move {
-            let call = Call {
-                provider: &self.def.name,
-                timeout: http::timeout(&self.def),
-                redactor: &self.redactor,
-                error_message,
-                refine: None,
-            };
+            let call = Call::new(&self.def, &self.redactor, error_message);
             let azure = self.def.kind == ProviderKind::AzureOpenai;
             let mut request = http::client().post(self.url(req.model)).json(&body(
                 &req,
@@ -151,9 +145,7 @@ impl Provider for OpenAi {
                     _ => request.bearer_auth(key.expose()),
                 };
             }
-            for (name, value) in &self.def.headers {
-                request = request.header(name, value.expose());
-            }
+            request = http::with_headers(request, &self.def);
             let (response, started) = call.send(request).await?;
             let mut r = if self.def.stream {
                 read_stream(&call, Stream::new(&call, response, started)).await?
@@ -286,13 +278,5 @@ async fn read_stream(call: &Call<'_>, mut s: Stream<'_>) -> Result<ChatResponse,
             args: http::parse_arguments(&args),
         })
         .collect();
-    let (ttft_ms, tokens_per_s) = s.timing(tokens.output);
-    Ok(ChatResponse {
-        text,
-        tool_calls,
-        usage: tokens,
-        ttft_ms,
-        tokens_per_s,
-        ..ChatResponse::default()
-    })
+    Ok(s.timing.response(text, tool_calls, tokens))
 }
