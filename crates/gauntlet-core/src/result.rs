@@ -145,6 +145,38 @@ pub struct StepRecord {
     pub tokens_per_s: Option<f64>,
 }
 
+impl StepRecord {
+    /// A step that has not run yet: who runs it and on what input.
+    pub fn new(
+        node: Option<String>,
+        agent: impl Into<String>,
+        provider: impl Into<String>,
+        model: impl Into<String>,
+        input: String,
+    ) -> StepRecord {
+        StepRecord {
+            node,
+            agent: agent.into(),
+            provider: provider.into(),
+            model: model.into(),
+            input,
+            output: None,
+            tool_calls: Vec::new(),
+            tokens: Tokens::default(),
+            cost_usd: 0.0,
+            latency_ms: 0.0,
+            model_calls: 0,
+            retries: 0,
+            error: None,
+            violations: Vec::new(),
+            ttft_ms: None,
+            faults: Vec::new(),
+            served_by: None,
+            tokens_per_s: None,
+        }
+    }
+}
+
 /// One fault injected by chaos.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Fault {

@@ -35,26 +35,13 @@ pub async fn run_step(
 ) -> StepRecord {
     let project = &shared.project;
     let model = gauntlet_providers::model_of(project, agent).to_owned();
-    let mut record = StepRecord {
-        node: site.node.map(str::to_owned),
-        agent: agent.name.clone(),
-        provider: agent.provider.clone(),
+    let mut record = StepRecord::new(
+        site.node.map(str::to_owned),
+        agent.name.as_str(),
+        agent.provider.as_str(),
         model,
         input,
-        output: None,
-        tool_calls: Vec::new(),
-        tokens: Tokens::default(),
-        cost_usd: 0.0,
-        latency_ms: 0.0,
-        model_calls: 0,
-        retries: 0,
-        error: None,
-        violations: Vec::new(),
-        ttft_ms: None,
-        faults: Vec::new(),
-        served_by: None,
-        tokens_per_s: None,
-    };
+    );
     let limit = agent
         .timeout_ms
         .or(suite.step_timeout_ms)

@@ -269,23 +269,7 @@ pub async fn run_graph(
 /// Validation guarantees every node's agent exists; this keeps the engine total regardless.
 fn unreachable_agent(node: &str, agent: &str, input: String) -> StepRecord {
     StepRecord {
-        node: Some(node.to_owned()),
-        agent: agent.to_owned(),
-        provider: String::new(),
-        model: String::new(),
-        input,
-        output: None,
-        tool_calls: Vec::new(),
-        tokens: Default::default(),
-        cost_usd: 0.0,
-        latency_ms: 0.0,
-        model_calls: 0,
-        retries: 0,
         error: Some(format!("agent `{agent}` of node `{node}` is not defined")),
-        violations: Vec::new(),
-        ttft_ms: None,
-        faults: Vec::new(),
-        served_by: None,
-        tokens_per_s: None,
+        ..StepRecord::new(Some(node.to_owned()), agent, "", "", input)
     }
 }

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use gauntlet_core::model::{McpCall, McpServer, McpTransport, Project, Target};
-use gauntlet_core::result::{StepRecord, Tokens, ToolCallRecord};
+use gauntlet_core::result::{StepRecord, ToolCallRecord};
 use gauntlet_mcp::{Client, ServerConfig, Transport};
 use gauntlet_providers::ToolSpec;
 use serde_json::Value;
@@ -182,26 +182,7 @@ pub async fn run_direct(
         Target::Mcp(s) => s.as_str(),
         _ => "",
     };
-    let mut record = StepRecord {
-        node: None,
-        agent: format!("mcp:{server}"),
-        provider: "mcp".into(),
-        model: String::new(),
-        input: input.to_owned(),
-        output: None,
-        tool_calls: Vec::new(),
-        tokens: Tokens::default(),
-        cost_usd: 0.0,
-        latency_ms: 0.0,
-        model_calls: 0,
-        retries: 0,
-        error: None,
-        violations: Vec::new(),
-        ttft_ms: None,
-        faults: Vec::new(),
-        served_by: None,
-        tokens_per_s: None,
-    };
+    let mut record = StepRecord::new(None, format!("mcp:{server}"), "mcp", "", input.to_owned());
     let client = match servers.client(server) {
         Ok(c) => c,
         Err(e) => {
