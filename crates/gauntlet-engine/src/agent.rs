@@ -109,7 +109,12 @@ async fn turn(
         }
     }
 
-    if let Some(e) = shared.mcp.unavailable(&agent.mcp) {
+    // A strict replay answers MCP tool calls from the recording: the servers are not needed.
+    let strict_replay = shared
+        .cassettes
+        .as_ref()
+        .is_some_and(|c| c.mode == crate::cassette::CassetteMode::ReplayStrict);
+    if !strict_replay && let Some(e) = shared.mcp.unavailable(&agent.mcp) {
         return Err(e);
     }
     let mut messages = vec![Message::user(record.input.clone())];
@@ -268,6 +273,9 @@ async fn turn(
                 .or_else(|| {
                     let server = shared.mcp.route(&agent.mcp, &call.name)?;
                     shared.mcp.client(server).ok().map(tools::Target::Mcp)
+                })
+                .or_else(|| {
+                    (strict_replay && !agent.mcp.is_empty()).then_some(tools::Target::Recorded)
                 });
             let (result, error, latency) = match (tool, allowed_by_contract) {
                 (_, false) => {

@@ -111,7 +111,22 @@ pub async fn run_suite(
         .get_index_of(suite_name)
         .ok_or_else(|| EngineError::UnknownSuite(suite_name.to_owned()))?;
     let registry = gauntlet_providers::Registry::new(&project);
-    let mcp = mcp::Servers::connect(&project, suite_name).await;
+    // A strict replay answers agents' MCP tool calls from the recording; suites that call a
+    // server directly (`mcp:NAME` targets) test the server itself, so they still connect.
+    let strict_replay = config
+        .cassettes
+        .as_ref()
+        .is_some_and(|c| c.mode == cassette::CassetteMode::ReplayStrict);
+    let direct = project.suites.get(suite_name).is_some_and(|s| {
+        s.targets
+            .iter()
+            .any(|t| matches!(t, gauntlet_core::model::Target::Mcp(_)))
+    });
+    let mcp = if strict_replay && !direct {
+        mcp::Servers::default()
+    } else {
+        mcp::Servers::connect(&project, suite_name).await
+    };
     let mut providers: HashMap<String, Arc<dyn Provider>> = HashMap::new();
     let mut tool_specs: HashMap<String, Arc<[ToolSpec]>> = HashMap::new();
     for (name, agent) in &project.agents {

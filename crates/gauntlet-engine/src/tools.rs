@@ -73,6 +73,9 @@ pub fn specs(project: &Project, agent: &Agent) -> Vec<ToolSpec> {
 pub enum Target<'a> {
     Mock(&'a Tool),
     Mcp(&'a gauntlet_mcp::Client),
+    /// A tool of an agent's MCP server during a strict replay, which is not connected: only
+    /// the recording can answer.
+    Recorded,
 }
 
 impl Target<'_> {
@@ -80,6 +83,12 @@ impl Target<'_> {
         match self {
             Target::Mock(tool) => call(tool, args, rng).await,
             Target::Mcp(client) => crate::mcp::call_tool(client, name, args).await,
+            Target::Recorded => ToolOutcome {
+                result: Err(format!(
+                    "no recording of a call to MCP tool `{name}`, and a strict replay does not start MCP servers"
+                )),
+                latency_ms: 0.0,
+            },
         }
     }
 }

@@ -139,3 +139,31 @@ suites:
         "the server's stderr is quoted: {reason}"
     );
 }
+
+#[test]
+fn a_strict_replay_needs_no_mcp_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path().join("mcp");
+    std::fs::create_dir_all(project.join("files")).unwrap();
+    for f in ["gauntlet.yaml", "files/policy.txt"] {
+        std::fs::copy(examples().join("mcp").join(f), project.join(f)).unwrap();
+    }
+    let suite = ["--suite", "agent-with-mcp-tools", "--seed", "3"];
+    let recorded = run(dir.path(), &project, &[&suite[..], &["--record"]].concat());
+    assert!(recorded.status.success(), "{}\n{}", stdout(&recorded), stderr(&recorded));
+    // The servers cannot start now: the replay answers every tool call from the recording.
+    let replay = Command::new(env!("CARGO_BIN_EXE_gauntlet"))
+        .arg("run")
+        .arg(&project)
+        .args(suite)
+        .args(["--replay", "strict"])
+        .current_dir(dir.path())
+        .env("GAUNTLET_DATABASE_URL", dir.path().join("store.db"))
+        .env("GAUNTLET_AUDIT_KEY", dir.path().join("audit.pem"))
+        .env("GAUNTLET_MCP_SERVERS", "/nonexistent")
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    assert!(replay.status.success(), "{}\n{}", stdout(&replay), stderr(&replay));
+    assert!(stdout(&replay).contains("passed 3"), "{}", stdout(&replay));
+}
