@@ -150,7 +150,12 @@ fn a_strict_replay_needs_no_mcp_server() {
     }
     let suite = ["--suite", "agent-with-mcp-tools", "--seed", "3"];
     let recorded = run(dir.path(), &project, &[&suite[..], &["--record"]].concat());
-    assert!(recorded.status.success(), "{}\n{}", stdout(&recorded), stderr(&recorded));
+    assert!(
+        recorded.status.success(),
+        "{}\n{}",
+        stdout(&recorded),
+        stderr(&recorded)
+    );
     // The servers cannot start now: the replay answers every tool call from the recording.
     let replay = Command::new(env!("CARGO_BIN_EXE_gauntlet"))
         .arg("run")
@@ -164,6 +169,11 @@ fn a_strict_replay_needs_no_mcp_server() {
         .env("NO_COLOR", "1")
         .output()
         .unwrap();
-    assert!(replay.status.success(), "{}\n{}", stdout(&replay), stderr(&replay));
+    assert!(
+        replay.status.success(),
+        "{}\n{}",
+        stdout(&replay),
+        stderr(&replay)
+    );
     assert!(stdout(&replay).contains("passed 3"), "{}", stdout(&replay));
 }
