@@ -97,7 +97,7 @@ pub fn mcp_list(args: &McpListArgs) -> Result<Outcome> {
                     output::out(&format!("  … {} more", resources.len() - args.limit));
                 }
             }
-            Err(e) => output::out(&format!("resources: unavailable ({e})")),
+            Err(e) => output::out(&format!("resources: {}", unoffered(&e))),
         }
         match client.prompts().await {
             Ok(prompts) => {
@@ -111,10 +111,20 @@ pub fn mcp_list(args: &McpListArgs) -> Result<Outcome> {
                     ));
                 }
             }
-            Err(e) => output::out(&format!("prompts: unavailable ({e})")),
+            Err(e) => output::out(&format!("prompts: {}", unoffered(&e))),
         }
         Ok(Outcome::Passed)
     })
+}
+
+/// A capability the server does not implement (JSON-RPC "method not found") is not an error.
+fn unoffered(e: &gauntlet_mcp::McpError) -> String {
+    let text = e.to_string();
+    if text.contains("-32601") {
+        "none (the server does not offer them)".to_owned()
+    } else {
+        format!("unavailable ({text})")
+    }
 }
 
 fn first_line(s: &str) -> &str {
