@@ -225,6 +225,18 @@ impl Breaker {
         };
     }
 
+    /// A call that was let through ended without an outcome (cancelled, timed out by the
+    /// caller): a half-open circuit must not wait forever for its trial, so the next call
+    /// becomes the trial.
+    pub fn abandon(&self) {
+        let mut s = self.lock();
+        if *s == BreakerState::HalfOpen {
+            *s = BreakerState::Open {
+                until: Instant::now(),
+            };
+        }
+    }
+
     pub fn is_open(&self) -> bool {
         matches!(*self.lock(), BreakerState::Open { until } if until > Instant::now())
     }
@@ -258,8 +270,19 @@ impl Guarded {
             e.latency_ms = Some(0.0);
             return Err(e);
         }
+        // If this future is dropped mid-call, the breaker hears of it.
+        struct Pending<'b>(Option<&'b Breaker>);
+        impl Drop for Pending<'_> {
+            fn drop(&mut self) {
+                if let Some(b) = self.0 {
+                    b.abandon();
+                }
+            }
+        }
+        let mut pending = Pending(Some(&self.breaker));
         let slot = self.limiter.acquire().await;
         let result = self.inner.complete(req, ctx).await;
+        pending.0 = None;
         let outcome = result.as_ref().err();
         self.breaker.record(outcome);
         slot.finish(outcome);
@@ -418,5 +441,16 @@ mod tests {
         b.record(None);
         assert_eq!(b.admit(), Admission::Allowed);
         assert!(!b.is_open());
+    }
+
+    #[tokio::test]
+    async fn an_abandoned_trial_does_not_keep_the_circuit_half_open() {
+        let b = Breaker::new(&limits(1, 1, 50));
+        b.record(Some(&err(ErrorKind::ServerError)));
+        tokio::time::sleep(Duration::from_millis(60)).await;
+        assert_eq!(b.admit(), Admission::Allowed, "the trial");
+        assert!(matches!(b.admit(), Admission::Rejected(_)));
+        b.abandon();
+        assert_eq!(b.admit(), Admission::Allowed, "the next call is the trial");
     }
 }
