@@ -11,6 +11,7 @@ pub mod expr;
 pub mod hash;
 pub mod ids;
 pub mod model;
+pub mod provider;
 pub mod result;
 pub mod retention;
 pub mod template;
