@@ -7,6 +7,7 @@
 //! transactions while the run goes, and read back as a stream, so neither side holds a whole
 //! run in memory.
 
+pub mod db;
 pub mod sqlite;
 
 use gauntlet_core::ids::{RunId, TenantId};
@@ -33,6 +34,11 @@ pub enum StoreError {
     TooNew { found: i64, known: i64 },
     #[error("the result writer stopped: {0}")]
     WriterGone(String),
+    #[error("database error: {0}")]
+    Backend(String),
+    /// A failure worth retrying: a lost connection, a serialization failure, a deadlock.
+    #[error("database unavailable: {0}")]
+    Transient(String),
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;

@@ -1,0 +1,112 @@
+//! SQLite behind [`Conn`](super::Conn).
+
+use rusqlite::types::{ToSqlOutput, ValueRef};
+use rusqlite::{Connection, ToSql};
+
+use super::{Conn, Dialect, Row, Val, sqlite_placeholders};
+use crate::{Result, StoreError};
+
+pub(super) struct Lite<'a>(pub &'a mut Connection);
+
+impl ToSql for Val {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(match self {
+            Val::Null => ToSqlOutput::Borrowed(ValueRef::Null),
+            Val::Int(v) => ToSqlOutput::Borrowed(ValueRef::Integer(*v)),
+            Val::Real(v) => ToSqlOutput::Borrowed(ValueRef::Real(*v)),
+            Val::Text(v) => ToSqlOutput::Borrowed(ValueRef::Text(v.as_bytes())),
+            Val::Blob(v) => ToSqlOutput::Borrowed(ValueRef::Blob(v)),
+        })
+    }
+}
+
+fn read(value: ValueRef<'_>) -> Result<Val> {
+    Ok(match value {
+        ValueRef::Null => Val::Null,
+        ValueRef::Integer(v) => Val::Int(v),
+        ValueRef::Real(v) => Val::Real(v),
+        ValueRef::Text(v) => Val::Text(
+            String::from_utf8(v.to_vec())
+                .map_err(|_| StoreError::Corrupt("a text column is not UTF-8".into()))?,
+        ),
+        ValueRef::Blob(v) => Val::Blob(v.to_vec()),
+    })
+}
+
+/// Opens a connection with the store's settings: WAL, `synchronous=FULL`, foreign keys, a busy
+/// timeout, and the `now_ms()` function.
+pub(crate) fn connect(path: &str) -> Result<Connection> {
+    let conn = Connection::open(path).map_err(|e| StoreError::Open {
+        path: path.to_owned(),
+        message: e.to_string(),
+    })?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.create_scalar_function(
+        "now_ms",
+        0,
+        rusqlite::functions::FunctionFlags::SQLITE_UTF8,
+        |_| {
+            Ok(std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as i64))
+        },
+    )?;
+    Ok(conn)
+}
+
+impl Conn for Lite<'_> {
+    fn dialect(&self) -> Dialect {
+        Dialect::Sqlite
+    }
+
+    fn execute(&mut self, sql: &str, params: &[Val]) -> Result<u64> {
+        let mut stmt = self.0.prepare_cached(&sqlite_placeholders(sql))?;
+        Ok(stmt.execute(rusqlite::params_from_iter(params))? as u64)
+    }
+
+    fn query_each(
+        &mut self,
+        sql: &str,
+        params: &[Val],
+        f: &mut dyn FnMut(Row) -> Result<()>,
+    ) -> Result<()> {
+        let mut stmt = self.0.prepare_cached(&sqlite_placeholders(sql))?;
+        let width = stmt.column_count();
+        let mut rows = stmt.query(rusqlite::params_from_iter(params))?;
+        while let Some(row) = rows.next()? {
+            let mut vals = Vec::with_capacity(width);
+            for i in 0..width {
+                vals.push(read(row.get_ref(i)?)?);
+            }
+            f(Row(vals))?;
+        }
+        Ok(())
+    }
+
+    fn batch(&mut self, sql: &str) -> Result<()> {
+        Ok(self.0.execute_batch(sql)?)
+    }
+}
+
+pub(super) fn transaction<T>(
+    conn: &mut Connection,
+    f: &mut dyn FnMut(&mut dyn Conn) -> Result<T>,
+) -> Result<T> {
+    conn.execute_batch("BEGIN IMMEDIATE")?;
+    match f(&mut Lite(conn)) {
+        Ok(v) => match conn.execute_batch("COMMIT") {
+            Ok(()) => Ok(v),
+            Err(e) => {
+                let _ = conn.execute_batch("ROLLBACK");
+                Err(e.into())
+            }
+        },
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            Err(e)
+        }
+    }
+}
