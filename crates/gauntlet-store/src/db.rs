@@ -235,12 +235,12 @@ struct Inner {
 
 enum Backend {
     Sqlite { path: String },
-    Postgres { config: Box<postgres::Config> },
+    Postgres { config: Box<tokio_postgres::Config> },
 }
 
 enum Connection {
     Sqlite(rusqlite::Connection),
-    Postgres(Box<postgres::Client>),
+    Postgres(Box<tokio_postgres::Client>),
 }
 
 struct Idle {
@@ -282,8 +282,8 @@ impl Db {
     }
 
     pub fn postgres(url: &str) -> Result<Db> {
-        let config: postgres::Config =
-            url.parse().map_err(|e: postgres::Error| StoreError::Open {
+        let config: tokio_postgres::Config =
+            url.parse().map_err(|e: tokio_postgres::Error| StoreError::Open {
                 path: pg::redact_url(url),
                 message: e.to_string(),
             })?;

@@ -7,7 +7,11 @@
 //! transactions while the run goes, and read back as a stream, so neither side holds a whole
 //! run in memory.
 
+pub mod accounts;
 pub mod db;
+pub mod queue;
+pub mod schema;
+pub mod suites;
 pub mod sqlite;
 
 use gauntlet_core::ids::{RunId, TenantId};
@@ -36,6 +40,12 @@ pub enum StoreError {
     WriterGone(String),
     #[error("database error: {0}")]
     Backend(String),
+    /// The object does not exist for this tenant (or at all: the two are not distinguished).
+    #[error("{0} not found")]
+    NotFound(String),
+    /// A unique name or key is taken.
+    #[error("{0} already exists")]
+    Conflict(String),
     /// A failure worth retrying: a lost connection, a serialization failure, a deadlock.
     #[error("database unavailable: {0}")]
     Transient(String),

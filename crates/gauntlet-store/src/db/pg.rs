@@ -1,23 +1,68 @@
-//! PostgreSQL behind [`Conn`](super::Conn), on the synchronous `postgres` client.
+//! PostgreSQL behind [`Conn`](super::Conn), on `tokio-postgres`.
 //!
-//! The client runs its own small runtime, so it must be called from a plain thread or from
-//! `spawn_blocking`, never directly inside an async task; the server does the former.
+//! Connections are driven by a private one-thread runtime; statements are awaited with a
+//! plain thread-parking executor, so a call works from any thread — a plain one, a
+//! `spawn_blocking` task, or (briefly blocking it) an async task — without nesting runtimes.
 
 use std::error::Error as _;
+use std::future::Future;
+use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll, Wake, Waker};
 
-use postgres::types::{FromSql, IsNull, ToSql, Type, to_sql_checked};
-use postgres::{Client, NoTls};
+use tokio_postgres::types::{FromSql, IsNull, ToSql, Type, to_sql_checked};
+use tokio_postgres::{Client, NoTls};
 
 use super::{Conn, Dialect, Row, Val};
 use crate::{Result, StoreError};
 
 pub(super) struct Pg<'a>(pub &'a mut Client);
 
+/// The runtime that drives every connection's socket.
+fn driver() -> Result<&'static tokio::runtime::Runtime> {
+    static DRIVER: OnceLock<std::result::Result<tokio::runtime::Runtime, String>> = OnceLock::new();
+    DRIVER
+        .get_or_init(|| {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .thread_name("gauntlet-pg")
+                .enable_all()
+                .build()
+                .map_err(|e| e.to_string())
+        })
+        .as_ref()
+        .map_err(|e| StoreError::Backend(format!("cannot start the PostgreSQL driver: {e}")))
+}
+
+struct Unpark(std::thread::Thread);
+
+impl Wake for Unpark {
+    fn wake(self: Arc<Self>) {
+        self.0.unpark();
+    }
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.0.unpark();
+    }
+}
+
+/// Polls `f` to completion on this thread, parking between wake-ups. The futures awaited here
+/// only exchange messages with the connection task on the driver runtime.
+fn wait<F: Future>(f: F) -> F::Output {
+    let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
+    let mut cx = Context::from_waker(&waker);
+    let mut f = std::pin::pin!(f);
+    loop {
+        if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+            return v;
+        }
+        std::thread::park();
+    }
+}
+
 impl ToSql for Val {
     fn to_sql(
         &self,
         ty: &Type,
-        out: &mut postgres::types::private::BytesMut,
+        out: &mut tokio_postgres::types::private::BytesMut,
     ) -> std::result::Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
         match self {
             Val::Null => Ok(IsNull::Yes),
@@ -75,8 +120,8 @@ impl<'a> FromSql<'a> for Val {
 }
 
 /// Serialization failures, deadlocks and lost connections are worth retrying; the rest is not.
-fn error(e: postgres::Error) -> StoreError {
-    use postgres::error::SqlState;
+fn error(e: tokio_postgres::Error) -> StoreError {
+    use tokio_postgres::error::SqlState;
     let transient = e.is_closed()
         || e.code().is_some_and(|c| {
             *c == SqlState::T_R_SERIALIZATION_FAILURE
@@ -96,24 +141,43 @@ fn error(e: postgres::Error) -> StoreError {
     }
 }
 
-pub(super) fn connect(config: &postgres::Config) -> Result<Client> {
+pub(super) fn connect(config: &tokio_postgres::Config) -> Result<Client> {
     let mut config = config.clone();
     config.connect_timeout(std::time::Duration::from_secs(10));
-    let client = config.connect(NoTls).map_err(|e| StoreError::Open {
-        path: describe(&config),
-        message: e.to_string(),
-    })?;
-    Ok(client)
+    let described = describe(&config);
+    let rt = driver()?;
+    let opened = wait(rt.spawn(async move {
+        let (client, connection) = config.connect(NoTls).await?;
+        // The connection ends when the client is dropped; its error then is of no interest.
+        tokio::spawn(async move {
+            let _ = connection.await;
+        });
+        Ok::<_, tokio_postgres::Error>(client)
+    }));
+    match opened {
+        Ok(Ok(client)) => Ok(client),
+        Ok(Err(e)) => Err(StoreError::Open {
+            path: described,
+            message: match e.as_db_error() {
+                Some(db) => db.message().to_owned(),
+                None => e.to_string(),
+            },
+        }),
+        Err(e) => Err(StoreError::Open {
+            path: described,
+            message: e.to_string(),
+        }),
+    }
 }
 
 /// `host:port/database`, never the password.
-pub(super) fn describe(config: &postgres::Config) -> String {
+pub(super) fn describe(config: &tokio_postgres::Config) -> String {
     let host = config
         .get_hosts()
         .first()
         .map(|h| match h {
-            postgres::config::Host::Tcp(h) => h.clone(),
-            postgres::config::Host::Unix(p) => p.display().to_string(),
+            tokio_postgres::config::Host::Tcp(h) => h.clone(),
+            tokio_postgres::config::Host::Unix(p) => p.display().to_string(),
         })
         .unwrap_or_default();
     let port = config.get_ports().first().copied().unwrap_or(5432);
@@ -145,7 +209,7 @@ impl Conn for Pg<'_> {
     }
 
     fn execute(&mut self, sql: &str, params: &[Val]) -> Result<u64> {
-        self.0.execute(sql, &refs(params)).map_err(error)
+        wait(self.0.execute(sql, &refs(params))).map_err(error)
     }
 
     fn query_each(
@@ -154,9 +218,11 @@ impl Conn for Pg<'_> {
         params: &[Val],
         f: &mut dyn FnMut(Row) -> Result<()>,
     ) -> Result<()> {
-        use postgres::fallible_iterator::FallibleIterator;
-        let mut rows = self.0.query_raw(sql, params.iter()).map_err(error)?;
-        while let Some(row) = rows.next().map_err(error)? {
+        use futures_util::StreamExt;
+        let rows = wait(self.0.query_raw(sql, params.iter())).map_err(error)?;
+        let mut rows = std::pin::pin!(rows);
+        while let Some(row) = wait(rows.next()) {
+            let row = row.map_err(error)?;
             let mut vals = Vec::with_capacity(row.len());
             for i in 0..row.len() {
                 vals.push(row.try_get::<_, Val>(i).map_err(error)?);
@@ -167,7 +233,7 @@ impl Conn for Pg<'_> {
     }
 
     fn batch(&mut self, sql: &str) -> Result<()> {
-        self.0.batch_execute(sql).map_err(error)
+        wait(self.0.batch_execute(sql)).map_err(error)
     }
 }
 
@@ -175,17 +241,17 @@ pub(super) fn transaction<T>(
     client: &mut Client,
     f: &mut dyn FnMut(&mut dyn Conn) -> Result<T>,
 ) -> Result<T> {
-    client.batch_execute("BEGIN").map_err(error)?;
+    wait(client.batch_execute("BEGIN")).map_err(error)?;
     match f(&mut Pg(client)) {
-        Ok(v) => match client.batch_execute("COMMIT") {
+        Ok(v) => match wait(client.batch_execute("COMMIT")) {
             Ok(()) => Ok(v),
             Err(e) => {
-                let _ = client.batch_execute("ROLLBACK");
+                let _ = wait(client.batch_execute("ROLLBACK"));
                 Err(error(e))
             }
         },
         Err(e) => {
-            let _ = client.batch_execute("ROLLBACK");
+            let _ = wait(client.batch_execute("ROLLBACK"));
             Err(e)
         }
     }

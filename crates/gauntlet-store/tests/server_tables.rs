@@ -1,0 +1,240 @@
+//! Tenancy, suites and the run queue on both backends.
+
+use std::collections::BTreeMap;
+
+use gauntlet_core::TenantId;
+use gauntlet_store::accounts::{Accounts, ApiKey, CustomRole, Quotas, Tenant, User};
+use gauntlet_store::db::{Db, scratch};
+use gauntlet_store::queue::{JobState, NewJob, Outcome, Queue};
+use gauntlet_store::suites::Suites;
+use gauntlet_store::{StoreError, schema};
+
+fn ok<T, E: std::fmt::Display>(r: Result<T, E>) -> T {
+    r.unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Runs `f` against a fresh SQLite file and, when configured, a fresh PostgreSQL database.
+fn on_both(test: &str, f: impl Fn(&Db)) {
+    let dir = ok(tempfile::tempdir());
+    let lite = ok(Db::sqlite(&dir.path().join("s.db")));
+    ok(lite.migrate(schema::server(lite.dialect())));
+    f(&lite);
+    match ok(scratch::postgres(test)) {
+        Some((pg, _)) => {
+            ok(pg.migrate(schema::server(pg.dialect())));
+            f(&pg);
+        }
+        None => scratch::skipped(test),
+    }
+}
+
+fn tenant(accounts: &Accounts, id: &str) -> TenantId {
+    ok(accounts.create_tenant(&Tenant {
+        id: id.into(),
+        name: id.into(),
+        quotas: Quotas::default(),
+        created_at: "2026-01-01T00:00:00Z".into(),
+    }));
+    TenantId::new(id)
+}
+
+fn user(id: &str, role: &str) -> User {
+    User {
+        id: id.into(),
+        name: id.into(),
+        email: Some(format!("{id}@example.com")),
+        role: role.into(),
+        platform_admin: false,
+        created_at: "2026-01-01T00:00:00Z".into(),
+    }
+}
+
+#[test]
+fn accounts_are_tenant_scoped_and_deprovisioning_removes_everything() {
+    on_both("accounts", |db| {
+        let accounts = Accounts::new(db.clone());
+        let a = tenant(&accounts, "acme");
+        let b = tenant(&accounts, "globex");
+        assert!(matches!(
+            accounts.create_tenant(&ok(accounts.tenant(&a))),
+            Err(StoreError::Conflict(_))
+        ));
+        ok(accounts.create_user(&a, &user("alice", "admin")));
+        assert!(matches!(accounts.create_user(&a, &user("alice", "viewer")), Err(StoreError::Conflict(_))));
+        // Same id in another tenant is another user.
+        ok(accounts.create_user(&b, &user("alice", "viewer")));
+        assert_eq!(ok(accounts.user(&a, "alice")).role, "admin");
+        assert_eq!(ok(accounts.user(&b, "alice")).role, "viewer");
+        assert!(matches!(accounts.user(&b, "nobody"), Err(StoreError::NotFound(_))));
+
+        let key = ApiKey {
+            id: "k1".into(),
+            user_id: "alice".into(),
+            name: "ci".into(),
+            role: "developer".into(),
+            created_at: "2026-01-01T00:00:00Z".into(),
+            expires_at: Some(1),
+            revoked_at: None,
+        };
+        ok(accounts.create_key(&a, &key, "hash"));
+        // A key for a user of another tenant is refused.
+        let mut other = key.clone();
+        other.id = "k2".into();
+        other.user_id = "bob".into();
+        assert!(matches!(accounts.create_key(&b, &other, "h"), Err(StoreError::NotFound(_))));
+        let rec = ok(accounts.key_for_auth("k1")).unwrap_or_else(|| panic!("key missing"));
+        assert_eq!(rec.tenant, a);
+        assert_eq!(rec.secret_hash, "hash");
+        assert!(matches!(accounts.key(&b, "k1"), Err(StoreError::NotFound(_))));
+        let revoked = ok(accounts.revoke_key(&a, "k1", "2026-02-01T00:00:00Z"));
+        assert_eq!(revoked.revoked_at.as_deref(), Some("2026-02-01T00:00:00Z"));
+        let again = ok(accounts.revoke_key(&a, "k1", "2026-03-01T00:00:00Z"));
+        assert_eq!(again.revoked_at.as_deref(), Some("2026-02-01T00:00:00Z"));
+
+        let role = CustomRole {
+            name: "runner".into(),
+            permissions: vec!["runs:execute".into()],
+            created_at: "2026-01-01T00:00:00Z".into(),
+        };
+        assert_eq!(ok(accounts.put_role(&a, &role)), None);
+        assert!(ok(accounts.role(&b, "runner")).is_none());
+        ok(accounts.set_user_role(&a, "alice", "runner"));
+        assert!(matches!(accounts.delete_role(&a, "runner"), Err(StoreError::Conflict(_))));
+
+        let suites = Suites::new(db.clone());
+        let files = BTreeMap::from([("s.yaml".to_owned(), "suites: {}".to_owned())]);
+        ok(suites.put(&a, "s", &files, &serde_json::json!({}), "alice", "t"));
+        let removed = ok(accounts.delete_tenant(&a));
+        assert!(removed >= 4, "{removed}");
+        assert!(matches!(accounts.tenant(&a), Err(StoreError::NotFound(_))));
+        assert!(ok(accounts.key_for_auth("k1")).is_none());
+        assert!(matches!(suites.get(&a, "s", None), Err(StoreError::NotFound(_))));
+        // The other tenant is untouched.
+        assert_eq!(ok(accounts.list_users(&b)).len(), 1);
+    });
+}
+
+#[test]
+fn suites_are_versioned_by_content() {
+    on_both("suites", |db| {
+        let accounts = Accounts::new(db.clone());
+        let a = tenant(&accounts, "acme");
+        let b = tenant(&accounts, "globex");
+        let suites = Suites::new(db.clone());
+        let one = BTreeMap::from([("a.yaml".to_owned(), "x: 1".to_owned())]);
+        let two = BTreeMap::from([("a.yaml".to_owned(), "x: 2".to_owned())]);
+        let (v1, new1) = ok(suites.put(&a, "s", &one, &serde_json::json!({"n": 1}), "u", "t1"));
+        let (v2, new2) = ok(suites.put(&a, "s", &two, &serde_json::json!({}), "u", "t2"));
+        let (v1b, new3) = ok(suites.put(&a, "s", &one, &serde_json::json!({}), "u", "t3"));
+        assert_eq!((v1.version, new1, v2.version, new2), (1, true, 2, true));
+        assert_eq!((v1b.version, new3), (1, false));
+        assert_eq!(ok(suites.get(&a, "s", None)).files, two);
+        assert_eq!(ok(suites.get(&a, "s", Some(1))).files, one);
+        assert_eq!(ok(suites.list(&a)).len(), 1);
+        assert!(ok(suites.list(&b)).is_empty());
+        assert!(matches!(suites.get(&b, "s", None), Err(StoreError::NotFound(_))));
+        assert_eq!(ok(suites.stored_bytes(&a)), 8);
+    });
+}
+
+fn job(id: &str, key: Option<&str>) -> NewJob {
+    NewJob {
+        id: id.into(),
+        queue: "runs".into(),
+        priority: 0,
+        max_attempts: 3,
+        idempotency_key: key.map(str::to_owned),
+        request: serde_json::json!({"suite": "s"}),
+        created_by: "alice".into(),
+    }
+}
+
+#[test]
+fn queue_leases_fence_and_signal() {
+    on_both("queue", |db| {
+        let accounts = Accounts::new(db.clone());
+        let a = tenant(&accounts, "acme");
+        let b = tenant(&accounts, "globex");
+        let q = Queue::new(db.clone());
+        let (j, created) = ok(q.enqueue(&a, &job("r1", Some("k"))));
+        assert!(created);
+        let (same, created) = ok(q.enqueue(&a, &job("r2", Some("k"))));
+        assert!(!created);
+        assert_eq!(same.id, j.id);
+        // The key is per tenant.
+        assert!(ok(q.enqueue(&b, &job("r3", Some("k")))).1);
+        assert!(matches!(q.get(&b, "r1"), Err(StoreError::NotFound(_))));
+
+        let leases = ok(q.claim("runs", "w1", 10, 30_000, 600_000));
+        assert_eq!(leases.len(), 2);
+        let l1 = leases.iter().find(|l| l.id == "r1").cloned().unwrap_or_else(|| panic!("r1"));
+        assert_eq!(l1.attempt, 1);
+        assert!(ok(q.claim("runs", "w2", 10, 30_000, 600_000)).is_empty());
+        assert_eq!(ok(q.heartbeat(&l1, 30_000)).map(|s| s.cancel), Some(false));
+        ok(q.cancel(&a, "r1"));
+        assert_eq!(ok(q.heartbeat(&l1, 30_000)).map(|s| s.cancel), Some(true));
+        assert!(ok(q.journal_put(&l1, "step-1", "out")));
+        assert!(ok(q.journal_put(&l1, "step-1", "other")));
+        assert_eq!(ok(q.journal_get(&a, "r1", "step-1")).as_deref(), Some("out"));
+        assert!(ok(q.finish(&l1, Outcome::Cancelled, None)));
+        assert_eq!(ok(q.get(&a, "r1")).state, JobState::Cancelled);
+        // A finished lease writes nothing more.
+        assert!(!ok(q.finish(&l1, Outcome::Succeeded, None)));
+        assert!(!ok(q.journal_put(&l1, "step-2", "late")));
+        assert_eq!(ok(q.heartbeat(&l1, 30_000)), None);
+
+        // A lease that expires is reaped; the old attempt is fenced off.
+        let l3 = leases.iter().find(|l| l.id == "r3").cloned().unwrap_or_else(|| panic!("r3"));
+        assert!(ok(q.heartbeat(&l3, -1)).is_some());
+        assert_eq!(ok(q.reap()), vec!["r3".to_owned()]);
+        assert_eq!(ok(q.get(&b, "r3")).state, JobState::Retryable);
+        let again = ok(q.claim("runs", "w2", 10, 30_000, 600_000));
+        assert_eq!(again.len(), 1);
+        assert_eq!(again[0].attempt, 2);
+        assert!(!ok(q.finish(&l3, Outcome::Succeeded, None)));
+        assert!(ok(q.finish(&again[0], Outcome::Succeeded, None)));
+        assert_eq!(ok(q.get(&b, "r3")).state, JobState::Succeeded);
+
+        // Pause, resume.
+        ok(q.enqueue(&a, &job("r4", None)));
+        assert_eq!(ok(q.pause(&a, "r4")).state, JobState::Paused);
+        assert!(ok(q.claim("runs", "w1", 10, 30_000, 600_000)).is_empty());
+        assert_eq!(ok(q.resume(&a, "r4")).state, JobState::Pending);
+        let l4 = ok(q.claim("runs", "w1", 10, 30_000, 600_000));
+        ok(q.pause(&a, "r4"));
+        assert_eq!(ok(q.heartbeat(&l4[0], 30_000)).map(|s| s.pause), Some(true));
+        assert!(ok(q.finish(&l4[0], Outcome::Paused, None)));
+        assert_eq!(ok(q.get(&a, "r4")).state, JobState::Paused);
+        // Retry until the attempts run out.
+        ok(q.resume(&a, "r4"));
+        for attempt in 2..=3 {
+            let l = ok(q.claim("runs", "w1", 10, 30_000, 600_000));
+            assert_eq!(l[0].attempt, attempt);
+            assert!(ok(q.retry_later(&l[0], "boom", 0)));
+        }
+        let j4 = ok(q.get(&a, "r4"));
+        assert_eq!((j4.state, j4.last_error.as_deref()), (JobState::Failed, Some("boom")));
+        let (today, active) = ok(q.counts(&a, 0));
+        assert_eq!((today, active), (2, 0));
+    });
+}
+
+#[test]
+fn concurrent_enqueues_with_one_key_create_one_job() {
+    on_both("idempotency", |db| {
+        let accounts = Accounts::new(db.clone());
+        let a = tenant(&accounts, "acme");
+        let q = Queue::new(db.clone());
+        let ids: Vec<String> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..8)
+                .map(|i| {
+                    let (q, a) = (q.clone(), a.clone());
+                    s.spawn(move || ok(q.enqueue(&a, &job(&format!("run{i}"), Some("same")))).0.id)
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap_or_else(|_| panic!("thread"))).collect()
+        });
+        assert!(ids.iter().all(|id| id == &ids[0]), "{ids:?}");
+        assert_eq!(ok(q.list(&a, 100)).len(), 1);
+    });
+}
