@@ -53,6 +53,8 @@ pub struct RunConfig {
     pub judge_cache: Option<JudgeCacheHandle>,
     /// The suite's baseline run, for `performance` regression checks.
     pub performance_baseline: Option<Arc<PerfBaseline>>,
+    /// Result indices already recorded (a resumed run): counted, not run again.
+    pub skip: Arc<std::collections::BTreeSet<u32>>,
 }
 
 /// A shared judge cache (a newtype so that `RunConfig` stays `Debug`).
@@ -201,6 +203,10 @@ pub async fn run_suite(
             let tx = sender.clone();
             let this_index = index;
             index += 1;
+            if config.skip.contains(&this_index) {
+                drop(permit);
+                continue;
+            }
             tasks.spawn(async move {
                 let suite = shared.suite();
                 let result = case::run_case(

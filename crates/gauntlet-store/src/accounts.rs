@@ -119,7 +119,8 @@ fn user_from(row: &Row) -> Result<User> {
     })
 }
 
-const KEY_COLUMNS: &str = "k.id, k.user_id, k.name, k.role, k.created_at, k.expires_at, k.revoked_at";
+const KEY_COLUMNS: &str =
+    "k.id, k.user_id, k.name, k.role, k.created_at, k.expires_at, k.revoked_at";
 
 fn key_from(row: &Row) -> Result<ApiKey> {
     Ok(ApiKey {
@@ -158,7 +159,11 @@ impl Accounts {
         let quotas = serde_json::to_string(&tenant.quotas)
             .map_err(|e| StoreError::Corrupt(e.to_string()))?;
         self.db.transaction(|c| {
-            if exists(c, "SELECT 1 FROM tenants WHERE id = $1", params![&tenant.id])? {
+            if exists(
+                c,
+                "SELECT 1 FROM tenants WHERE id = $1",
+                params![&tenant.id],
+            )? {
                 return Err(StoreError::Conflict(format!("tenant `{}`", tenant.id)));
             }
             c.execute(
@@ -171,10 +176,13 @@ impl Accounts {
 
     pub fn list_tenants(&self) -> Result<Vec<Tenant>> {
         self.db.with_conn(|c| {
-            c.query("SELECT id, name, quotas, created_at FROM tenants ORDER BY id", &[])?
-                .iter()
-                .map(tenant_from)
-                .collect()
+            c.query(
+                "SELECT id, name, quotas, created_at FROM tenants ORDER BY id",
+                &[],
+            )?
+            .iter()
+            .map(tenant_from)
+            .collect()
         })
     }
 
@@ -191,8 +199,7 @@ impl Accounts {
     }
 
     pub fn set_quotas(&self, tenant: &TenantId, quotas: &Quotas) -> Result<()> {
-        let text =
-            serde_json::to_string(quotas).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let text = serde_json::to_string(quotas).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let n = self.db.with_conn(|c| {
             c.execute(
                 "UPDATE tenants SET quotas = $2 WHERE id = $1",
@@ -208,7 +215,11 @@ impl Accounts {
     /// Removes the tenant and every row it owns, in one transaction; returns the rows removed.
     pub fn delete_tenant(&self, tenant: &TenantId) -> Result<u64> {
         self.db.transaction(|c| {
-            if !exists(c, "SELECT 1 FROM tenants WHERE id = $1", params![tenant.as_str()])? {
+            if !exists(
+                c,
+                "SELECT 1 FROM tenants WHERE id = $1",
+                params![tenant.as_str()],
+            )? {
                 return Err(StoreError::NotFound(format!("tenant `{tenant}`")));
             }
             let mut removed = 0;
@@ -218,7 +229,10 @@ impl Accounts {
                     params![tenant.as_str()],
                 )?;
             }
-            c.execute("DELETE FROM tenants WHERE id = $1", params![tenant.as_str()])?;
+            c.execute(
+                "DELETE FROM tenants WHERE id = $1",
+                params![tenant.as_str()],
+            )?;
             Ok(removed + 1)
         })
     }
@@ -455,7 +469,9 @@ impl Accounts {
     pub fn key(&self, tenant: &TenantId, id: &str) -> Result<ApiKey> {
         self.db.with_conn(|c| {
             c.query_opt(
-                &format!("SELECT {KEY_COLUMNS} FROM api_keys k WHERE k.tenant_id = $1 AND k.id = $2"),
+                &format!(
+                    "SELECT {KEY_COLUMNS} FROM api_keys k WHERE k.tenant_id = $1 AND k.id = $2"
+                ),
                 params![tenant.as_str(), id],
             )?
             .as_ref()

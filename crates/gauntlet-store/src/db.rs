@@ -283,10 +283,11 @@ impl Db {
 
     pub fn postgres(url: &str) -> Result<Db> {
         let config: tokio_postgres::Config =
-            url.parse().map_err(|e: tokio_postgres::Error| StoreError::Open {
-                path: pg::redact_url(url),
-                message: e.to_string(),
-            })?;
+            url.parse()
+                .map_err(|e: tokio_postgres::Error| StoreError::Open {
+                    path: pg::redact_url(url),
+                    message: e.to_string(),
+                })?;
         let db = Db::with_backend(
             Backend::Postgres {
                 config: Box::new(config),

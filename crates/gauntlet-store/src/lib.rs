@@ -11,8 +11,8 @@ pub mod accounts;
 pub mod db;
 pub mod queue;
 pub mod schema;
-pub mod suites;
 pub mod sqlite;
+pub mod suites;
 
 use gauntlet_core::ids::{RunId, TenantId};
 use gauntlet_core::result::{CaseResult, RunRecord, RunStatus, Totals};

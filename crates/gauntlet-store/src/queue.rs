@@ -135,6 +135,9 @@ pub enum Outcome {
     Cancelled,
     /// Stopped at a step boundary on request; `resume` makes it pending again.
     Paused,
+    /// Handed back unfinished (the worker is shutting down): pending again at once, for any
+    /// worker, without counting as a failure.
+    Released,
 }
 
 #[derive(Clone)]
@@ -228,7 +231,14 @@ impl Queue {
 
     /// Claims up to `n` ready jobs for `worker`, leasing each for `lease_ms` and giving it
     /// `deadline_ms` to finish.
-    pub fn claim(&self, queue: &str, worker: &str, n: usize, lease_ms: i64, deadline_ms: i64) -> Result<Vec<Lease>> {
+    pub fn claim(
+        &self,
+        queue: &str,
+        worker: &str,
+        n: usize,
+        lease_ms: i64,
+        deadline_ms: i64,
+    ) -> Result<Vec<Lease>> {
         let lock = match self.db.dialect() {
             Dialect::Postgres => "FOR UPDATE SKIP LOCKED",
             // SQLite: the transaction holds the only write lock already.
@@ -282,6 +292,11 @@ impl Queue {
     /// Ends the attempt; `false` when the lease was lost (nothing was written).
     pub fn finish(&self, lease: &Lease, outcome: Outcome, error: Option<&str>) -> Result<bool> {
         let sql = match outcome {
+            Outcome::Released => {
+                "UPDATE jobs SET state = 'pending', run_at = now_ms(), lease_owner = NULL,
+                        lease_expires_at = NULL, last_error = $3
+                 WHERE id = $1 AND attempt = $2 AND state = 'running'"
+            }
             Outcome::Paused => {
                 "UPDATE jobs SET state = 'paused', lease_owner = NULL, lease_expires_at = NULL,
                         pause_requested_at = NULL, last_error = $3
@@ -298,9 +313,10 @@ impl Queue {
             Outcome::Failed => "failed",
             Outcome::Cancelled => "cancelled",
             Outcome::Paused => "paused",
+            Outcome::Released => "pending",
         };
         let n = self.db.with_conn(|c| {
-            if outcome == Outcome::Paused {
+            if matches!(outcome, Outcome::Paused | Outcome::Released) {
                 c.execute(sql, params![&lease.id, lease.attempt, error])
             } else {
                 c.execute(sql, params![&lease.id, lease.attempt, error, state])

@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 //! Tenancy, suites and the run queue on both backends.
 
 use std::collections::BTreeMap;
@@ -60,12 +61,18 @@ fn accounts_are_tenant_scoped_and_deprovisioning_removes_everything() {
             Err(StoreError::Conflict(_))
         ));
         ok(accounts.create_user(&a, &user("alice", "admin")));
-        assert!(matches!(accounts.create_user(&a, &user("alice", "viewer")), Err(StoreError::Conflict(_))));
+        assert!(matches!(
+            accounts.create_user(&a, &user("alice", "viewer")),
+            Err(StoreError::Conflict(_))
+        ));
         // Same id in another tenant is another user.
         ok(accounts.create_user(&b, &user("alice", "viewer")));
         assert_eq!(ok(accounts.user(&a, "alice")).role, "admin");
         assert_eq!(ok(accounts.user(&b, "alice")).role, "viewer");
-        assert!(matches!(accounts.user(&b, "nobody"), Err(StoreError::NotFound(_))));
+        assert!(matches!(
+            accounts.user(&b, "nobody"),
+            Err(StoreError::NotFound(_))
+        ));
 
         let key = ApiKey {
             id: "k1".into(),
@@ -81,11 +88,17 @@ fn accounts_are_tenant_scoped_and_deprovisioning_removes_everything() {
         let mut other = key.clone();
         other.id = "k2".into();
         other.user_id = "bob".into();
-        assert!(matches!(accounts.create_key(&b, &other, "h"), Err(StoreError::NotFound(_))));
+        assert!(matches!(
+            accounts.create_key(&b, &other, "h"),
+            Err(StoreError::NotFound(_))
+        ));
         let rec = ok(accounts.key_for_auth("k1")).unwrap_or_else(|| panic!("key missing"));
         assert_eq!(rec.tenant, a);
         assert_eq!(rec.secret_hash, "hash");
-        assert!(matches!(accounts.key(&b, "k1"), Err(StoreError::NotFound(_))));
+        assert!(matches!(
+            accounts.key(&b, "k1"),
+            Err(StoreError::NotFound(_))
+        ));
         let revoked = ok(accounts.revoke_key(&a, "k1", "2026-02-01T00:00:00Z"));
         assert_eq!(revoked.revoked_at.as_deref(), Some("2026-02-01T00:00:00Z"));
         let again = ok(accounts.revoke_key(&a, "k1", "2026-03-01T00:00:00Z"));
@@ -99,7 +112,10 @@ fn accounts_are_tenant_scoped_and_deprovisioning_removes_everything() {
         assert_eq!(ok(accounts.put_role(&a, &role)), None);
         assert!(ok(accounts.role(&b, "runner")).is_none());
         ok(accounts.set_user_role(&a, "alice", "runner"));
-        assert!(matches!(accounts.delete_role(&a, "runner"), Err(StoreError::Conflict(_))));
+        assert!(matches!(
+            accounts.delete_role(&a, "runner"),
+            Err(StoreError::Conflict(_))
+        ));
 
         let suites = Suites::new(db.clone());
         let files = BTreeMap::from([("s.yaml".to_owned(), "suites: {}".to_owned())]);
@@ -108,7 +124,10 @@ fn accounts_are_tenant_scoped_and_deprovisioning_removes_everything() {
         assert!(removed >= 4, "{removed}");
         assert!(matches!(accounts.tenant(&a), Err(StoreError::NotFound(_))));
         assert!(ok(accounts.key_for_auth("k1")).is_none());
-        assert!(matches!(suites.get(&a, "s", None), Err(StoreError::NotFound(_))));
+        assert!(matches!(
+            suites.get(&a, "s", None),
+            Err(StoreError::NotFound(_))
+        ));
         // The other tenant is untouched.
         assert_eq!(ok(accounts.list_users(&b)).len(), 1);
     });
@@ -132,7 +151,10 @@ fn suites_are_versioned_by_content() {
         assert_eq!(ok(suites.get(&a, "s", Some(1))).files, one);
         assert_eq!(ok(suites.list(&a)).len(), 1);
         assert!(ok(suites.list(&b)).is_empty());
-        assert!(matches!(suites.get(&b, "s", None), Err(StoreError::NotFound(_))));
+        assert!(matches!(
+            suites.get(&b, "s", None),
+            Err(StoreError::NotFound(_))
+        ));
         assert_eq!(ok(suites.stored_bytes(&a)), 8);
     });
 }
@@ -167,7 +189,11 @@ fn queue_leases_fence_and_signal() {
 
         let leases = ok(q.claim("runs", "w1", 10, 30_000, 600_000));
         assert_eq!(leases.len(), 2);
-        let l1 = leases.iter().find(|l| l.id == "r1").cloned().unwrap_or_else(|| panic!("r1"));
+        let l1 = leases
+            .iter()
+            .find(|l| l.id == "r1")
+            .cloned()
+            .unwrap_or_else(|| panic!("r1"));
         assert_eq!(l1.attempt, 1);
         assert!(ok(q.claim("runs", "w2", 10, 30_000, 600_000)).is_empty());
         assert_eq!(ok(q.heartbeat(&l1, 30_000)).map(|s| s.cancel), Some(false));
@@ -175,7 +201,10 @@ fn queue_leases_fence_and_signal() {
         assert_eq!(ok(q.heartbeat(&l1, 30_000)).map(|s| s.cancel), Some(true));
         assert!(ok(q.journal_put(&l1, "step-1", "out")));
         assert!(ok(q.journal_put(&l1, "step-1", "other")));
-        assert_eq!(ok(q.journal_get(&a, "r1", "step-1")).as_deref(), Some("out"));
+        assert_eq!(
+            ok(q.journal_get(&a, "r1", "step-1")).as_deref(),
+            Some("out")
+        );
         assert!(ok(q.finish(&l1, Outcome::Cancelled, None)));
         assert_eq!(ok(q.get(&a, "r1")).state, JobState::Cancelled);
         // A finished lease writes nothing more.
@@ -184,7 +213,11 @@ fn queue_leases_fence_and_signal() {
         assert_eq!(ok(q.heartbeat(&l1, 30_000)), None);
 
         // A lease that expires is reaped; the old attempt is fenced off.
-        let l3 = leases.iter().find(|l| l.id == "r3").cloned().unwrap_or_else(|| panic!("r3"));
+        let l3 = leases
+            .iter()
+            .find(|l| l.id == "r3")
+            .cloned()
+            .unwrap_or_else(|| panic!("r3"));
         assert!(ok(q.heartbeat(&l3, -1)).is_some());
         assert_eq!(ok(q.reap()), vec!["r3".to_owned()]);
         assert_eq!(ok(q.get(&b, "r3")).state, JobState::Retryable);
@@ -213,7 +246,10 @@ fn queue_leases_fence_and_signal() {
             assert!(ok(q.retry_later(&l[0], "boom", 0)));
         }
         let j4 = ok(q.get(&a, "r4"));
-        assert_eq!((j4.state, j4.last_error.as_deref()), (JobState::Failed, Some("boom")));
+        assert_eq!(
+            (j4.state, j4.last_error.as_deref()),
+            (JobState::Failed, Some("boom"))
+        );
         let (today, active) = ok(q.counts(&a, 0));
         assert_eq!((today, active), (2, 0));
     });
@@ -229,10 +265,17 @@ fn concurrent_enqueues_with_one_key_create_one_job() {
             let handles: Vec<_> = (0..8)
                 .map(|i| {
                     let (q, a) = (q.clone(), a.clone());
-                    s.spawn(move || ok(q.enqueue(&a, &job(&format!("run{i}"), Some("same")))).0.id)
+                    s.spawn(move || {
+                        ok(q.enqueue(&a, &job(&format!("run{i}"), Some("same"))))
+                            .0
+                            .id
+                    })
                 })
                 .collect();
-            handles.into_iter().map(|h| h.join().unwrap_or_else(|_| panic!("thread"))).collect()
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|_| panic!("thread")))
+                .collect()
         });
         assert!(ids.iter().all(|id| id == &ids[0]), "{ids:?}");
         assert_eq!(ok(q.list(&a, 100)).len(), 1);

@@ -60,6 +60,63 @@ pub enum Command {
     Mcp(McpCommand),
     /// Print the JSON Schema of the specification format
     Schema,
+    /// Serve the multi-tenant REST API (/api/v1) with its run workers
+    Serve(ServeArgs),
+    /// Apply the database migrations and exit
+    Migrate(ServerDbArgs),
+    /// Server administration
+    #[command(subcommand)]
+    Admin(AdminCommand),
+}
+
+#[derive(Args, Clone)]
+pub struct ServerDbArgs {
+    /// The server's database: a SQLite file path or a postgres:// URL
+    #[arg(
+        long = "database-url",
+        env = "GAUNTLET_DATABASE_URL",
+        default_value = ".gauntlet/server.db"
+    )]
+    pub database_url: String,
+}
+
+#[derive(Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub db: ServerDbArgs,
+    /// Address to listen on
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: String,
+    /// Runs executed at once by this process
+    #[arg(long, default_value_t = 2)]
+    pub workers: usize,
+    /// Requests per second allowed per API key (burst: twice that)
+    #[arg(long, default_value_t = 100)]
+    pub rate_limit: u32,
+    /// Largest request body accepted, in bytes
+    #[arg(long, default_value_t = 8 << 20)]
+    pub max_body: usize,
+    /// The Ed25519 key (PKCS#8 PEM) that signs audit tree heads [default: ~/.config/gauntlet/audit-ed25519.pem]
+    #[arg(long, env = "GAUNTLET_AUDIT_KEY")]
+    pub audit_key: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+pub enum AdminCommand {
+    /// Create a platform administrator and print its API key (shown once)
+    Create(AdminCreateArgs),
+}
+
+#[derive(Args)]
+pub struct AdminCreateArgs {
+    #[command(flatten)]
+    pub db: ServerDbArgs,
+    /// The administrator's tenant (created if missing)
+    #[arg(long, default_value = "default")]
+    pub tenant: String,
+    /// The administrator's user id
+    #[arg(long, default_value = "admin")]
+    pub user: String,
 }
 
 #[derive(Args)]

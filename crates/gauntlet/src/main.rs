@@ -13,6 +13,7 @@ mod project;
 mod replay;
 mod retention;
 mod run;
+mod server;
 mod simulate;
 
 use std::process::ExitCode;
@@ -68,6 +69,9 @@ fn main() -> ExitCode {
         cli::Command::Contract(cli::ContractCommand::Check(a)) => contract::check(&a),
         cli::Command::Retention(cli::RetentionCommand::Apply(a)) => retention::apply(&a),
         cli::Command::MockServer(a) => external::mock_server(&a),
+        cli::Command::Serve(a) => server::serve(&a),
+        cli::Command::Migrate(a) => server::migrate(&a),
+        cli::Command::Admin(cli::AdminCommand::Create(a)) => server::admin_create(&a),
         cli::Command::Mcp(cli::McpCommand::List(a)) => external::mcp_list(&a),
         cli::Command::Schema => {
             output::out(&gauntlet_spec::schema::json_schema());

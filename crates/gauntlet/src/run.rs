@@ -162,6 +162,7 @@ pub fn run_with(
                 Some(b) => Some(Arc::new(performance_baseline(&store, &b.run_id)?)),
                 None => None,
             },
+            skip: Default::default(),
         };
         let (run, passed) = runtime.block_on(run_suite(
             &store,

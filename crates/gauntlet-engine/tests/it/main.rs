@@ -50,6 +50,7 @@ pub async fn run_at(
         cassettes: None,
         judge_cache: None,
         performance_baseline: None,
+        skip: Default::default(),
     };
     let handle = tokio::spawn({
         let project = Arc::clone(project);

@@ -1,0 +1,854 @@
+//! Operational, identity, tenant and suite endpoints.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::Extension;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use gauntlet_audit::Decision;
+use gauntlet_core::TenantId;
+use gauntlet_store::accounts::{ApiKey, CustomRole, Quotas, Tenant, User};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::audit::action;
+use crate::auth::{self, Principal};
+use crate::error::{ApiError, ApiResult, Code, RequestId};
+use crate::http::JsonBody;
+use crate::rbac;
+use crate::{AppState, blocking, now_ms, now_rfc3339};
+
+type Json = axum::Json<Value>;
+
+// ---- operations ----
+
+pub async fn healthz() -> &'static str {
+    "ok"
+}
+
+pub async fn readyz(State(app): State<AppState>) -> ApiResult<Json> {
+    let a = Arc::clone(&app);
+    let version = blocking(move || Ok(a.db.schema_version()?))
+        .await
+        .map_err(|e| {
+            ApiError::new(
+                Code::Unavailable,
+                format!("the database is not ready: {}", e.message),
+            )
+        })?;
+    let expected = gauntlet_store::schema::server(app.db.dialect()).len() as i64;
+    if version < expected {
+        return Err(ApiError::new(
+            Code::Unavailable,
+            format!(
+                "the database is at migration {version}, {expected} needed: run `gauntlet migrate`"
+            ),
+        ));
+    }
+    Ok(axum::Json(
+        json!({"status": "ready", "database": app.db.location(), "migration": version}),
+    ))
+}
+
+pub async fn metrics(State(app): State<AppState>) -> impl IntoResponse {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
+        app.metrics.render(),
+    )
+}
+
+pub async fn openapi() -> Json {
+    axum::Json(crate::openapi::document())
+}
+
+pub async fn me(Extension(p): Extension<Principal>) -> Json {
+    axum::Json(json!({
+        "tenant": p.tenant.as_str(),
+        "user": p.user,
+        "role": p.role,
+        "permissions": p.grants.list(),
+        "platform_admin": p.platform_admin,
+    }))
+}
+
+// ---- validation helpers ----
+
+fn check_name(what: &str, s: &str) -> ApiResult<()> {
+    let ok = !s.is_empty()
+        && s.len() <= 64
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+        && !s.starts_with('.');
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request(format!(
+            "{what} `{}` must be 1-64 letters, digits, `-`, `_` or `.`, not starting with `.`",
+            s.chars().take(80).collect::<String>()
+        )))
+    }
+}
+
+fn check_role(role: &str, custom: bool) -> ApiResult<()> {
+    if rbac::builtin(role).is_some() || custom {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request(format!(
+            "no role `{role}`; built-in roles are {}",
+            rbac::BUILTIN.join(", ")
+        )))
+    }
+}
+
+async fn role_exists(app: &AppState, tenant: &TenantId, role: &str) -> ApiResult<()> {
+    if rbac::builtin(role).is_some() {
+        return Ok(());
+    }
+    check_name("role", role)?;
+    let (a, t, r) = (Arc::clone(app), tenant.clone(), role.to_owned());
+    let found = blocking(move || Ok(a.accounts.role(&t, &r)?.is_some())).await?;
+    check_role(role, found)
+}
+
+// ---- tenants ----
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewTenant {
+    /// 1-64 letters, digits, `-`, `_`, `.`.
+    pub id: String,
+    pub name: Option<String>,
+    #[serde(default)]
+    #[schemars(with = "Option<QuotasBody>")]
+    pub quotas: Option<QuotasBody>,
+    /// The tenant's first administrator.
+    pub admin: String,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct QuotasBody {
+    pub runs_per_day: Option<u64>,
+    pub parallel_runs: Option<u64>,
+    pub storage_bytes: Option<u64>,
+    pub agents: Option<u64>,
+    pub monthly_budget_usd: Option<f64>,
+}
+
+impl From<QuotasBody> for Quotas {
+    fn from(q: QuotasBody) -> Quotas {
+        Quotas {
+            runs_per_day: q.runs_per_day,
+            parallel_runs: q.parallel_runs,
+            storage_bytes: q.storage_bytes,
+            agents: q.agents,
+            monthly_budget_usd: q.monthly_budget_usd.filter(|v| v.is_finite() && *v >= 0.0),
+        }
+    }
+}
+
+pub async fn list_tenants(State(app): State<AppState>) -> ApiResult<Json> {
+    let tenants = blocking(move || Ok(app.accounts.list_tenants()?)).await?;
+    Ok(axum::Json(json!({ "tenants": tenants })))
+}
+
+/// Makes an API key for `user` and stores it; returns the record and the token.
+pub(crate) fn issue_key(
+    app: &AppState,
+    tenant: &TenantId,
+    user: &str,
+    name: &str,
+    role: &str,
+    expires_at: Option<i64>,
+) -> ApiResult<(ApiKey, String)> {
+    let (id, token, hash) = auth::new_key().map_err(ApiError::internal)?;
+    let key = ApiKey {
+        id,
+        user_id: user.to_owned(),
+        name: name.to_owned(),
+        role: role.to_owned(),
+        created_at: now_rfc3339(),
+        expires_at,
+        revoked_at: None,
+    };
+    app.accounts.create_key(tenant, &key, &hash)?;
+    Ok((key, token))
+}
+
+pub async fn create_tenant(
+    State(app): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Extension(rid): Extension<RequestId>,
+    JsonBody(body): JsonBody<NewTenant>,
+) -> ApiResult<impl IntoResponse> {
+    check_name("tenant id", &body.id)?;
+    check_name("user", &body.admin)?;
+    let tenant = Tenant {
+        id: body.id.clone(),
+        name: body.name.clone().unwrap_or_else(|| body.id.clone()),
+        quotas: body.quotas.clone().map(Quotas::from).unwrap_or_default(),
+        created_at: now_rfc3339(),
+    };
+    let a = Arc::clone(&app);
+    let (tenant, key, token) = blocking(move || {
+        a.accounts.create_tenant(&tenant)?;
+        let id = TenantId::new(&tenant.id);
+        a.accounts.create_user(
+            &id,
+            &User {
+                id: body.admin.clone(),
+                name: body.admin.clone(),
+                email: None,
+                role: "admin".into(),
+                platform_admin: false,
+                created_at: now_rfc3339(),
+            },
+        )?;
+        let (key, token) = issue_key(&a, &id, &body.admin, "bootstrap", "admin", None)?;
+        Ok((tenant, key, token))
+    })
+    .await?;
+    app.audit.mutation(
+        &p,
+        &rid.0,
+        "tenant.create",
+        format!("tenant/{}", tenant.id),
+        json!({"admin": key.user_id}),
+    );
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(json!({ "tenant": tenant, "admin_key": { "key": key, "token": token } })),
+    ))
+}
+
+pub async fn get_tenant(State(app): State<AppState>, Path(id): Path<String>) -> ApiResult<Json> {
+    let t = blocking(move || Ok(app.accounts.tenant(&TenantId::new(id))?)).await?;
+    Ok(axum::Json(json!(t)))
+}
+
+pub async fn set_quotas(
+    State(app): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Extension(rid): Extension<RequestId>,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<QuotasBody>,
+) -> ApiResult<Json> {
+    let quotas = Quotas::from(body);
+    let a = Arc::clone(&app);
+    let q = quotas.clone();
+    let tid = TenantId::new(&id);
+    let t = blocking(move || {
+        a.accounts.set_quotas(&tid, &q)?;
+        Ok(a.accounts.tenant(&tid)?)
+    })
+    .await?;
+    app.audit.mutation(
+        &p,
+        &rid.0,
+        "tenant.quotas",
+        format!("tenant/{id}"),
+        json!(quotas),
+    );
+    Ok(axum::Json(json!(t)))
+}
+
+pub async fn delete_tenant(
+    State(app): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Extension(rid): Extension<RequestId>,
+    Path(id): Path<String>,
+) -> ApiResult<Json> {
+    if id == p.tenant.as_str() {
+        return Err(ApiError::new(
+            Code::Conflict,
+            "a platform administrator cannot delete their own tenant",
+        ));
+    }
+    let a = Arc::clone(&app);
+    let tid = TenantId::new(&id);
+    let removed = blocking(move || Ok(a.accounts.delete_tenant(&tid)?)).await?;
+    app.audit.mutation(
+        &p,
+        &rid.0,
+        "tenant.delete",
+        format!("tenant/{id}"),
+        json!({"rows_removed": removed}),
+    );
+    Ok(axum::Json(
+        json!({ "deleted": id, "rows_removed": removed }),
+    ))
+}
+
+pub async fn own_tenant(
+    State(app): State<AppState>,
+    Extension(p): Extension<Principal>,
+) -> ApiResult<Json> {
+    let tenant = p.tenant.clone();
+    let (t, usage) = blocking(move || {
+        let t = app.accounts.tenant(&tenant)?;
+        let day = now_ms() - now_ms() % 86_400_000;
+        let (today, active) = app.queue.counts(&tenant, day)?;
+        let bytes = app.suites.stored_bytes(&tenant)?;
+        Ok((
+            t,
+            json!({"runs_today": today, "runs_active": active, "suite_bytes": bytes}),
+        ))
+    })
+    .await?;
+    Ok(axum::Json(json!({ "tenant": t, "usage": usage })))
+}
+
+// ---- users ----
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewUser {
+    pub id: String,
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub role: String,
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UserPatch {
+    pub role: String,
+}
+
+pub async fn list_users(
+    State(app): State<AppState>,
+    Extension(p): Extension<Principal>,
+) -> ApiResult<Json> {
+    let users = blocking(move || Ok(app.accounts.list_users(&p.tenant)?)).await?;
+    Ok(axum::Json(json!({ "users": users })))
+}
+
+pub async fn create_user(
+    State(app): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Extension(rid): Extension<RequestId>,
+    JsonBody(body): JsonBody<NewUser>,
+) -> ApiResult<impl IntoResponse> {
+    check_name("user", &body.id)?;
+    if let Some(e) = &body.email
+        && (e.len() > 254 || !e.contains('@'))
+    {
+        return Err(ApiError::bad_request("`email` is not an email address"));
+    }
+    role_exists(&app, &p.tenant, &body.role).await?;
+    let user = User {
+        id: body.id.clone(),
+        name: body.name.clone().unwrap_or_else(|| body.id.clone()),
+        email: body.email.clone(),
+        role: body.role.clone(),
+        platform_admin: false,
+        created_at: now_rfc3339(),
+    };
+    let (a, t, u) = (Arc::clone(&app), p.tenant.clone(), user.clone());
+    blocking(move || Ok(a.accounts.create_user(&t, &u)?)).await?;
+    app.audit.send(
+        app.audit
+            .by(
+                &p,
+                action::PERMISSION_CHANGE,
+                format!("user/{}", user.id),
+                &rid.0,
+            )
+            .decision(Decision::Allow)
+            .details(json!({"operation": "user.create", "role": user.role})),
+    );
+    Ok((StatusCode::CREATED, axum::Json(json!(user))))
+}
+
+pub async fn get_user(
+    State(app): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Path(id): Path<String>,
+) -> ApiResult<Json> {
+    let u = blocking(move || Ok(app.accounts.user(&p.tenant, &id)?)).await?;
+    Ok(axum::Json(json!(u)))
+}
+
+pub async fn update_user(
+    State(app): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Extension(rid): Extension<RequestId>,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<UserPatch>,
+) -> ApiResult<Json> {
+    role_exists(&app, &p.tenant, &body.role).await?;
+    let (a, t, i, r) = (
+        Arc::clone(&app),
+        p.tenant.clone(),
+        id.clone(),
+        body.role.clone(),
+    );
+    let (before, user) = blocking(move || {
+        let before = a.accounts.set_user_role(&t, &i, &r)?;
+        Ok((before, a.accounts.user(&t, &i)?))
+    })
+    .await?;
+    app.audit.send(
+        app.audit
+            .by(&p, action::PERMISSION_CHANGE, format!("user/{id}"), &rid.0)
+            .decision(Decision::Allow)
+            .details(json!({"operation": "user.role", "from": before, "to": body.role})),
+    );
+    Ok(axum::Json(json!(user)))
+}
+
+pub async fn delete_user(
+    State(app): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Extension(rid): Extension<RequestId>,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    if id == p.user {
+        return Err(ApiError::new(Code::Conflict, "you cannot delete yourself"));
+    }
+    let (a, t, i) = (Arc::clone(&app), p.tenant.clone(), id.clone());
+    blocking(move || Ok(a.accounts.delete_user(&t, &i, &now_rfc3339())?)).await?;
+    app.audit.send(
+        app.audit
+            .by(&p, action::PERMISSION_CHANGE, format!("user/{id}"), &rid.0)
+            .decision(Decision::Allow)
+            .details(json!({"operation": "user.delete"})),
+    );
+    Ok(StatusCode::NO_CONTENT)
+}
+
+// ---- roles ----
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RoleBody {
+    /// `resource:action` strings, e.g. `runs:read`.
+    pub permissions: Vec<String>,
+}
+
+pub async fn list_roles(
+    State(app): State<AppState>,
+    Extension(p): Extension<Principal>,
+) -> ApiResult<Json> {
+    let custom = blocking(move || Ok(app.accounts.list_roles(&p.tenant)?)).await?;
+    let builtin: Vec<Value> = rbac::BUILTIN
+        .iter()
+        .map(|r| {
+            json!({"name": r, "builtin": true,
+                   "permissions": rbac::Grants::new(rbac::builtin(r).unwrap_or_default()).list()})
+        })
+        .collect();
+    let custom: Vec<Value> = custom
+        .into_iter()
+        .map(|r| json!({"name": r.name, "builtin": false, "permissions": r.permissions, "created_at": r.created_at}))
+        .collect();
+    Ok(axum::Json(
+        json!({ "roles": builtin.into_iter().chain(custom).collect::<Vec<_>>() }),
+    ))
+}
+
+pub async fn put_role(
+    State(app): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Extension(rid): Extension<RequestId>,
+    Path(name): Path<String>,
+    JsonBody(body): JsonBody<RoleBody>,
+) -> ApiResult<Json> {
+    check_name("role", &name)?;
+    if rbac::builtin(&name).is_some() {
+        return Err(ApiError::new(
+            Code::Conflict,
+            format!("`{name}` is a built-in role and cannot be changed"),
+        ));
+    }
+    let perms = rbac::parse_all(&body.permissions).map_err(ApiError::bad_request)?;
+    let normalised = rbac::Grants::new(perms).list();
+    let role = CustomRole {
+        name: name.clone(),
+        permissions: normalised.clone(),
+        created_at: now_rfc3339(),
+    };
+    let (a, t) = (Arc::clone(&app), p.tenant.clone());
+    let before = blocking(move || Ok(a.accounts.put_role(&t, &role)?)).await?;
+    app.audit.send(
+        app.audit
+            .by(
+                &p,
+                action::PERMISSION_CHANGE,
+                format!("role/{name}"),
+                &rid.0,
+            )
+            .decision(Decision::Allow)
+            .details(json!({"operation": "role.put", "from": before, "to": normalised})),
+    );
+    Ok(axum::Json(
+        json!({"name": name, "builtin": false, "permissions": normalised}),
+    ))
+}
+
+pub async fn delete_role(
+    State(app): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Extension(rid): Extension<RequestId>,
+    Path(name): Path<String>,
+) -> ApiResult<StatusCode> {
+    if rbac::builtin(&name).is_some() {
+        return Err(ApiError::new(
+            Code::Conflict,
+            format!("`{name}` is a built-in role"),
+        ));
+    }
+    let (a, t, n) = (Arc::clone(&app), p.tenant.clone(), name.clone());
+    let before = blocking(move || Ok(a.accounts.delete_role(&t, &n)?)).await?;
+    app.audit.send(
+        app.audit
+            .by(
+                &p,
+                action::PERMISSION_CHANGE,
+                format!("role/{name}"),
+                &rid.0,
+            )
+            .decision(Decision::Allow)
+            .details(json!({"operation": "role.delete", "from": before})),
+    );
+    Ok(StatusCode::NO_CONTENT)
+}
+
+// ---- keys ----
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewKey {
+    pub name: String,
+    /// The user the key acts for (default: the caller).
+    pub user: Option<String>,
+    /// The key's role (default: the user's role).
+    pub role: Option<String>,
+    /// Lifetime in seconds (default: no expiry).
+    pub expires_in_s: Option<u64>,
+}
+
+pub async fn list_keys(
+    State(app): State<AppState>,
+    Extension(p): Extension<Principal>,
+) -> ApiResult<Json> {
+    let keys = blocking(move || Ok(app.accounts.list_keys(&p.tenant)?)).await?;
+    Ok(axum::Json(json!({ "keys": keys })))
+}
+
+pub async fn create_key(
+    State(app): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Extension(rid): Extension<RequestId>,
+    JsonBody(body): JsonBody<NewKey>,
+) -> ApiResult<impl IntoResponse> {
+    if body.name.is_empty() || body.name.len() > 100 {
+        return Err(ApiError::bad_request("`name` must be 1-100 characters"));
+    }
+    let user = body.user.clone().unwrap_or_else(|| p.user.clone());
+    check_name("user", &user)?;
+    if let Some(role) = &body.role {
+        role_exists(&app, &p.tenant, role).await?;
+    }
+    let expires_at = match body.expires_in_s {
+        Some(s) if s == 0 || s > 10 * 365 * 86_400 => {
+            return Err(ApiError::bad_request(
+                "`expires_in_s` must be between 1 and 315360000",
+            ));
+        }
+        Some(s) => Some(now_ms() + (s as i64) * 1000),
+        None => None,
+    };
+    let (a, t) = (Arc::clone(&app), p.tenant.clone());
+    let (name, role) = (body.name.clone(), body.role.clone());
+    let (key, token) = blocking(move || {
+        let owner = a.accounts.user(&t, &user)?;
+        let role = role.unwrap_or(owner.role);
+        issue_key(&a, &t, &owner.id, &name, &role, expires_at)
+    })
+    .await?;
+    app.audit.send(
+        app.audit
+            .by(
+                &p,
+                action::PERMISSION_CHANGE,
+                format!("key/{}", key.id),
+                &rid.0,
+            )
+            .decision(Decision::Allow)
+            .details(json!({"operation": "key.create", "user": key.user_id, "role": key.role})),
+    );
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(json!({ "key": key, "token": token })),
+    ))
+}
+
+pub async fn revoke_key(
+    State(app): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Extension(rid): Extension<RequestId>,
+    Path(id): Path<String>,
+) -> ApiResult<Json> {
+    let (a, t, i) = (Arc::clone(&app), p.tenant.clone(), id.clone());
+    let key = blocking(move || Ok(a.accounts.revoke_key(&t, &i, &now_rfc3339())?)).await?;
+    app.audit.send(
+        app.audit
+            .by(&p, action::PERMISSION_CHANGE, format!("key/{id}"), &rid.0)
+            .decision(Decision::Allow)
+            .details(json!({"operation": "key.revoke"})),
+    );
+    Ok(axum::Json(json!(key)))
+}
+
+// ---- suites ----
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Upload {
+    /// The suite's name in the library (1-64 letters, digits, `-`, `_`, `.`).
+    pub name: String,
+    /// The project's YAML files by relative path.
+    pub files: BTreeMap<String, String>,
+}
+
+/// A validated upload: its summary, or the diagnostics as a 422.
+pub(crate) fn validate_files(
+    work: &std::path::Path,
+    files: &BTreeMap<String, String>,
+) -> ApiResult<(Value, gauntlet_core::model::Project)> {
+    if files.is_empty() || files.len() > 2000 {
+        return Err(ApiError::bad_request("`files` must hold 1-2000 files"));
+    }
+    let dir = tempfile::Builder::new()
+        .prefix("upload-")
+        .tempdir_in(work)
+        .map_err(ApiError::internal)?;
+    for (path, text) in files {
+        let rel = std::path::Path::new(path);
+        let safe = !path.is_empty()
+            && path.len() <= 300
+            && rel
+                .components()
+                .all(|c| matches!(c, std::path::Component::Normal(_)))
+            && (path.ends_with(".yaml") || path.ends_with(".yml"));
+        if !safe {
+            return Err(ApiError::bad_request(format!(
+                "file path `{}` must be relative, without `..`, and end in .yaml or .yml",
+                path.chars().take(100).collect::<String>()
+            )));
+        }
+        let full = dir.path().join(rel);
+        if let Some(parent) = full.parent() {
+            std::fs::create_dir_all(parent).map_err(ApiError::internal)?;
+        }
+        std::fs::write(&full, text).map_err(ApiError::internal)?;
+    }
+    let vars = gauntlet_spec::Vars::default();
+    let validated = gauntlet_spec::load_project(dir.path(), &vars);
+    let errors: Vec<Value> = validated
+        .diagnostics
+        .iter()
+        .filter(|d| d.severity == gauntlet_spec::Severity::Error)
+        .map(|d| {
+            json!({
+                "file": d.file.strip_prefix(dir.path()).unwrap_or(&d.file).display().to_string(),
+                "line": d.line, "column": d.col, "message": d.message, "hint": d.hint,
+            })
+        })
+        .collect();
+    match validated.project {
+        Some(project) if errors.is_empty() => {
+            let suites: Vec<Value> = project
+                .suites
+                .iter()
+                .map(|(name, s)| json!({"name": name, "cases": s.cases.len(), "targets": s.targets.len()}))
+                .collect();
+            let agents: Vec<Value> = project
+                .agents
+                .iter()
+                .map(|(name, a)| json!({"name": name, "provider": a.provider}))
+                .collect();
+            Ok((json!({"suites": suites, "agents": agents}), project))
+        }
+        _ => Err(ApiError::new(
+            Code::InvalidSpec,
+            format!("the specification has {} error(s)", errors.len().max(1)),
+        )
+        .details(json!({ "errors": errors }))),
+    }
+}
+
+pub async fn validate_suite(
+    State(app): State<AppState>,
+    JsonBody(body): JsonBody<Upload>,
+) -> ApiResult<Json> {
+    check_name("suite", &body.name)?;
+    let work = app.config.work_dir.clone();
+    let summary = blocking(move || validate_files(&work, &body.files).map(|(s, _)| s)).await?;
+    Ok(axum::Json(json!({ "valid": true, "summary": summary })))
+}
+
+pub async fn upload_suite(
+    State(app): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Extension(rid): Extension<RequestId>,
+    JsonBody(body): JsonBody<Upload>,
+) -> ApiResult<impl IntoResponse> {
+    check_name("suite", &body.name)?;
+    let a = Arc::clone(&app);
+    let (t, who) = (p.tenant.clone(), p.actor());
+    let (version, created) = blocking(move || {
+        let (summary, _) = validate_files(&a.config.work_dir, &body.files)?;
+        let tenant = a.accounts.tenant(&t)?;
+        let size: u64 = body.files.values().map(|f| f.len() as u64).sum();
+        if let Some(limit) = tenant.quotas.storage_bytes {
+            let used = a.suites.stored_bytes(&t)?.max(0) as u64;
+            if used + size > limit {
+                return Err(ApiError::new(Code::QuotaExceeded, format!(
+                    "storing {size} more bytes would pass the tenant's storage quota ({used} of {limit} used)"
+                )));
+            }
+        }
+        if let Some(limit) = tenant.quotas.agents {
+            let agents = summary["agents"].as_array().map_or(0, Vec::len) as u64;
+            if agents > limit {
+                return Err(ApiError::new(Code::QuotaExceeded, format!(
+                    "the suite defines {agents} agents; the tenant's quota is {limit}"
+                )));
+            }
+        }
+        Ok(a.suites.put(&t, &body.name, &body.files, &summary, &who, &now_rfc3339())?)
+    })
+    .await?;
+    app.audit.mutation(
+        &p,
+        &rid.0,
+        "suite.upload",
+        format!("suite/{}", version.name),
+        json!({"version": version.version, "sha256": version.sha256, "new": created}),
+    );
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((
+        status,
+        axum::Json(json!({ "suite": version, "created": created })),
+    ))
+}
+
+pub async fn list_suites(
+    State(app): State<AppState>,
+    Extension(p): Extension<Principal>,
+) -> ApiResult<Json> {
+    let suites = blocking(move || Ok(app.suites.list(&p.tenant)?)).await?;
+    Ok(axum::Json(json!({ "suites": suites })))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct VersionQuery {
+    version: Option<String>,
+}
+
+pub async fn get_suite(
+    State(app): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Path(name): Path<String>,
+    Query(q): Query<VersionQuery>,
+) -> ApiResult<Json> {
+    let version = match q.version.as_deref() {
+        None | Some("") | Some("latest") => None,
+        Some(v) => Some(v.parse::<i64>().ok().filter(|v| *v > 0).ok_or_else(|| {
+            ApiError::bad_request("`version` must be a positive number or `latest`")
+        })?),
+    };
+    let s = blocking(move || Ok(app.suites.get(&p.tenant, &name, version)?)).await?;
+    Ok(axum::Json(json!({ "suite": s.version, "files": s.files })))
+}
+
+pub async fn suite_versions(
+    State(app): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Path(name): Path<String>,
+) -> ApiResult<Json> {
+    let v = blocking(move || Ok(app.suites.versions(&p.tenant, &name)?)).await?;
+    Ok(axum::Json(json!({ "versions": v })))
+}
+
+pub async fn delete_suite(
+    State(app): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Extension(rid): Extension<RequestId>,
+    Path(name): Path<String>,
+) -> ApiResult<StatusCode> {
+    let (a, t, n) = (Arc::clone(&app), p.tenant.clone(), name.clone());
+    let n = blocking(move || Ok(a.suites.delete(&t, &n)?)).await?;
+    app.audit.mutation(
+        &p,
+        &rid.0,
+        "suite.delete",
+        format!("suite/{name}"),
+        json!({"versions": n}),
+    );
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn list_agents(
+    State(app): State<AppState>,
+    Extension(p): Extension<Principal>,
+) -> ApiResult<Json> {
+    let suites = blocking(move || Ok(app.suites.list(&p.tenant)?)).await?;
+    let agents: Vec<Value> = suites
+        .iter()
+        .flat_map(|s| {
+            s.summary["agents"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+                .into_iter()
+                .map(move |mut a| {
+                    a["suite"] = json!(s.name);
+                    a["version"] = json!(s.version);
+                    a
+                })
+        })
+        .collect();
+    Ok(axum::Json(json!({ "agents": agents })))
+}
+
+// ---- audit ----
+
+#[derive(Debug, Deserialize)]
+pub struct AuditQuery {
+    resource: Option<String>,
+}
+
+pub async fn audit_events(
+    State(app): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Query(q): Query<AuditQuery>,
+) -> ApiResult<Json> {
+    let resource = q
+        .resource
+        .filter(|r| !r.is_empty() && r.len() <= 300)
+        .ok_or_else(|| {
+            ApiError::bad_request("`resource` is required, e.g. run/<id> or user/<id>")
+        })?;
+    app.audit.flush().await;
+    let events = blocking(move || {
+        use gauntlet_audit::log::AuditStorage;
+        app.runs
+            .events_for(&p.tenant, &resource)
+            .map_err(ApiError::internal)
+    })
+    .await?;
+    let events: Vec<Value> = events.into_iter().map(|e| json!(e.event)).collect();
+    Ok(axum::Json(json!({ "events": events })))
+}

@@ -1,0 +1,419 @@
+//! The router and the middleware every request passes through.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use gauntlet_audit::Decision;
+
+use crate::audit::action;
+use crate::auth::{self, Principal};
+use crate::error::{ApiError, Code, REQUEST_ID, RequestId};
+use crate::rbac::{self, Grants};
+use crate::routes::{self, Access};
+use crate::{AppState, blocking, now_ms};
+
+/// The access of every (method, path template), from the route table.
+#[derive(Clone)]
+struct AccessMap(Arc<HashMap<(Method, &'static str), Access>>);
+
+pub fn router(state: AppState) -> axum::Router {
+    let table = routes::table();
+    let access: HashMap<(Method, &'static str), Access> = table
+        .iter()
+        .map(|r| ((r.method.clone(), r.path), r.access))
+        .collect();
+    let mut by_path: Vec<(&'static str, axum::routing::MethodRouter<AppState>)> = Vec::new();
+    for r in table {
+        match by_path.iter_mut().find(|(p, _)| *p == r.path) {
+            Some((_, mr)) => *mr = std::mem::take(mr).merge(r.handler),
+            None => by_path.push((r.path, r.handler)),
+        }
+    }
+    let mut router = axum::Router::new();
+    for (path, mr) in by_path {
+        router = router.route(path, mr);
+    }
+    let access = AccessMap(Arc::new(access));
+    router
+        .fallback(|| async { ApiError::new(Code::NotFound, "no such endpoint") })
+        // Layers run bottom-up: the last added sees the request first.
+        .layer(middleware::from_fn_with_state(
+            (Arc::clone(&state), access),
+            authorize,
+        ))
+        .layer(middleware::from_fn_with_state(Arc::clone(&state), observe))
+        .layer(axum::extract::DefaultBodyLimit::max(
+            state.config.max_body_bytes,
+        ))
+        .with_state(state)
+}
+
+fn request_id(headers: &HeaderMap) -> String {
+    headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| {
+            !v.is_empty()
+                && v.len() <= 64
+                && v.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
+        .map(str::to_owned)
+        .unwrap_or_else(|| auth::random_hex(12).unwrap_or_else(|_| format!("{:x}", now_ms())))
+}
+
+/// Request id, metrics, and the uniform shape of every error (including axum's own rejections
+/// and the body limit, which answer in plain text).
+async fn observe(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let id = request_id(req.headers());
+    let method = req.method().clone();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    req.extensions_mut().insert(RequestId(id.clone()));
+    let mut response = REQUEST_ID
+        .scope(id.clone(), async move {
+            let response = next.run(req).await;
+            uniform(response).await
+        })
+        .await;
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert("x-request-id", v);
+    }
+    state.metrics.request(
+        method.as_str(),
+        &route,
+        response.status().as_u16(),
+        started.elapsed().as_secs_f64(),
+    );
+    response
+}
+
+/// Rewrites an error response that is not already the uniform JSON body.
+async fn uniform(response: Response) -> Response {
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if is_json {
+        return response;
+    }
+    let code = match status {
+        StatusCode::BAD_REQUEST => Code::BadRequest,
+        StatusCode::UNAUTHORIZED => Code::Unauthenticated,
+        StatusCode::FORBIDDEN => Code::Forbidden,
+        StatusCode::NOT_FOUND => Code::NotFound,
+        StatusCode::METHOD_NOT_ALLOWED => Code::MethodNotAllowed,
+        StatusCode::CONFLICT => Code::Conflict,
+        StatusCode::PAYLOAD_TOO_LARGE => Code::PayloadTooLarge,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => Code::UnsupportedMediaType,
+        StatusCode::UNPROCESSABLE_ENTITY => Code::BadRequest,
+        StatusCode::TOO_MANY_REQUESTS => Code::RateLimited,
+        StatusCode::SERVICE_UNAVAILABLE => Code::Unavailable,
+        _ if status.is_client_error() => Code::BadRequest,
+        _ => Code::Internal,
+    };
+    let text = axum::body::to_bytes(response.into_body(), 64 << 10)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default();
+    let message = if text.is_empty() {
+        status
+            .canonical_reason()
+            .unwrap_or("request failed")
+            .to_owned()
+    } else {
+        text
+    };
+    let mut e = ApiError::new(code, message);
+    if code == Code::BadRequest && status == StatusCode::UNPROCESSABLE_ENTITY {
+        e.message = format!("the body does not match the expected shape: {}", e.message);
+    }
+    let mut r = e.into_response();
+    if status == StatusCode::UNPROCESSABLE_ENTITY {
+        *r.status_mut() = StatusCode::BAD_REQUEST;
+    }
+    r
+}
+
+fn credential(headers: &HeaderMap) -> Option<&str> {
+    if let Some(v) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    {
+        let (scheme, token) = v.split_once(' ')?;
+        return scheme
+            .eq_ignore_ascii_case("bearer")
+            .then_some(token.trim());
+    }
+    headers
+        .get("x-api-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+}
+
+/// Authentication, rate limiting and authorisation. Public routes pass; a (method, path) the
+/// table does not list is refused; everything else needs a valid credential whose role
+/// grants the route's permission.
+async fn authorize(
+    State((state, access)): State<(AppState, AccessMap)>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let request_id = req
+        .extensions()
+        .get::<RequestId>()
+        .map(|r| r.0.clone())
+        .unwrap_or_default();
+    let Some(path) = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+    else {
+        return next.run(req).await;
+    };
+    let key = access
+        .0
+        .keys()
+        .find(|(m, p)| m == req.method() && *p == path)
+        .cloned();
+    let Some(need) = key.and_then(|k| access.0.get(&k).copied()) else {
+        // The path exists but not with this method (or the route bypassed the table).
+        let methods = access
+            .0
+            .keys()
+            .filter(|(_, p)| *p == path)
+            .map(|(m, _)| m.as_str())
+            .collect::<Vec<_>>();
+        return if methods.is_empty() {
+            ApiError::new(Code::Forbidden, "this endpoint declares no permission").into_response()
+        } else {
+            let mut r = ApiError::new(
+                Code::MethodNotAllowed,
+                format!(
+                    "{} is not allowed here; use {}",
+                    req.method(),
+                    methods.join(", ")
+                ),
+            )
+            .into_response();
+            if let Ok(v) = HeaderValue::from_str(&methods.join(", ")) {
+                r.headers_mut().insert(header::ALLOW, v);
+            }
+            r
+        };
+    };
+    if need == Access::Public {
+        return next.run(req).await;
+    }
+    let principal = match authenticate(&state, req.headers(), &request_id).await {
+        Ok(p) => p,
+        Err(e) => return e.into_response(),
+    };
+    if let Err(wait) = state.limiter.check(&principal.credential) {
+        return ApiError::new(
+            Code::RateLimited,
+            format!("too many requests for this credential; retry in {wait} s"),
+        )
+        .retry_after(wait)
+        .into_response();
+    }
+    let allowed = match need {
+        Access::Public | Access::Authenticated => true,
+        Access::Platform => principal.platform_admin,
+        Access::Perm(p) => principal.grants.allows(p),
+    };
+    if !allowed {
+        let needed = match need {
+            Access::Perm(p) => p.to_string(),
+            _ => "platform administration".to_owned(),
+        };
+        state.audit.send(
+            state
+                .audit
+                .by(
+                    &principal,
+                    action::AUTHZ_DENY,
+                    format!("{} {path}", req.method()),
+                    &request_id,
+                )
+                .decision(Decision::Deny)
+                .reason(format!("role `{}` lacks {needed}", principal.role)),
+        );
+        return ApiError::new(
+            Code::Forbidden,
+            format!("your role `{}` does not grant {needed}", principal.role),
+        )
+        .details(serde_json::json!({ "required": needed }))
+        .into_response();
+    }
+    req.extensions_mut().insert(principal);
+    next.run(req).await
+}
+
+async fn authenticate(
+    state: &AppState,
+    headers: &HeaderMap,
+    request_id: &str,
+) -> Result<Principal, ApiError> {
+    let fail = |reason: &str, subject: &str| {
+        state.audit.send(
+            gauntlet_audit::NewEvent::new(
+                "",
+                "anonymous",
+                action::AUTH_FAILURE,
+                format!("credential/{subject}"),
+            )
+            .request_id(request_id)
+            .decision(Decision::Deny)
+            .reason(reason.to_owned()),
+        );
+        ApiError::new(Code::Unauthenticated, reason.to_owned())
+    };
+    let Some(token) = credential(headers) else {
+        return Err(fail(
+            "no credentials: send `Authorization: Bearer <API key>`",
+            "none",
+        ));
+    };
+    let Some(id) = auth::key_id(token).map(str::to_owned) else {
+        return Err(fail(
+            "the credential is not a Gauntlet API key",
+            "malformed",
+        ));
+    };
+    let token = token.to_owned();
+    let app = Arc::clone(state);
+    let found = blocking(move || Ok(app.accounts.key_for_auth(&id)?)).await?;
+    let Some(rec) = found else {
+        return Err(fail("unknown API key", "unknown"));
+    };
+    let subject = format!("key:{}", rec.key.id);
+    if !auth::constant_time_eq(
+        auth::sha256_hex(&token).as_bytes(),
+        rec.secret_hash.as_bytes(),
+    ) {
+        return Err(fail("unknown API key", &subject));
+    }
+    if rec.key.revoked_at.is_some() {
+        return Err(fail("the API key was revoked", &subject));
+    }
+    if rec.key.expires_at.is_some_and(|t| t <= now_ms()) {
+        return Err(fail("the API key has expired", &subject));
+    }
+    let grants = grants_of(state, &rec.tenant, &rec.key.role).await?;
+    let principal = Principal {
+        tenant: rec.tenant,
+        user: rec.key.user_id.clone(),
+        role: rec.key.role.clone(),
+        grants,
+        platform_admin: rec.platform_admin,
+        credential: subject.clone(),
+    };
+    state.audit.send(
+        state
+            .audit
+            .by(
+                &principal,
+                action::AUTH_SUCCESS,
+                format!("credential/{subject}"),
+                request_id,
+            )
+            .decision(Decision::Allow),
+    );
+    Ok(principal)
+}
+
+/// A role's permissions: built in, or the tenant's custom role (none if it was deleted).
+pub(crate) async fn grants_of(
+    state: &AppState,
+    tenant: &gauntlet_core::TenantId,
+    role: &str,
+) -> Result<Grants, ApiError> {
+    if let Some(perms) = rbac::builtin(role) {
+        return Ok(Grants::new(perms));
+    }
+    let (app, tenant, role) = (Arc::clone(state), tenant.clone(), role.to_owned());
+    let custom = blocking(move || Ok(app.accounts.role(&tenant, &role)?)).await?;
+    Ok(Grants::new(
+        custom
+            .map(|r| {
+                r.permissions
+                    .iter()
+                    .filter_map(|p| rbac::Perm::parse(p))
+                    .collect::<Vec<_>>()
+            })
+            .unwrap_or_default(),
+    ))
+}
+
+/// A token bucket per credential.
+pub struct RateLimiter {
+    per_s: f64,
+    buckets: Mutex<HashMap<String, (f64, Instant)>>,
+}
+
+impl RateLimiter {
+    pub fn new(per_s: u32) -> RateLimiter {
+        RateLimiter {
+            per_s: f64::from(per_s.max(1)),
+            buckets: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Takes a token, or says how many seconds until one is free.
+    pub fn check(&self, who: &str) -> Result<(), u64> {
+        let burst = self.per_s * 2.0;
+        let now = Instant::now();
+        let mut map = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        if map.len() > 100_000 {
+            map.retain(|_, (_, at)| now.duration_since(*at).as_secs() < 60);
+        }
+        let (tokens, at) = map.entry(who.to_owned()).or_insert((burst, now));
+        *tokens = (*tokens + now.duration_since(*at).as_secs_f64() * self.per_s).min(burst);
+        *at = now;
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            Ok(())
+        } else {
+            Err(((1.0 - *tokens) / self.per_s).ceil().max(1.0) as u64)
+        }
+    }
+}
+
+/// A JSON body, with axum's rejections turned into the uniform error.
+pub struct JsonBody<T>(pub T);
+
+impl<T: serde::de::DeserializeOwned, S: Send + Sync> axum::extract::FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        use axum::extract::rejection::JsonRejection as J;
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(v)) => Ok(JsonBody(v)),
+            Err(J::MissingJsonContentType(_)) => Err(ApiError::new(
+                Code::UnsupportedMediaType,
+                "send the body as JSON with `Content-Type: application/json`",
+            )),
+            Err(J::BytesRejection(e)) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                Err(ApiError::new(
+                    Code::PayloadTooLarge,
+                    "the body is larger than the server accepts",
+                ))
+            }
+            Err(e) => Err(ApiError::bad_request(e.body_text())),
+        }
+    }
+}

@@ -1,0 +1,230 @@
+//! `gauntlet serve`: the multi-tenant REST API under `/api/v1`, its in-process run workers,
+//! and the operational endpoints.
+//!
+//! Every request passes, in order: request id → metrics → authentication → authorisation →
+//! handler. Routes exist only as entries of [`routes::table`], each of which names the access
+//! it needs; the router is built from that table alone, and the authorisation middleware
+//! refuses any (method, path) the table does not list — a route added some other way is
+//! unreachable. Handlers get the caller's tenant from the authenticated [`auth::Principal`] and
+//! pass it to every store call; the store filters every statement on it, so an object of
+//! another tenant is simply not found (404).
+
+pub mod audit;
+pub mod auth;
+pub mod error;
+pub mod events;
+mod handlers;
+mod http;
+pub mod metrics;
+pub mod openapi;
+pub mod rbac;
+pub mod routes;
+mod runs;
+pub mod worker;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use gauntlet_store::accounts::Accounts;
+use gauntlet_store::db::Db;
+use gauntlet_store::queue::Queue;
+use gauntlet_store::suites::Suites;
+
+pub use error::{ApiError, Code};
+
+/// The store holding runs and their results.
+pub type RunDb = gauntlet_store::sqlite::SqliteStore;
+
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    /// Runs executed at once by this process's workers.
+    pub workers: usize,
+    /// A worker's lease on a run; renewed every third of it.
+    pub lease: Duration,
+    /// How long a run may take in all.
+    pub run_deadline: Duration,
+    /// Largest request body accepted.
+    pub max_body_bytes: usize,
+    /// Requests per second allowed per credential (burst: twice that).
+    pub rate_limit_per_s: u32,
+    /// Where suites are unpacked to run.
+    pub work_dir: std::path::PathBuf,
+    /// Attempts of a run before it fails.
+    pub max_attempts: i64,
+    /// This process, in lease records.
+    pub instance: String,
+}
+
+impl Default for ServerConfig {
+    fn default() -> ServerConfig {
+        ServerConfig {
+            workers: 2,
+            lease: Duration::from_secs(30),
+            run_deadline: Duration::from_secs(6 * 3600),
+            max_body_bytes: 8 << 20,
+            rate_limit_per_s: 100,
+            work_dir: std::env::temp_dir().join("gauntlet-server"),
+            max_attempts: 3,
+            instance: format!("serve-{}", std::process::id()),
+        }
+    }
+}
+
+/// Everything the handlers and workers share.
+pub struct App {
+    pub db: Db,
+    pub runs: Arc<RunDb>,
+    pub accounts: Accounts,
+    pub suites: Suites,
+    pub queue: Queue,
+    pub audit: audit::Sink,
+    pub hub: events::Hub,
+    pub metrics: metrics::Metrics,
+    pub limiter: http::RateLimiter,
+    pub config: ServerConfig,
+    /// Wakes the workers when a run is enqueued or resumed.
+    pub wake: tokio::sync::Notify,
+    /// Set when shutdown begins: workers stop claiming.
+    pub stopping: tokio::sync::watch::Sender<bool>,
+}
+
+pub type AppState = Arc<App>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error(transparent)]
+    Store(#[from] gauntlet_store::StoreError),
+    #[error("{0}")]
+    Setup(String),
+}
+
+/// Opens the stores on `db` (migrating it) and builds the shared state.
+pub fn app(
+    db: Db,
+    runs: Arc<RunDb>,
+    signer: Arc<dyn gauntlet_audit::Signer>,
+    config: ServerConfig,
+) -> Result<AppState, ServeError> {
+    db.migrate(gauntlet_store::schema::server(db.dialect()))?;
+    std::fs::create_dir_all(&config.work_dir)
+        .map_err(|e| ServeError::Setup(format!("{}: {e}", config.work_dir.display())))?;
+    let (stopping, _) = tokio::sync::watch::channel(false);
+    Ok(Arc::new(App {
+        accounts: Accounts::new(db.clone()),
+        suites: Suites::new(db.clone()),
+        queue: Queue::new(db.clone()),
+        audit: audit::Sink::start(Arc::clone(&runs), signer),
+        hub: events::Hub::default(),
+        metrics: metrics::Metrics::default(),
+        limiter: http::RateLimiter::new(config.rate_limit_per_s),
+        wake: tokio::sync::Notify::new(),
+        stopping,
+        db,
+        runs,
+        config,
+    }))
+}
+
+/// The whole HTTP service.
+pub fn router(state: AppState) -> axum::Router {
+    http::router(state)
+}
+
+/// Serves on `listener` until `shutdown` resolves, then stops taking requests, lets the
+/// workers hand their runs back (paused runs resume on the next start), and flushes the
+/// audit log.
+pub async fn serve(
+    state: AppState,
+    listener: tokio::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    let workers = worker::start(Arc::clone(&state));
+    let stop = state.stopping.clone();
+    axum::serve(listener, router(Arc::clone(&state)))
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            let _ = stop.send(true);
+        })
+        .await
+        .map_err(|e| ServeError::Setup(e.to_string()))?;
+    let _ = state.stopping.send(true);
+    workers.drain().await;
+    state.audit.flush().await;
+    Ok(())
+}
+
+/// Runs a blocking store call off the async threads.
+pub(crate) async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .unwrap_or_else(|e| Err(ApiError::internal(e)))
+}
+
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+pub(crate) fn now_rfc3339() -> String {
+    gauntlet_core::time::rfc3339(now_ms() as u64)
+}
+
+/// `gauntlet admin create`: a platform administrator in `tenant` (created if missing), with a
+/// new admin API key. Returns the token, which is shown once and stored only as a hash.
+pub fn bootstrap_admin(db: &Db, tenant: &str, user: &str) -> Result<String, ServeError> {
+    db.migrate(gauntlet_store::schema::server(db.dialect()))?;
+    let accounts = Accounts::new(db.clone());
+    let id = gauntlet_core::TenantId::new(tenant);
+    match accounts.tenant(&id) {
+        Ok(_) => {}
+        Err(gauntlet_store::StoreError::NotFound(_)) => {
+            accounts.create_tenant(&gauntlet_store::accounts::Tenant {
+                id: tenant.to_owned(),
+                name: tenant.to_owned(),
+                quotas: Default::default(),
+                created_at: now_rfc3339(),
+            })?;
+        }
+        Err(e) => return Err(e.into()),
+    }
+    match accounts.user(&id, user) {
+        Ok(u) if u.platform_admin => {}
+        Ok(_) => {
+            return Err(ServeError::Setup(format!(
+                "user `{user}` exists in tenant `{tenant}` and is not a platform administrator; choose another name"
+            )));
+        }
+        Err(gauntlet_store::StoreError::NotFound(_)) => {
+            accounts.create_user(
+                &id,
+                &gauntlet_store::accounts::User {
+                    id: user.to_owned(),
+                    name: user.to_owned(),
+                    email: None,
+                    role: "admin".into(),
+                    platform_admin: true,
+                    created_at: now_rfc3339(),
+                },
+            )?;
+        }
+        Err(e) => return Err(e.into()),
+    }
+    let (key_id, token, hash) = auth::new_key().map_err(ServeError::Setup)?;
+    accounts.create_key(
+        &id,
+        &gauntlet_store::accounts::ApiKey {
+            id: key_id,
+            user_id: user.to_owned(),
+            name: "bootstrap".into(),
+            role: "admin".into(),
+            created_at: now_rfc3339(),
+            expires_at: None,
+            revoked_at: None,
+        },
+        &hash,
+    )?;
+    Ok(token)
+}

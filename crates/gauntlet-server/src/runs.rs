@@ -1,0 +1,552 @@
+//! Run endpoints: queue, inspect, control, results, reports, live events, baselines, diffs.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use axum::Extension;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use gauntlet_core::ids::RunId;
+use gauntlet_store::queue::{Job, NewJob};
+use gauntlet_store::{BaselineStore, RunFilter, RunStore};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::audit::action;
+use crate::auth::Principal;
+use crate::error::{ApiError, ApiResult, Code, RequestId};
+use crate::http::JsonBody;
+use crate::{AppState, blocking, now_ms};
+
+type Json = axum::Json<Value>;
+
+#[derive(Clone, Debug, Deserialize, serde::Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewRun {
+    /// A stored suite (project) name.
+    pub suite: String,
+    /// The version to run (default: newest).
+    pub version: Option<i64>,
+    /// Which suite of the project to run (default: its only one).
+    pub run: Option<String>,
+    pub seed: Option<u64>,
+    /// Run only these case ids.
+    #[serde(default)]
+    pub cases: Vec<String>,
+    /// Trials per case (1-100).
+    pub repeat: Option<u32>,
+    /// Cases in flight at once (1-256).
+    pub concurrency: Option<usize>,
+}
+
+/// A run as the API shows it: the queue's view plus the stored totals once it started.
+fn view(job: &Job, record: Option<&gauntlet_core::result::RunRecord>) -> Value {
+    let mut v = json!({
+        "id": job.id,
+        "state": job.state,
+        "attempt": job.attempt,
+        "max_attempts": job.max_attempts,
+        "request": job.request,
+        "created_by": job.created_by,
+        "created_at": gauntlet_core::time::rfc3339(job.created_at.max(0) as u64),
+        "finished_at": job.finished_at.map(|t| gauntlet_core::time::rfc3339(t.max(0) as u64)),
+        "cancel_requested": job.cancel_requested,
+        "pause_requested": job.pause_requested,
+        "error": job.last_error,
+        "idempotency_key": job.idempotency_key,
+    });
+    if let Some(r) = record {
+        v["status"] = json!(r.status.as_str());
+        v["suite"] = json!(r.suite);
+        v["totals"] = json!(r.totals);
+        v["config_hash"] = json!(r.config_hash);
+    }
+    v
+}
+
+fn record_of(app: &AppState, p: &Principal, id: &str) -> Option<gauntlet_core::result::RunRecord> {
+    app.runs
+        .get_run(&p.tenant, id)
+        .ok()
+        .filter(|r| r.id.as_str() == id)
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ListQuery {
+    limit: Option<String>,
+}
+
+pub async fn list_runs(
+    State(app): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Query(q): Query<ListQuery>,
+) -> ApiResult<Json> {
+    let limit = match q.limit.as_deref() {
+        None | Some("") => 50,
+        Some(l) => l
+            .parse::<usize>()
+            .ok()
+            .filter(|l| (1..=500).contains(l))
+            .ok_or_else(|| ApiError::bad_request("`limit` must be a number from 1 to 500"))?,
+    };
+    let runs = blocking(move || {
+        let jobs = app.queue.list(&p.tenant, limit)?;
+        Ok(jobs
+            .iter()
+            .map(|j| view(j, record_of(&app, &p, &j.id).as_ref()))
+            .collect::<Vec<_>>())
+    })
+    .await?;
+    Ok(axum::Json(json!({ "runs": runs })))
+}
+
+pub async fn create_run(
+    State(app): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Extension(rid): Extension<RequestId>,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody<NewRun>,
+) -> ApiResult<impl IntoResponse> {
+    let key = match headers.get("idempotency-key") {
+        None => None,
+        Some(v) => Some(
+            v.to_str()
+                .ok()
+                .filter(|k| !k.is_empty() && k.len() <= 200)
+                .ok_or_else(|| {
+                    ApiError::bad_request("`Idempotency-Key` must be 1-200 visible characters")
+                })?
+                .to_owned(),
+        ),
+    };
+    if body.repeat.is_some_and(|r| !(1..=100).contains(&r)) {
+        return Err(ApiError::bad_request("`repeat` must be from 1 to 100"));
+    }
+    if body.concurrency.is_some_and(|c| !(1..=256).contains(&c)) {
+        return Err(ApiError::bad_request("`concurrency` must be from 1 to 256"));
+    }
+    if body.cases.len() > 10_000 {
+        return Err(ApiError::bad_request("`cases` lists at most 10000 ids"));
+    }
+    let a = Arc::clone(&app);
+    let who = p.clone();
+    let (job, created) = blocking(move || {
+        // The suite must exist now (the run pins its version).
+        let suite = a.suites.get(&who.tenant, &body.suite, body.version)?;
+        let tenant = a.accounts.tenant(&who.tenant)?;
+        let day_start = now_ms() - now_ms() % 86_400_000;
+        let (today, active) = a.queue.counts(&who.tenant, day_start)?;
+        if let Some(limit) = tenant.quotas.runs_per_day
+            && today as u64 >= limit
+        {
+            return Err(ApiError::new(Code::QuotaExceeded, format!("the tenant's quota of {limit} runs per day is used up"))
+                .retry_after(((day_start + 86_400_000 - now_ms()) / 1000).max(1) as u64));
+        }
+        if let Some(limit) = tenant.quotas.parallel_runs
+            && active as u64 >= limit
+        {
+            return Err(ApiError::new(Code::QuotaExceeded, format!("the tenant already has {active} runs queued or running; its quota is {limit}")).retry_after(5));
+        }
+        if let Some(budget) = tenant.quotas.monthly_budget_usd {
+            let month_start = gauntlet_core::time::rfc3339((now_ms() - (now_ms() % 86_400_000)).max(0) as u64);
+            let month_prefix = &month_start[..7];
+            let spent: f64 = a
+                .runs
+                .list_runs(&who.tenant, &RunFilter { suite: None, limit: 100_000 })?
+                .iter()
+                .filter(|r| r.started_at.starts_with(month_prefix))
+                .map(|r| r.totals.cost_usd)
+                .sum();
+            if spent >= budget {
+                return Err(ApiError::new(Code::BudgetExceeded, format!(
+                    "the tenant's monthly LLM budget of ${budget:.2} is spent (${spent:.2} this month)"
+                )));
+            }
+        }
+        let mut request = serde_json::to_value(&body).map_err(ApiError::internal)?;
+        request["version"] = json!(suite.version.version);
+        let id = RunId::from_parts(now_ms() as u64, u128::from_le_bytes(random16()?));
+        Ok(a.queue.enqueue(
+            &who.tenant,
+            &NewJob {
+                id: id.as_str().to_owned(),
+                queue: "runs".into(),
+                priority: 0,
+                max_attempts: a.config.max_attempts,
+                idempotency_key: key,
+                request,
+                created_by: who.actor(),
+            },
+        )?)
+    })
+    .await?;
+    if created {
+        app.wake.notify_waiters();
+        app.audit.mutation(
+            &p,
+            &rid.0,
+            "run.create",
+            format!("run/{}", job.id),
+            json!({"request": job.request}),
+        );
+    }
+    let status = if created {
+        StatusCode::ACCEPTED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, axum::Json(view(&job, None))))
+}
+
+fn random16() -> ApiResult<[u8; 16]> {
+    let mut b = [0u8; 16];
+    getrandom::fill(&mut b).map_err(ApiError::internal)?;
+    Ok(b)
+}
+
+pub async fn get_run(
+    State(app): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Path(id): Path<String>,
+) -> ApiResult<Json> {
+    let v = blocking(move || {
+        let job = app.queue.get(&p.tenant, &id)?;
+        Ok(view(&job, record_of(&app, &p, &id).as_ref()))
+    })
+    .await?;
+    Ok(axum::Json(v))
+}
+
+async fn control(
+    app: AppState,
+    p: Principal,
+    rid: RequestId,
+    id: String,
+    what: &'static str,
+) -> ApiResult<Json> {
+    let (a, t, i) = (Arc::clone(&app), p.tenant.clone(), id.clone());
+    let job = blocking(move || {
+        let before = a.queue.get(&t, &i)?;
+        if before.state.is_terminal() {
+            return Err(ApiError::new(
+                Code::Conflict,
+                format!("run `{i}` already ended ({})", before.state.as_str()),
+            ));
+        }
+        Ok(match what {
+            "cancel" => a.queue.cancel(&t, &i)?,
+            "pause" => a.queue.pause(&t, &i)?,
+            _ => a.queue.resume(&t, &i)?,
+        })
+    })
+    .await?;
+    if what == "resume" {
+        app.wake.notify_waiters();
+    }
+    app.hub.publish(
+        &id,
+        json!({"type": "status", "run_id": id, "state": job.state, "requested": what}),
+    );
+    app.audit.mutation(
+        &p,
+        &rid.0,
+        &format!("run.{what}"),
+        format!("run/{id}"),
+        json!({"state": job.state}),
+    );
+    Ok(axum::Json(view(&job, None)))
+}
+
+pub async fn cancel_run(
+    State(app): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Extension(rid): Extension<RequestId>,
+    Path(id): Path<String>,
+) -> ApiResult<Json> {
+    control(app, p, rid, id, "cancel").await
+}
+
+pub async fn pause_run(
+    State(app): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Extension(rid): Extension<RequestId>,
+    Path(id): Path<String>,
+) -> ApiResult<Json> {
+    control(app, p, rid, id, "pause").await
+}
+
+pub async fn resume_run(
+    State(app): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Extension(rid): Extension<RequestId>,
+    Path(id): Path<String>,
+) -> ApiResult<Json> {
+    control(app, p, rid, id, "resume").await
+}
+
+pub async fn delete_run(
+    State(app): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Extension(rid): Extension<RequestId>,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    let (a, t, i) = (Arc::clone(&app), p.tenant.clone(), id.clone());
+    blocking(move || {
+        use gauntlet_store::RetentionStore;
+        let job = a.queue.get(&t, &i)?;
+        if !job.state.is_terminal() {
+            return Err(ApiError::new(
+                Code::Conflict,
+                format!("run `{i}` is {}; cancel it first", job.state.as_str()),
+            ));
+        }
+        if a.runs.get_run(&t, &i).is_ok() {
+            a.runs.delete_run(&t, &RunId::from_string(&i))?;
+        }
+        a.db.with_conn(|c| {
+            c.execute(
+                "DELETE FROM step_results WHERE tenant_id = $1 AND run_id = $2",
+                gauntlet_store::params![t.as_str(), i.as_str()],
+            )?;
+            c.execute(
+                "DELETE FROM jobs WHERE tenant_id = $1 AND id = $2",
+                gauntlet_store::params![t.as_str(), i.as_str()],
+            )
+        })?;
+        Ok(())
+    })
+    .await?;
+    app.audit
+        .mutation(&p, &rid.0, "run.delete", format!("run/{id}"), Value::Null);
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The stored run of a job in the caller's tenant (404 until the run started).
+fn stored(app: &AppState, p: &Principal, id: &str) -> ApiResult<gauntlet_core::result::RunRecord> {
+    app.queue.get(&p.tenant, id)?;
+    record_of(app, p, id)
+        .ok_or_else(|| ApiError::not_found(format!("results of run `{id}` (it has not started)")))
+}
+
+pub async fn results(
+    State(app): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Extension(rid): Extension<RequestId>,
+    Path(id): Path<String>,
+) -> ApiResult<Json> {
+    let (a, who, i) = (Arc::clone(&app), p.clone(), id.clone());
+    let (run, cases) = blocking(move || {
+        let run = stored(&a, &who, &i)?;
+        let mut cases = Vec::new();
+        a.runs.for_each_case(&who.tenant, &run.id, &mut |c| {
+            cases.push(c);
+            Ok(())
+        })?;
+        Ok((run, cases))
+    })
+    .await?;
+    app.audit.send(
+        app.audit
+            .by(&p, action::EXPORT, format!("run/{id}"), &rid.0)
+            .details(json!({"what": "results", "cases": cases.len()})),
+    );
+    Ok(axum::Json(json!({ "run": run, "cases": cases })))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ReportQuery {
+    format: Option<String>,
+}
+
+pub async fn report(
+    State(app): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Extension(rid): Extension<RequestId>,
+    Path(id): Path<String>,
+    Query(q): Query<ReportQuery>,
+) -> ApiResult<impl IntoResponse> {
+    let name = q.format.unwrap_or_default();
+    let format = gauntlet_report::Format::parse(&name).ok_or_else(|| {
+        ApiError::bad_request(format!(
+            "`format` must be one of {}",
+            gauntlet_report::Format::NAMES.join(", ")
+        ))
+    })?;
+    let (a, who, i) = (Arc::clone(&app), p.clone(), id.clone());
+    let bytes = blocking(move || {
+        let run = stored(&a, &who, &i)?;
+        let mut out = Vec::new();
+        {
+            let mut w = gauntlet_report::writer(format, Box::new(&mut out));
+            w.begin(&run).map_err(ApiError::internal)?;
+            let repeated = a
+                .runs
+                .snapshot(&who.tenant, &run.id)?
+                .get("repeat")
+                .and_then(Value::as_u64)
+                .is_some_and(|r| r > 1);
+            let mut summary = if repeated {
+                gauntlet_report::Summary::with_trials()
+            } else {
+                gauntlet_report::Summary::default()
+            };
+            let mut failed = None;
+            a.runs.for_each_case(&who.tenant, &run.id, &mut |c| {
+                summary.add(&c);
+                if let Err(e) = w.case(&c) {
+                    failed.get_or_insert(e);
+                }
+                Ok(())
+            })?;
+            if let Some(e) = failed {
+                return Err(ApiError::internal(e));
+            }
+            w.end(&run, &summary).map_err(ApiError::internal)?;
+        }
+        Ok(out)
+    })
+    .await?;
+    app.audit.send(
+        app.audit
+            .by(&p, action::EXPORT, format!("run/{id}"), &rid.0)
+            .details(json!({"what": "report", "format": name})),
+    );
+    let mime = match format {
+        gauntlet_report::Format::Json => "application/json",
+        gauntlet_report::Format::Junit => "application/xml",
+        gauntlet_report::Format::Markdown => "text/markdown; charset=utf-8",
+        gauntlet_report::Format::Csv => "text/csv; charset=utf-8",
+        gauntlet_report::Format::Html => "text/html; charset=utf-8",
+    };
+    Ok(([(axum::http::header::CONTENT_TYPE, mime)], bytes))
+}
+
+pub async fn events(
+    State(app): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Path(id): Path<String>,
+) -> ApiResult<impl IntoResponse> {
+    let rx = app.hub.subscribe(&id);
+    let (a, t, i) = (Arc::clone(&app), p.tenant.clone(), id.clone());
+    let job = blocking(move || Ok(a.queue.get(&t, &i)?)).await?;
+    let first = json!({"type": "status", "run_id": id, "state": job.state});
+    let done = job.state.is_terminal();
+    let stream = futures_util::stream::unfold(
+        (Some(first), done, rx),
+        |(pending, ended, mut rx)| async move {
+            let v = match pending {
+                Some(v) => v,
+                None if ended => return None,
+                None => loop {
+                    match rx.recv().await {
+                        Ok(v) => break v,
+                        Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                        Err(_) => return None,
+                    }
+                },
+            };
+            let end = ended || v["type"] == "end";
+            let event = Event::default()
+                .event(v["type"].as_str().unwrap_or("status"))
+                .data(v.to_string());
+            Some((Ok::<_, Infallible>(event), (None, end, rx)))
+        },
+    );
+    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+}
+
+// ---- baselines and diffs ----
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BaselineBody {
+    /// The run the baseline points at.
+    pub run: String,
+}
+
+pub async fn list_baselines(
+    State(app): State<AppState>,
+    Extension(p): Extension<Principal>,
+) -> ApiResult<Json> {
+    let b = blocking(move || Ok(app.runs.list_baselines(&p.tenant)?)).await?;
+    Ok(axum::Json(json!({ "baselines": b })))
+}
+
+pub async fn set_baseline(
+    State(app): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Extension(rid): Extension<RequestId>,
+    Path(name): Path<String>,
+    JsonBody(body): JsonBody<BaselineBody>,
+) -> ApiResult<Json> {
+    if name.is_empty()
+        || name.len() > 64
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+    {
+        return Err(ApiError::bad_request(
+            "a baseline name is 1-64 letters, digits, `-`, `_`, `.`",
+        ));
+    }
+    let (a, who, n) = (Arc::clone(&app), p.clone(), name.clone());
+    let (before, run) = blocking(move || {
+        let run = stored(&a, &who, &body.run)?;
+        let before = a
+            .runs
+            .set_baseline(&who.tenant, &n, &run, &crate::now_rfc3339())?;
+        Ok((before, run))
+    })
+    .await?;
+    app.audit.mutation(
+        &p,
+        &rid.0,
+        "baseline.set",
+        format!("baseline/{name}"),
+        json!({"run": run.id.as_str(), "previous": before.as_ref().map(|b| b.run_id.as_str())}),
+    );
+    Ok(axum::Json(
+        json!({"name": name, "run_id": run.id.as_str(), "previous": before}),
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct DiffQuery {
+    a: Option<String>,
+    b: Option<String>,
+}
+
+pub async fn diff(
+    State(app): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Query(q): Query<DiffQuery>,
+) -> ApiResult<impl IntoResponse> {
+    let (Some(a_id), Some(b_id)) = (q.a, q.b) else {
+        return Err(ApiError::bad_request("give both runs: ?a=<run>&b=<run>"));
+    };
+    let text = blocking(move || {
+        let side = |id: &str| -> ApiResult<gauntlet_diff::Side> {
+            let run = stored(&app, &p, id)?;
+            let snapshot = app.runs.snapshot(&p.tenant, &run.id)?;
+            let mut cases = Vec::new();
+            app.runs.for_each_case(&p.tenant, &run.id, &mut |c| {
+                cases.push(gauntlet_diff::CaseSummary::of(&c));
+                Ok(())
+            })?;
+            Ok(gauntlet_diff::Side {
+                run,
+                snapshot,
+                cases,
+            })
+        };
+        let d = gauntlet_diff::diff(side(&a_id)?, side(&b_id)?);
+        Ok(gauntlet_diff::render::json(&d))
+    })
+    .await?;
+    Ok((
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        text,
+    ))
+}
