@@ -33,7 +33,7 @@ use gauntlet_store::suites::Suites;
 pub use error::{ApiError, Code};
 
 /// The store holding runs and their results.
-pub type RunDb = gauntlet_store::sqlite::SqliteStore;
+pub type RunDb = gauntlet_store::Store;
 
 #[derive(Clone, Debug)]
 pub struct ServerConfig {
@@ -98,14 +98,14 @@ pub enum ServeError {
     Setup(String),
 }
 
-/// Opens the stores on `db` (migrating it) and builds the shared state.
+/// Builds the shared state on an open (migrated) store.
 pub fn app(
-    db: Db,
-    runs: Arc<RunDb>,
+    store: gauntlet_store::Store,
     signer: Arc<dyn gauntlet_audit::Signer>,
     config: ServerConfig,
 ) -> Result<AppState, ServeError> {
-    db.migrate(gauntlet_store::schema::server(db.dialect()))?;
+    let db = store.db().clone();
+    let runs = Arc::new(store);
     std::fs::create_dir_all(&config.work_dir)
         .map_err(|e| ServeError::Setup(format!("{}: {e}", config.work_dir.display())))?;
     let (stopping, _) = tokio::sync::watch::channel(false);
@@ -174,9 +174,12 @@ pub(crate) fn now_rfc3339() -> String {
 
 /// `gauntlet admin create`: a platform administrator in `tenant` (created if missing), with a
 /// new admin API key. Returns the token, which is shown once and stored only as a hash.
-pub fn bootstrap_admin(db: &Db, tenant: &str, user: &str) -> Result<String, ServeError> {
-    db.migrate(gauntlet_store::schema::server(db.dialect()))?;
-    let accounts = Accounts::new(db.clone());
+pub fn bootstrap_admin(
+    store: &gauntlet_store::Store,
+    tenant: &str,
+    user: &str,
+) -> Result<String, ServeError> {
+    let accounts = Accounts::new(store.db().clone());
     let id = gauntlet_core::TenantId::new(tenant);
     match accounts.tenant(&id) {
         Ok(_) => {}

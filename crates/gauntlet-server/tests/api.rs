@@ -25,13 +25,40 @@ struct Server {
     _dir: Arc<tempfile::TempDir>,
 }
 
-async fn start_on(dir: Arc<tempfile::TempDir>, admin: Option<String>) -> Server {
-    let path = dir.path().join("server.db");
-    let runs = Arc::new(ok(gauntlet_store::sqlite::SqliteStore::open(&path)));
-    let db = ok(gauntlet_store::db::Db::sqlite(&path));
+/// Where a test's server keeps its data: a temporary directory, and a PostgreSQL database
+/// when the test runs on PostgreSQL.
+#[derive(Clone)]
+struct Place {
+    dir: Arc<tempfile::TempDir>,
+    url: Option<String>,
+}
+
+/// SQLite always; PostgreSQL too when `GAUNTLET_TEST_DATABASE_URL` is set.
+fn places(test: &str) -> Vec<Place> {
+    let dir = || Arc::new(ok(tempfile::tempdir()));
+    let mut out = vec![Place {
+        dir: dir(),
+        url: None,
+    }];
+    match ok(gauntlet_store::db::scratch::postgres(test)) {
+        Some((_, url)) => out.push(Place {
+            dir: dir(),
+            url: Some(url),
+        }),
+        None => gauntlet_store::db::scratch::skipped(test),
+    }
+    out
+}
+
+async fn start_on(place: Place, admin: Option<String>) -> Server {
+    let dir = Arc::clone(&place.dir);
+    let store = match place.url.clone() {
+        Some(url) => ok(gauntlet_store::Store::open_url(&url)),
+        None => ok(gauntlet_store::Store::open(&dir.path().join("server.db"))),
+    };
     let admin = match admin {
         Some(a) => a,
-        None => ok(gauntlet_server::bootstrap_admin(&db, "platform", "root")),
+        None => ok(gauntlet_server::bootstrap_admin(&store, "platform", "root")),
     };
     let (signer, _) = ok(gauntlet_audit::LocalSigner::load_or_create(
         &dir.path().join("keys/audit.pem"),
@@ -44,7 +71,7 @@ async fn start_on(dir: Arc<tempfile::TempDir>, admin: Option<String>) -> Server 
         work_dir: dir.path().join("work"),
         ..ServerConfig::default()
     };
-    let app = ok(gauntlet_server::app(db, runs, Arc::new(signer), config));
+    let app = ok(gauntlet_server::app(store, Arc::new(signer), config));
     let listener = ok(tokio::net::TcpListener::bind("127.0.0.1:0").await);
     let base = format!("http://{}", ok(listener.local_addr()));
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -189,7 +216,13 @@ fn sample_body(op: &str) -> Option<Value> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_role_meets_the_matrix_on_every_endpoint() {
-    let s = start_on(Arc::new(ok(tempfile::tempdir())), None).await;
+    for place in places("every_role_meets_the_matrix_on_every_endpoint") {
+        every_role_meets_the_matrix_on_every_endpoint_on(place).await;
+    }
+}
+
+async fn every_role_meets_the_matrix_on_every_endpoint_on(place: Place) {
+    let s = start_on(place.clone(), None).await;
     let keys = tenant_with_roles(&s, "acme").await;
     let ids = BTreeMap::new();
     let mut checked = 0;
@@ -276,7 +309,13 @@ async fn wait_for(s: &Server, key: &str, run: &str, states: &[&str]) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn another_tenants_objects_answer_404_on_every_endpoint() {
-    let s = start_on(Arc::new(ok(tempfile::tempdir())), None).await;
+    for place in places("another_tenants_objects_answer_404_on_every_endpoint") {
+        another_tenants_objects_answer_404_on_every_endpoint_on(place).await;
+    }
+}
+
+async fn another_tenants_objects_answer_404_on_every_endpoint_on(place: Place) {
+    let s = start_on(place.clone(), None).await;
     let a = tenant_with_roles(&s, "acme").await;
     let b = tenant_with_roles(&s, "globex").await;
     let admin_a = &a["admin"];
@@ -408,7 +447,13 @@ async fn another_tenants_objects_answer_404_on_every_endpoint() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn api_keys_expire_revoke_and_stay_in_their_tenant() {
-    let s = start_on(Arc::new(ok(tempfile::tempdir())), None).await;
+    for place in places("api_keys_expire_revoke_and_stay_in_their_tenant") {
+        api_keys_expire_revoke_and_stay_in_their_tenant_on(place).await;
+    }
+}
+
+async fn api_keys_expire_revoke_and_stay_in_their_tenant_on(place: Place) {
+    let s = start_on(place.clone(), None).await;
     let a = tenant_with_roles(&s, "acme").await;
     let (st, body) = s
         .call(
@@ -482,7 +527,13 @@ async fn api_keys_expire_revoke_and_stay_in_their_tenant() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn runs_queue_idempotently_report_and_obey_cancel_pause_resume() {
-    let s = start_on(Arc::new(ok(tempfile::tempdir())), None).await;
+    for place in places("runs_queue_idempotently_report_and_obey_cancel_pause_resume") {
+        runs_queue_idempotently_report_and_obey_cancel_pause_resume_on(place).await;
+    }
+}
+
+async fn runs_queue_idempotently_report_and_obey_cancel_pause_resume_on(place: Place) {
+    let s = start_on(place.clone(), None).await;
     let a = tenant_with_roles(&s, "acme").await;
     let dev = &a["developer"];
     // Invalid specs answer 422 with file, line and column.
@@ -622,8 +673,13 @@ async fn runs_queue_idempotently_report_and_obey_cancel_pause_resume() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restart_mid_run_resumes_without_recording_a_case_twice() {
-    let dir = Arc::new(ok(tempfile::tempdir()));
-    let s = start_on(Arc::clone(&dir), None).await;
+    for place in places("a_restart_mid_run_resumes_without_recording_a_case_twice") {
+        a_restart_mid_run_resumes_without_recording_a_case_twice_on(place).await;
+    }
+}
+
+async fn a_restart_mid_run_resumes_without_recording_a_case_twice_on(place: Place) {
+    let s = start_on(place.clone(), None).await;
     let admin = s.admin.clone();
     let a = tenant_with_roles(&s, "acme").await;
     let dev = a["developer"].clone();
@@ -648,7 +704,7 @@ async fn a_restart_mid_run_resumes_without_recording_a_case_twice() {
     wait_for(&s, &dev, &id, &["running"]).await;
     tokio::time::sleep(Duration::from_millis(150)).await;
     s.stop().await;
-    let s = start_on(Arc::clone(&dir), Some(admin)).await;
+    let s = start_on(place.clone(), Some(admin)).await;
     let state = s
         .call(&dev, Method::GET, &format!("/api/v1/runs/{id}"), None)
         .await
@@ -683,7 +739,13 @@ async fn a_restart_mid_run_resumes_without_recording_a_case_twice() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn errors_are_uniform_and_the_openapi_document_is_checked_in() {
-    let s = start_on(Arc::new(ok(tempfile::tempdir())), None).await;
+    for place in places("errors_are_uniform_and_the_openapi_document_is_checked_in") {
+        errors_are_uniform_and_the_openapi_document_is_checked_in_on(place).await;
+    }
+}
+
+async fn errors_are_uniform_and_the_openapi_document_is_checked_in_on(place: Place) {
+    let s = start_on(place.clone(), None).await;
     for (method, path, body, status, code) in [
         (Method::GET, "/api/v1/nope", None, 404, "not_found"),
         (

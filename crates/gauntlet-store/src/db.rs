@@ -198,6 +198,10 @@ pub trait Conn {
     ) -> Result<()>;
     /// Several statements without parameters (migrations).
     fn batch(&mut self, sql: &str) -> Result<()>;
+    /// The SQLite connection itself, for what only SQLite has (incremental blob I/O).
+    fn sqlite(&mut self) -> Option<&mut rusqlite::Connection> {
+        None
+    }
 }
 
 impl dyn Conn + '_ {

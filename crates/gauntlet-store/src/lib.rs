@@ -1,18 +1,26 @@
-//! Persistence of runs and their results.
+//! Persistence of runs, their results, and the server's tenants, identities, suites and queue.
 //!
-//! [`RunStore`] is the domain interface the CLI (and later the server) uses; the engine never
-//! sees it. Every method takes a [`TenantId`], and every statement filters on it. The embedded
-//! backend is SQLite ([`sqlite::SqliteStore`]); migrations are numbered SQL files under
-//! `migrations/<backend>/`. Results are written by a [`sqlite::Writer`] thread in batched
-//! transactions while the run goes, and read back as a stream, so neither side holds a whole
-//! run in memory.
+//! [`RunStore`] and its siblings are the domain interface the CLI and the server use; the
+//! engine never sees them. Every method takes a [`TenantId`], and every statement filters on
+//! it. One implementation, [`Store`], runs on both backends through [`db`]: SQLite (the
+//! embedded default) and PostgreSQL (many machines). Migrations are numbered SQL files under
+//! `migrations/<backend>/`. Results are written by a [`Writer`] thread in batched transactions
+//! while the run goes, and read back in bounded chunks, so neither side holds a whole run in
+//! memory.
 
 pub mod accounts;
 pub mod db;
 pub mod queue;
 pub mod schema;
-pub mod sqlite;
+mod store;
 pub mod suites;
+
+pub use store::{Store, Writer, Written, migrations};
+
+/// The names the CLI has always used.
+pub mod sqlite {
+    pub use crate::store::{Store as SqliteStore, Writer, Written};
+}
 
 use gauntlet_core::ids::{RunId, TenantId};
 use gauntlet_core::result::{CaseResult, RunRecord, RunStatus, Totals};

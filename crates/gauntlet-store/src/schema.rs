@@ -1,21 +1,8 @@
-//! The server's tables (`0011_server`), per backend. They are applied after the store's own
-//! migrations.
+//! Every migration per backend, for readiness checks and `gauntlet migrate`.
 
 use crate::db::Dialect;
 
-pub const SERVER_SQLITE: &[(&str, &str)] = &[(
-    "0011_server",
-    include_str!("../migrations/sqlite/0011_server.sql"),
-)];
-
-pub const SERVER_POSTGRES: &[(&str, &str)] = &[(
-    "0011_server",
-    include_str!("../migrations/postgres/0011_server.sql"),
-)];
-
+/// The migrations a database must have for the server (all of them).
 pub fn server(dialect: Dialect) -> &'static [(&'static str, &'static str)] {
-    match dialect {
-        Dialect::Sqlite => SERVER_SQLITE,
-        Dialect::Postgres => SERVER_POSTGRES,
-    }
+    crate::store::migrations(dialect)
 }

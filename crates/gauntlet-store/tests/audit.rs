@@ -1,21 +1,54 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-//! The audit log on SQLite, and every class of tampering an attacker with database access can
-//! try: each must be detected, naming the first bad index.
+//! The audit log on both backends, and every class of tampering an attacker with database
+//! access can try: each must be detected, naming the first bad index.
 
 use gauntlet_audit::log::{AuditStorage, Checkpoint};
 use gauntlet_audit::merkle::{self, Frontier};
 use gauntlet_audit::verify::{ProblemKind, verify};
 use gauntlet_audit::{AuditLog, Event, LocalSigner, NewEvent, Signer, TrustedKeys};
-use gauntlet_store::sqlite::SqliteStore;
-use rusqlite::params;
+use gauntlet_store::db::{Db, Dialect, Val, scratch};
+use gauntlet_store::{Store, params};
 
 const EVENTS: u64 = 10;
 
+#[derive(Clone, Copy, Debug)]
+enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// SQLite always; PostgreSQL when `GAUNTLET_TEST_DATABASE_URL` is set (loudly skipped if not).
+fn backends(test: &str) -> Vec<Backend> {
+    if std::env::var_os(scratch::TEST_DATABASE_URL).is_some() {
+        vec![Backend::Sqlite, Backend::Postgres]
+    } else {
+        scratch::skipped(test);
+        vec![Backend::Sqlite]
+    }
+}
+
 struct Log {
     _dir: tempfile::TempDir,
-    path: std::path::PathBuf,
-    store: SqliteStore,
+    db: Db,
+    store: Store,
     signer: LocalSigner,
+}
+
+/// A connection as an attacker would use it: plain SQL, the append-only triggers removed.
+struct Raw(Db);
+
+impl Raw {
+    fn execute(&self, sql: &str, params: &[Val]) -> Result<u64, gauntlet_store::StoreError> {
+        self.0.with_conn(|c| c.execute(sql, params))
+    }
+    fn execute_batch(&self, sql: &str) -> Result<(), gauntlet_store::StoreError> {
+        self.0.with_conn(|c| c.batch(sql))
+    }
+    fn query_text(&self, sql: &str, params: &[Val]) -> String {
+        self.0
+            .with_conn(|c| c.query_one(sql, params)?.text(0))
+            .unwrap()
+    }
 }
 
 impl Log {
@@ -25,17 +58,27 @@ impl Log {
         t
     }
 
-    /// A raw connection without the append-only triggers, as an attacker would use.
-    fn attacker(&self) -> rusqlite::Connection {
-        let conn = rusqlite::Connection::open(&self.path).unwrap();
-        conn.execute_batch(
-            "DROP TRIGGER audit_events_append_only_update;
-             DROP TRIGGER audit_events_append_only_delete;
-             DROP TRIGGER audit_checkpoints_sign_once;
-             DROP TRIGGER audit_checkpoints_no_delete;",
-        )
+    /// The database with its triggers in place.
+    fn raw(&self) -> Raw {
+        Raw(self.db.clone())
+    }
+
+    fn attacker(&self) -> Raw {
+        let raw = self.raw();
+        match self.db.dialect() {
+            Dialect::Sqlite => raw.execute_batch(
+                "DROP TRIGGER audit_events_append_only_update;
+                 DROP TRIGGER audit_events_append_only_delete;
+                 DROP TRIGGER audit_checkpoints_sign_once;
+                 DROP TRIGGER audit_checkpoints_no_delete;",
+            ),
+            Dialect::Postgres => raw.execute_batch(
+                "ALTER TABLE audit_events DISABLE TRIGGER USER;
+                 ALTER TABLE audit_checkpoints DISABLE TRIGGER USER;",
+            ),
+        }
         .unwrap();
-        conn
+        raw
     }
 
     fn check(&self) -> gauntlet_audit::verify::Verification {
@@ -50,10 +93,13 @@ fn event(i: u64) -> NewEvent {
 }
 
 /// Ten events, each appended in its own batch (as the CLI does), so each has a signed head.
-fn log() -> Log {
+fn log(b: Backend) -> Log {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("g.db");
-    let store = SqliteStore::open(&path).unwrap();
+    let db = match b {
+        Backend::Sqlite => Db::sqlite(&dir.path().join("g.db")).unwrap(),
+        Backend::Postgres => scratch::postgres("audit").unwrap().unwrap().0,
+    };
+    let store = Store::from_db(db.clone()).unwrap();
     let signer = LocalSigner::generate().unwrap();
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
@@ -73,7 +119,7 @@ fn log() -> Log {
     }
     Log {
         _dir: dir,
-        path,
+        db,
         store,
         signer,
     }
@@ -85,7 +131,13 @@ fn kinds(v: &gauntlet_audit::verify::Verification) -> Vec<ProblemKind> {
 
 #[test]
 fn an_untouched_log_verifies_and_batches_share_one_head() {
-    let l = log();
+    for b in backends("an_untouched_log_verifies_and_batches_share_one_head") {
+        an_untouched_log_verifies_and_batches_share_one_head_on(b);
+    }
+}
+
+fn an_untouched_log_verifies_and_batches_share_one_head_on(b: Backend) {
+    let l = log(b);
     let v = l.check();
     assert!(v.ok(), "{:?}", v.problems);
     assert_eq!(
@@ -141,24 +193,36 @@ fn an_untouched_log_verifies_and_batches_share_one_head() {
 
 #[test]
 fn the_triggers_refuse_ordinary_updates_and_deletes() {
-    let l = log();
-    let conn = rusqlite::Connection::open(&l.path).unwrap();
+    for b in backends("the_triggers_refuse_ordinary_updates_and_deletes") {
+        the_triggers_refuse_ordinary_updates_and_deletes_on(b);
+    }
+}
+
+fn the_triggers_refuse_ordinary_updates_and_deletes_on(b: Backend) {
+    let l = log(b);
+    let conn = l.raw();
     let err = conn
-        .execute("UPDATE audit_events SET actor = 'x' WHERE seq = 1", [])
+        .execute("UPDATE audit_events SET actor = 'x' WHERE seq = 1", &[])
         .unwrap_err();
     assert!(err.to_string().contains("append-only"), "{err}");
-    assert!(conn.execute("DELETE FROM audit_events", []).is_err());
-    assert!(conn.execute("DELETE FROM audit_checkpoints", []).is_err());
+    assert!(conn.execute("DELETE FROM audit_events", &[]).is_err());
+    assert!(conn.execute("DELETE FROM audit_checkpoints", &[]).is_err());
     assert!(l.check().ok());
 }
 
 #[test]
 fn a_modified_event_is_named() {
-    let l = log();
+    for b in backends("a_modified_event_is_named") {
+        a_modified_event_is_named_on(b);
+    }
+}
+
+fn a_modified_event_is_named_on(b: Backend) {
+    let l = log(b);
     l.attacker()
         .execute(
             "UPDATE audit_events SET actor = 'cli:mallory' WHERE seq = 4",
-            [],
+            &[],
         )
         .unwrap();
     let v = l.check();
@@ -173,13 +237,19 @@ fn a_modified_event_is_named() {
 
 #[test]
 fn a_modified_event_with_a_rewritten_leaf_hash_breaks_its_signed_head() {
-    let l = log();
+    for b in backends("a_modified_event_with_a_rewritten_leaf_hash_breaks_its_signed_head") {
+        a_modified_event_with_a_rewritten_leaf_hash_breaks_its_signed_head_on(b);
+    }
+}
+
+fn a_modified_event_with_a_rewritten_leaf_hash_breaks_its_signed_head_on(b: Backend) {
+    let l = log(b);
     let mut e = l.store.event(4).unwrap().unwrap().event;
     e.actor = "cli:mallory".into();
     l.attacker()
         .execute(
-            "UPDATE audit_events SET actor = ?1, leaf_hash = ?2 WHERE seq = 4",
-            params![e.actor, &e.leaf_hash()[..]],
+            "UPDATE audit_events SET actor = $1, leaf_hash = $2 WHERE seq = 4",
+            params![e.actor.as_str(), &e.leaf_hash()[..]],
         )
         .unwrap();
     let v = l.check();
@@ -189,17 +259,23 @@ fn a_modified_event_with_a_rewritten_leaf_hash_breaks_its_signed_head() {
 
 #[test]
 fn a_deleted_event_is_named() {
-    let l = log();
+    for b in backends("a_deleted_event_is_named") {
+        a_deleted_event_is_named_on(b);
+    }
+}
+
+fn a_deleted_event_is_named_on(b: Backend) {
+    let l = log(b);
     l.attacker()
-        .execute("DELETE FROM audit_events WHERE seq = 6", [])
+        .execute("DELETE FROM audit_events WHERE seq = 6", &[])
         .unwrap();
     let v = l.check();
     assert_eq!(v.first_bad_index(), Some(6), "{:?}", v.problems);
     assert!(kinds(&v).contains(&ProblemKind::MissingEvent));
 
-    let l = log();
+    let l = log(b);
     l.attacker()
-        .execute("DELETE FROM audit_events WHERE seq = 9", [])
+        .execute("DELETE FROM audit_events WHERE seq = 9", &[])
         .unwrap();
     let v = l.check();
     assert_eq!(v.first_bad_index(), Some(9), "{:?}", v.problems);
@@ -208,7 +284,13 @@ fn a_deleted_event_is_named() {
 
 #[test]
 fn reordered_events_are_named() {
-    let l = log();
+    for b in backends("reordered_events_are_named") {
+        reordered_events_are_named_on(b);
+    }
+}
+
+fn reordered_events_are_named_on(b: Backend) {
+    let l = log(b);
     let conn = l.attacker();
     // Swap every column but the index of events 2 and 5.
     conn.execute_batch(
@@ -224,12 +306,18 @@ fn reordered_events_are_named() {
 
 #[test]
 fn an_inserted_event_is_named() {
-    let l = log();
+    for b in backends("an_inserted_event_is_named") {
+        an_inserted_event_is_named_on(b);
+    }
+}
+
+fn an_inserted_event_is_named_on(b: Backend) {
+    let l = log(b);
     let conn = l.attacker();
     // Make room at index 3 and insert a well-formed event with a correct leaf hash.
     for seq in (3..EVENTS).rev() {
         conn.execute(
-            "UPDATE audit_events SET seq = seq + 1 WHERE seq = ?1",
+            "UPDATE audit_events SET seq = seq + 1 WHERE seq = $1",
             params![seq as i64],
         )
         .unwrap();
@@ -248,21 +336,21 @@ fn an_inserted_event_is_named() {
         details: serde_json::json!({}),
     };
     conn.execute(
-        "INSERT INTO audit_events (seq, time, tenant_id, actor, action, resource, details, leaf_hash) VALUES (3, ?1, 'local', 'cli:mallory', 'baseline.set', 'baseline/main', '{}', ?2)",
-        params![forged.time, &forged.leaf_hash()[..]],
+        "INSERT INTO audit_events (seq, time, tenant_id, actor, action, resource, details, leaf_hash) VALUES (3, $1, 'local', 'cli:mallory', 'baseline.set', 'baseline/main', '{}', $2)",
+        params![forged.time.as_str(), &forged.leaf_hash()[..]],
     )
     .unwrap();
     let v = l.check();
     assert_eq!(v.first_bad_index(), Some(3), "{:?}", v.problems);
 
     // Appended at the end, past every tree head.
-    let l = log();
+    let l = log(b);
     let mut late = forged.clone();
     late.seq = EVENTS;
     l.attacker()
         .execute(
-            "INSERT INTO audit_events (seq, time, tenant_id, actor, action, resource, details, leaf_hash) VALUES (?1, ?2, 'local', 'cli:mallory', 'baseline.set', 'baseline/main', '{}', ?3)",
-            params![EVENTS as i64, late.time, &late.leaf_hash()[..]],
+            "INSERT INTO audit_events (seq, time, tenant_id, actor, action, resource, details, leaf_hash) VALUES ($1, $2, 'local', 'cli:mallory', 'baseline.set', 'baseline/main', '{}', $3)",
+            params![EVENTS as i64, late.time.as_str(), &late.leaf_hash()[..]],
         )
         .unwrap();
     let v = l.check();
@@ -272,14 +360,20 @@ fn an_inserted_event_is_named() {
 
 #[test]
 fn a_forged_checkpoint_is_detected() {
+    for b in backends("a_forged_checkpoint_is_detected") {
+        a_forged_checkpoint_is_detected_on(b);
+    }
+}
+
+fn a_forged_checkpoint_is_detected_on(b: Backend) {
     // Rewriting an event, its leaf and every later head's root: the signatures give it away.
-    let l = log();
+    let l = log(b);
     let conn = l.attacker();
     let mut e = l.store.event(4).unwrap().unwrap().event;
     e.actor = "cli:mallory".into();
     conn.execute(
-        "UPDATE audit_events SET actor = ?1, leaf_hash = ?2 WHERE seq = 4",
-        params![e.actor, &e.leaf_hash()[..]],
+        "UPDATE audit_events SET actor = $1, leaf_hash = $2 WHERE seq = 4",
+        params![e.actor.as_str(), &e.leaf_hash()[..]],
     )
     .unwrap();
     let leaves = l.store.leaf_hashes(EVENTS).unwrap();
@@ -289,13 +383,10 @@ fn a_forged_checkpoint_is_detected() {
         f.push(*leaf);
         let root = merkle::to_hex(&f.root());
         let size = i as i64 + 1;
-        let time: String = conn
-            .query_row(
-                "SELECT time FROM audit_checkpoints WHERE tree_size = ?1",
-                [size],
-                |r| r.get(0),
-            )
-            .unwrap();
+        let time = conn.query_text(
+            "SELECT time FROM audit_checkpoints WHERE tree_size = $1",
+            params![size],
+        );
         let cp = Checkpoint {
             tree_size: size as u64,
             root: root.clone(),
@@ -304,8 +395,8 @@ fn a_forged_checkpoint_is_detected() {
         };
         let sig = serde_json::to_string(&forger.sign_now(&cp.message())).unwrap();
         conn.execute(
-            "UPDATE audit_checkpoints SET root = ?1, frontier = ?2, signature = ?3 WHERE tree_size = ?4",
-            params![root, f.hashes().concat(), sig, size],
+            "UPDATE audit_checkpoints SET root = $1, frontier = $2, signature = $3 WHERE tree_size = $4",
+            params![root.as_str(), f.hashes().concat(), sig, size],
         )
         .unwrap();
     }
@@ -319,12 +410,12 @@ fn a_forged_checkpoint_is_detected() {
     assert_eq!(v.signed_checkpoints, 0);
 
     // The same root with a trusted key's signature of another message: forged too.
-    let l = log();
+    let l = log(b);
     let other = l.store.checkpoints().unwrap()[2].signature.clone().unwrap();
     l.attacker()
         .execute(
-            "UPDATE audit_checkpoints SET signature = ?1 WHERE tree_size = 5",
-            [serde_json::to_string(&other).unwrap()],
+            "UPDATE audit_checkpoints SET signature = $1 WHERE tree_size = 5",
+            params![serde_json::to_string(&other).unwrap()],
         )
         .unwrap();
     let v = l.check();
@@ -333,7 +424,13 @@ fn a_forged_checkpoint_is_detected() {
 
 #[test]
 fn truncation_is_caught_by_a_saved_head() {
-    let l = log();
+    for b in backends("truncation_is_caught_by_a_saved_head") {
+        truncation_is_caught_by_a_saved_head_on(b);
+    }
+}
+
+fn truncation_is_caught_by_a_saved_head_on(b: Backend) {
+    let l = log(b);
     let witness = gauntlet_audit::log::latest_signed(&l.store)
         .unwrap()
         .unwrap();
@@ -352,7 +449,13 @@ fn truncation_is_caught_by_a_saved_head() {
 
 #[test]
 fn an_unknown_key_is_not_trusted() {
-    let l = log();
+    for b in backends("an_unknown_key_is_not_trusted") {
+        an_unknown_key_is_not_trusted_on(b);
+    }
+}
+
+fn an_unknown_key_is_not_trusted_on(b: Backend) {
+    let l = log(b);
     let mut other = TrustedKeys::new();
     other.add(*LocalSigner::generate().unwrap().public_key());
     let v = verify(&l.store, &other, None).unwrap();

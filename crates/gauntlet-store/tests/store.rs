@@ -1,13 +1,40 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-//! The SQLite store: round trip, lookups, tenancy, migrations.
+//! The store on both backends: round trip, lookups, tenancy, migrations.
 
 use gauntlet_core::ids::{RunId, TenantId};
 use gauntlet_core::result::{
     AssertionResult, CaseResult, CaseStatus, RunRecord, RunStatus, StepRecord, Tokens,
     ToolCallRecord, Totals,
 };
+use gauntlet_store::db::{Db, Dialect, scratch};
 use gauntlet_store::sqlite::SqliteStore;
-use gauntlet_store::{RunFilter, RunStore, StoreError};
+use gauntlet_store::{RunFilter, RunStore, Store, StoreError};
+
+#[derive(Clone, Copy, Debug)]
+enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// SQLite always; PostgreSQL when `GAUNTLET_TEST_DATABASE_URL` is set (loudly skipped if not).
+fn backends(test: &str) -> Vec<Backend> {
+    if std::env::var_os(scratch::TEST_DATABASE_URL).is_some() {
+        vec![Backend::Sqlite, Backend::Postgres]
+    } else {
+        scratch::skipped(test);
+        vec![Backend::Sqlite]
+    }
+}
+
+/// A fresh, migrated store (the SQLite file under `dir`).
+fn fresh(b: Backend, dir: &tempfile::TempDir, name: &str) -> Store {
+    match b {
+        Backend::Sqlite => Store::open(&dir.path().join(name)).unwrap(),
+        Backend::Postgres => {
+            Store::from_db(scratch::postgres("store").unwrap().unwrap().0).unwrap()
+        }
+    }
+}
 use serde_json::json;
 
 fn run(id: u64, suite: &str) -> RunRecord {
@@ -128,8 +155,14 @@ fn case(index: u32) -> CaseResult {
 
 #[test]
 fn results_round_trip_exactly_in_index_order() {
+    for b in backends("results_round_trip_exactly_in_index_order") {
+        results_round_trip_exactly_in_index_order_on(b);
+    }
+}
+
+fn results_round_trip_exactly_in_index_order_on(b: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(&dir.path().join("nested/g.db")).unwrap();
+    let store = fresh(b, &dir, "nested/g.db");
     let t = TenantId::local();
     let r = run(1, "s");
     store.create_run(&t, &r, &json!({"seed": 1})).unwrap();
@@ -168,8 +201,14 @@ fn results_round_trip_exactly_in_index_order() {
 
 #[test]
 fn runs_are_found_by_prefix_latest_and_are_tenant_scoped() {
+    for b in backends("runs_are_found_by_prefix_latest_and_are_tenant_scoped") {
+        runs_are_found_by_prefix_latest_and_are_tenant_scoped_on(b);
+    }
+}
+
+fn runs_are_found_by_prefix_latest_and_are_tenant_scoped_on(b: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(&dir.path().join("g.db")).unwrap();
+    let store = fresh(b, &dir, "g.db");
     let t = TenantId::local();
     let (a, b) = (run(1, "s1"), run(2, "s2"));
     store.create_run(&t, &a, &json!({})).unwrap();
@@ -230,43 +269,97 @@ fn runs_are_found_by_prefix_latest_and_are_tenant_scoped() {
 
 #[test]
 fn every_migration_file_is_applied_in_order() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("g.db");
-    drop(SqliteStore::open(&path).unwrap());
-    let files = std::fs::read_dir(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/sqlite"),
-    )
-    .unwrap()
-    .count();
-    let conn = rusqlite::Connection::open(&path).unwrap();
-    let version: i64 = conn
-        .pragma_query_value(None, "user_version", |r| r.get(0))
-        .unwrap();
-    assert_eq!(
-        version as usize, files,
-        "a migration file is not listed in MIGRATIONS"
-    );
+    for b in backends("every_migration_file_is_applied_in_order") {
+        let dir = tempfile::tempdir().unwrap();
+        let store = fresh(b, &dir, "g.db");
+        let sub = match store.db().dialect() {
+            Dialect::Sqlite => "migrations/sqlite",
+            Dialect::Postgres => "migrations/postgres",
+        };
+        let files = std::fs::read_dir(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(sub))
+            .unwrap()
+            .count();
+        assert_eq!(
+            store.db().schema_version().unwrap() as usize,
+            files,
+            "a migration file of {sub} is not listed"
+        );
+    }
 }
 
 #[test]
 fn migrations_are_idempotent_and_newer_schemas_are_refused() {
+    for b in backends("migrations_are_idempotent_and_newer_schemas_are_refused") {
+        let dir = tempfile::tempdir().unwrap();
+        let store = fresh(b, &dir, "g.db");
+        let db = store.db().clone();
+        drop(store);
+        drop(Store::from_db(db.clone()).unwrap());
+        db.with_conn(|c| {
+            c.execute(
+                "INSERT INTO schema_migrations (version, name, applied_at) VALUES (99, 'future', 0)",
+                &[],
+            )
+        })
+        .unwrap();
+        assert!(matches!(
+            Store::from_db(db),
+            Err(StoreError::TooNew { found: 99, .. })
+        ));
+    }
+}
+
+#[test]
+fn a_store_made_before_schema_migrations_is_adopted() {
+    // Stores of earlier versions counted migrations in `PRAGMA user_version` only.
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("g.db");
-    drop(SqliteStore::open(&path).unwrap());
-    drop(SqliteStore::open(&path).unwrap());
-    let conn = rusqlite::Connection::open(&path).unwrap();
-    conn.pragma_update(None, "user_version", 99).unwrap();
-    drop(conn);
+    let path = dir.path().join("old.db");
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        for name in ["0001_runs", "0002_baselines", "0003_case_trials"] {
+            let sql = std::fs::read_to_string(
+                std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join(format!("migrations/sqlite/{name}.sql")),
+            )
+            .unwrap();
+            conn.execute_batch(&sql).unwrap();
+        }
+        conn.pragma_update(None, "user_version", 3).unwrap();
+        conn.execute(
+            "INSERT INTO runs (tenant_id, id, project, suite, seed, status, config_hash, config_snapshot, gauntlet_version, started_at)
+             VALUES ('local', 'R1', 'p', 's', '1', 'passed', 'h', '{}', '0', '2026-01-01T00:00:00Z')",
+            [],
+        )
+        .unwrap();
+    }
+    let store = SqliteStore::open(&path).unwrap();
+    assert_eq!(store.get_run(&TenantId::local(), "R1").unwrap().suite, "s");
+    assert_eq!(
+        store.db().schema_version().unwrap() as usize,
+        gauntlet_store::migrations(Dialect::Sqlite).len()
+    );
+    // A store newer than this build is refused the old way too.
+    let newer = dir.path().join("newer.db");
+    {
+        let conn = rusqlite::Connection::open(&newer).unwrap();
+        conn.pragma_update(None, "user_version", 99).unwrap();
+    }
     assert!(matches!(
-        SqliteStore::open(&path),
+        Store::from_db(Db::sqlite(&newer).unwrap()),
         Err(StoreError::TooNew { found: 99, .. })
     ));
 }
 
 #[test]
 fn a_failed_batch_leaves_no_partial_case() {
+    for b in backends("a_failed_batch_leaves_no_partial_case") {
+        a_failed_batch_leaves_no_partial_case_on(b);
+    }
+}
+
+fn a_failed_batch_leaves_no_partial_case_on(b: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(&dir.path().join("g.db")).unwrap();
+    let store = fresh(b, &dir, "g.db");
     let t = TenantId::local();
     let r = run(1, "s");
     store.create_run(&t, &r, &json!({})).unwrap();
@@ -287,9 +380,15 @@ fn a_failed_batch_leaves_no_partial_case() {
 
 #[test]
 fn baselines_are_named_replaced_and_tenant_scoped() {
+    for b in backends("baselines_are_named_replaced_and_tenant_scoped") {
+        baselines_are_named_replaced_and_tenant_scoped_on(b);
+    }
+}
+
+fn baselines_are_named_replaced_and_tenant_scoped_on(b: Backend) {
     use gauntlet_store::BaselineStore;
     let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(&dir.path().join("g.db")).unwrap();
+    let store = fresh(b, &dir, "g.db");
     let t = TenantId::local();
     let (a, b) = (run(1, "s"), run(2, "s"));
     assert_eq!(store.set_baseline(&t, "main", &a, "t1").unwrap(), None);
@@ -314,10 +413,15 @@ fn baselines_are_named_replaced_and_tenant_scoped() {
 
 #[test]
 fn sources_are_streamed_content_addressed_and_tenant_scoped() {
+    for b in backends("sources_are_streamed_content_addressed_and_tenant_scoped") {
+        sources_are_streamed_content_addressed_and_tenant_scoped_on(b);
+    }
+}
+
+fn sources_are_streamed_content_addressed_and_tenant_scoped_on(b: Backend) {
     use gauntlet_store::SourceStore;
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("g.db");
-    let store = SqliteStore::open(&path).unwrap();
+    let store = fresh(b, &dir, "g.db");
     let t = TenantId::local();
     let (a, b) = (run(1, "s"), run(2, "s"));
     store.create_run(&t, &a, &json!({})).unwrap();
@@ -340,9 +444,9 @@ fn sources_are_streamed_content_addressed_and_tenant_scoped() {
         store.sources(&t, &b.id).unwrap(),
         vec![("suite.yaml".to_owned(), big.clone())]
     );
-    let conn = rusqlite::Connection::open(&path).unwrap();
-    let stored: i64 = conn
-        .query_row("SELECT count(*) FROM sources", [], |r| r.get(0))
+    let stored = store
+        .db()
+        .with_conn(|c| c.query_one("SELECT count(*) FROM sources", &[])?.int(0))
         .unwrap();
     assert_eq!(stored, 1, "identical files are kept once");
     // A reader shorter than announced is refused, and nothing is half-written.

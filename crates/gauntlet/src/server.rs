@@ -4,51 +4,34 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use gauntlet_server::{ServeError, ServerConfig};
-use gauntlet_store::db::Db;
+use gauntlet_store::Store;
 
 use crate::Outcome;
 use crate::cli::{AdminCreateArgs, ServeArgs, ServerDbArgs};
 use crate::output;
 
-fn open(args: &ServerDbArgs) -> Result<Db> {
+/// The server's store: a SQLite file or a PostgreSQL URL, migrated.
+fn open(args: &ServerDbArgs) -> Result<Store> {
     let url = args
         .database_url
         .strip_prefix("sqlite://")
         .unwrap_or(&args.database_url);
-    Db::open(url).context("opening the server database")
-}
-
-/// The store of runs and results beside the server's tables.
-fn run_store(args: &ServerDbArgs) -> Result<Arc<gauntlet_server::RunDb>> {
-    let url = args
-        .database_url
-        .strip_prefix("sqlite://")
-        .unwrap_or(&args.database_url);
-    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        anyhow::bail!(
-            "run results cannot be stored in PostgreSQL by this build yet; use a SQLite path for --database-url"
-        );
-    }
-    Ok(Arc::new(
-        gauntlet_store::sqlite::SqliteStore::open(std::path::Path::new(url))
-            .context("opening the run store")?,
-    ))
+    Store::open_url(url).context("opening the server database")
 }
 
 pub fn migrate(args: &ServerDbArgs) -> Result<Outcome> {
-    run_store(args)?;
-    let db = open(args)?;
-    let applied = db.migrate(gauntlet_store::schema::server(db.dialect()))?;
+    let store = open(args)?;
+    let db = store.db();
     output::out(&format!(
-        "{}: {applied} migration(s) applied, schema at {}",
+        "{}: schema at migration {} of {}",
         db.location(),
-        db.schema_version()?
+        db.schema_version()?,
+        gauntlet_store::migrations(db.dialect()).len()
     ));
     Ok(Outcome::Passed)
 }
 
 pub fn admin_create(args: &AdminCreateArgs) -> Result<Outcome> {
-    run_store(&args.db)?;
     let db = open(&args.db)?;
     let token =
         gauntlet_server::bootstrap_admin(&db, &args.tenant, &args.user).map_err(|e| match e {
@@ -64,8 +47,7 @@ pub fn admin_create(args: &AdminCreateArgs) -> Result<Outcome> {
 }
 
 pub fn serve(args: &ServeArgs) -> Result<Outcome> {
-    let runs = run_store(&args.db)?;
-    let db = open(&args.db)?;
+    let store = open(&args.db)?;
     let key_path = args.audit_key.clone().unwrap_or_else(|| {
         crate::audit::key_path(&crate::cli::StoreArgs {
             db: None,
@@ -85,7 +67,7 @@ pub fn serve(args: &ServeArgs) -> Result<Outcome> {
         .build()
         .context("cannot start the async runtime")?;
     rt.block_on(async move {
-        let app = gauntlet_server::app(db, runs, Arc::new(signer), config)?;
+        let app = gauntlet_server::app(store, Arc::new(signer), config)?;
         let listener = tokio::net::TcpListener::bind(&args.listen)
             .await
             .with_context(|| format!("cannot listen on {}", args.listen))?;

@@ -89,6 +89,10 @@ impl Conn for Lite<'_> {
     fn batch(&mut self, sql: &str) -> Result<()> {
         Ok(self.0.execute_batch(sql)?)
     }
+
+    fn sqlite(&mut self) -> Option<&mut Connection> {
+        Some(self.0)
+    }
 }
 
 pub(super) fn transaction<T>(
