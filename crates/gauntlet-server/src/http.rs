@@ -289,10 +289,21 @@ async fn authenticate(
         ));
     };
     let Some(id) = auth::key_id(token).map(str::to_owned) else {
-        return Err(fail(
-            "the credential is not a Gauntlet API key",
-            "malformed",
-        ));
+        return match &state.jwks {
+            Some(jwks) if token.split('.').count() == 3 => {
+                let verified = jwks
+                    .verify(token)
+                    .await
+                    .map_err(|reason| fail(&reason, "jwt"))?;
+                jwt_principal(state, verified, request_id)
+                    .await
+                    .map_err(|reason| fail(&reason, "jwt"))
+            }
+            _ => Err(fail(
+                "the credential is not a Gauntlet API key",
+                "malformed",
+            )),
+        };
     };
     let token = token.to_owned();
     let app = Arc::clone(state);
@@ -329,6 +340,85 @@ async fn authenticate(
                 &principal,
                 action::AUTH_SUCCESS,
                 format!("credential/{subject}"),
+                request_id,
+            )
+            .decision(Decision::Allow),
+    );
+    Ok(principal)
+}
+
+/// The caller a verified JWT names: the stored user (by subject, then email), else the
+/// token's role claim if the tenant has that role.
+async fn jwt_principal(
+    state: &AppState,
+    v: crate::jwt::Verified,
+    request_id: &str,
+) -> Result<Principal, String> {
+    let tenant = gauntlet_core::TenantId::new(&v.tenant);
+    let (app, t, sub, email) = (
+        Arc::clone(state),
+        tenant.clone(),
+        v.subject.clone(),
+        v.email.clone(),
+    );
+    let user = blocking(move || {
+        app.accounts.tenant(&t)?;
+        match app.accounts.user(&t, &sub) {
+            Ok(u) => Ok(Some(u)),
+            Err(gauntlet_store::StoreError::NotFound(_)) => match email {
+                Some(e) => Ok(app.accounts.user_by_email(&t, &e)?),
+                None => Ok(None),
+            },
+            Err(e) => Err(e.into()),
+        }
+    })
+    .await
+    .map_err(|e| match e.code {
+        Code::NotFound => format!("the token's tenant `{}` does not exist", v.tenant),
+        _ => e.message,
+    })?;
+    let (user, role, platform_admin) = match user {
+        Some(u) => (u.id, u.role, u.platform_admin),
+        None => {
+            let Some(role) = v.role.clone() else {
+                return Err(format!(
+                    "no user of tenant `{}` matches the token's subject or email, and it names no role",
+                    v.tenant
+                ));
+            };
+            let known = rbac::builtin(&role).is_some() || {
+                let (app, t, r) = (Arc::clone(state), tenant.clone(), role.clone());
+                blocking(move || Ok(app.accounts.role(&t, &r)?.is_some()))
+                    .await
+                    .unwrap_or(false)
+            };
+            if !known {
+                return Err(format!(
+                    "the token's role `{role}` is not a role of tenant `{}`",
+                    v.tenant
+                ));
+            }
+            (v.subject.clone(), role, false)
+        }
+    };
+    let grants = grants_of(state, &tenant, &role)
+        .await
+        .map_err(|e| e.message)?;
+    let principal = Principal {
+        tenant,
+        user,
+        role,
+        grants,
+        platform_admin,
+        credential: format!("jwt:{}", v.subject),
+    };
+    state.audit.send(
+        state
+            .audit
+            .by(
+                &principal,
+                action::AUTH_SUCCESS,
+                format!("credential/{}", principal.credential),
                 request_id,
             )
             .decision(Decision::Allow),

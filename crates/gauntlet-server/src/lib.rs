@@ -15,6 +15,7 @@ pub mod error;
 pub mod events;
 mod handlers;
 mod http;
+pub mod jwt;
 pub mod metrics;
 pub mod openapi;
 pub mod rbac;
@@ -53,6 +54,8 @@ pub struct ServerConfig {
     pub max_attempts: i64,
     /// This process, in lease records.
     pub instance: String,
+    /// Accept JWT bearer tokens from this OIDC issuer (besides API keys).
+    pub oidc: Option<jwt::OidcConfig>,
 }
 
 impl Default for ServerConfig {
@@ -66,6 +69,7 @@ impl Default for ServerConfig {
             work_dir: std::env::temp_dir().join("gauntlet-server"),
             max_attempts: 3,
             instance: format!("serve-{}", std::process::id()),
+            oidc: None,
         }
     }
 }
@@ -81,6 +85,8 @@ pub struct App {
     pub hub: events::Hub,
     pub metrics: metrics::Metrics,
     pub limiter: http::RateLimiter,
+    /// The OIDC issuer's keys, when JWTs are accepted.
+    pub jwks: Option<jwt::Jwks>,
     pub config: ServerConfig,
     /// Wakes the workers when a run is enqueued or resumed.
     pub wake: tokio::sync::Notify,
@@ -117,6 +123,7 @@ pub fn app(
         hub: events::Hub::default(),
         metrics: metrics::Metrics::default(),
         limiter: http::RateLimiter::new(config.rate_limit_per_s),
+        jwks: config.oidc.clone().map(jwt::Jwks::new),
         wake: tokio::sync::Notify::new(),
         stopping,
         db,

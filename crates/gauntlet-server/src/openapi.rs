@@ -118,7 +118,7 @@ pub fn document() -> Value {
         "components": {
             "schemas": schemas,
             "securitySchemes": {
-                "apiKey": {"type": "http", "scheme": "bearer", "description": "an API key `gnt_…`"}
+                "apiKey": {"type": "http", "scheme": "bearer", "description": "an API key `gnt_…`, or a JWT from the configured OIDC issuer"}
             }
         }
     })

@@ -99,6 +99,24 @@ pub struct ServeArgs {
     /// The Ed25519 key (PKCS#8 PEM) that signs audit tree heads [default: ~/.config/gauntlet/audit-ed25519.pem]
     #[arg(long, env = "GAUNTLET_AUDIT_KEY")]
     pub audit_key: Option<PathBuf>,
+    /// Also accept JWT bearer tokens from this OIDC issuer (its `iss`)
+    #[arg(long, env = "GAUNTLET_OIDC_ISSUER", requires = "oidc_audience")]
+    pub oidc_issuer: Option<String>,
+    /// The audience (`aud`) tokens must be for
+    #[arg(long, env = "GAUNTLET_OIDC_AUDIENCE")]
+    pub oidc_audience: Option<String>,
+    /// The issuer's JWKS URL [default: the jwks_uri of its discovery document]
+    #[arg(long, env = "GAUNTLET_OIDC_JWKS_URL")]
+    pub oidc_jwks_url: Option<String>,
+    /// The claim naming the caller's tenant
+    #[arg(long, default_value = "gauntlet_tenant")]
+    pub oidc_tenant_claim: String,
+    /// The claim naming a role, used when no stored user matches the token
+    #[arg(long, default_value = "gauntlet_role")]
+    pub oidc_role_claim: String,
+    /// Clock skew allowed on `exp` and `nbf`, in seconds
+    #[arg(long, default_value_t = 60)]
+    pub oidc_leeway: u64,
 }
 
 #[derive(Subcommand)]

@@ -60,6 +60,18 @@ pub fn serve(args: &ServeArgs) -> Result<Outcome> {
         workers: args.workers.max(1),
         rate_limit_per_s: args.rate_limit,
         max_body_bytes: args.max_body,
+        oidc: match (&args.oidc_issuer, &args.oidc_audience) {
+            (Some(issuer), Some(audience)) => Some(gauntlet_server::jwt::OidcConfig {
+                issuer: issuer.clone(),
+                audience: audience.clone(),
+                jwks_url: args.oidc_jwks_url.clone(),
+                tenant_claim: args.oidc_tenant_claim.clone(),
+                role_claim: args.oidc_role_claim.clone(),
+                leeway_s: args.oidc_leeway,
+                refresh_min: gauntlet_server::jwt::REFRESH_MIN,
+            }),
+            _ => None,
+        },
         ..ServerConfig::default()
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
