@@ -29,6 +29,62 @@ impl Principal {
     }
 }
 
+/// Credentials verified recently, by the SHA-256 of the token: the database and the audit log
+/// see a credential once per window, not on every request. Any change to keys, users, roles or
+/// tenants made through this process clears the cache at once; made elsewhere, it takes effect
+/// within the window.
+pub struct Sessions {
+    ttl: std::time::Duration,
+    map: std::sync::Mutex<std::collections::HashMap<String, Session>>,
+}
+
+struct Session {
+    principal: Principal,
+    verified: std::time::Instant,
+    /// Milliseconds since the epoch when the credential itself expires.
+    expires_at: Option<i64>,
+}
+
+impl Sessions {
+    pub fn new(ttl: std::time::Duration) -> Sessions {
+        Sessions {
+            ttl,
+            map: std::sync::Mutex::new(std::collections::HashMap::new()),
+        }
+    }
+
+    pub fn get(&self, digest: &str, now_ms: i64) -> Option<Principal> {
+        let map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        let s = map.get(digest)?;
+        let fresh = s.verified.elapsed() < self.ttl && s.expires_at.is_none_or(|t| t > now_ms);
+        fresh.then(|| s.principal.clone())
+    }
+
+    pub fn put(&self, digest: String, principal: Principal, expires_at: Option<i64>) {
+        if self.ttl.is_zero() {
+            return;
+        }
+        let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        if map.len() >= 100_000 {
+            let ttl = self.ttl;
+            map.retain(|_, s| s.verified.elapsed() < ttl);
+        }
+        map.insert(
+            digest,
+            Session {
+                principal,
+                verified: std::time::Instant::now(),
+                expires_at,
+            },
+        );
+    }
+
+    /// Forgets every verified credential (after a permission change).
+    pub fn clear(&self) {
+        self.map.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    }
+}
+
 pub const KEY_PREFIX: &str = "gnt_";
 
 pub fn random_hex(bytes: usize) -> Result<String, String> {

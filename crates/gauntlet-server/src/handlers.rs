@@ -1,10 +1,9 @@
 //! Operational, identity, tenant and suite endpoints.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::Extension;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use gauntlet_audit::Decision;
@@ -78,7 +77,7 @@ pub async fn me(Extension(p): Extension<Principal>) -> Json {
 
 // ---- validation helpers ----
 
-fn check_name(what: &str, s: &str) -> ApiResult<()> {
+pub(crate) fn check_name(what: &str, s: &str) -> ApiResult<()> {
     let ok = !s.is_empty()
         && s.len() <= 64
         && s.bytes()
@@ -272,6 +271,7 @@ pub async fn delete_tenant(
     let a = Arc::clone(&app);
     let tid = TenantId::new(&id);
     let removed = blocking(move || Ok(a.accounts.delete_tenant(&tid)?)).await?;
+    app.sessions.clear();
     app.audit.mutation(
         &p,
         &rid.0,
@@ -351,6 +351,7 @@ pub async fn create_user(
     };
     let (a, t, u) = (Arc::clone(&app), p.tenant.clone(), user.clone());
     blocking(move || Ok(a.accounts.create_user(&t, &u)?)).await?;
+    app.sessions.clear();
     app.audit.send(
         app.audit
             .by(
@@ -393,6 +394,7 @@ pub async fn update_user(
         Ok((before, a.accounts.user(&t, &i)?))
     })
     .await?;
+    app.sessions.clear();
     app.audit.send(
         app.audit
             .by(&p, action::PERMISSION_CHANGE, format!("user/{id}"), &rid.0)
@@ -413,6 +415,7 @@ pub async fn delete_user(
     }
     let (a, t, i) = (Arc::clone(&app), p.tenant.clone(), id.clone());
     blocking(move || Ok(a.accounts.delete_user(&t, &i, &now_rfc3339())?)).await?;
+    app.sessions.clear();
     app.audit.send(
         app.audit
             .by(&p, action::PERMISSION_CHANGE, format!("user/{id}"), &rid.0)
@@ -475,6 +478,7 @@ pub async fn put_role(
     };
     let (a, t) = (Arc::clone(&app), p.tenant.clone());
     let before = blocking(move || Ok(a.accounts.put_role(&t, &role)?)).await?;
+    app.sessions.clear();
     app.audit.send(
         app.audit
             .by(
@@ -505,6 +509,7 @@ pub async fn delete_role(
     }
     let (a, t, n) = (Arc::clone(&app), p.tenant.clone(), name.clone());
     let before = blocking(move || Ok(a.accounts.delete_role(&t, &n)?)).await?;
+    app.sessions.clear();
     app.audit.send(
         app.audit
             .by(
@@ -572,6 +577,7 @@ pub async fn create_key(
         issue_key(&a, &t, &owner.id, &name, &role, expires_at)
     })
     .await?;
+    app.sessions.clear();
     app.audit.send(
         app.audit
             .by(
@@ -597,6 +603,7 @@ pub async fn revoke_key(
 ) -> ApiResult<Json> {
     let (a, t, i) = (Arc::clone(&app), p.tenant.clone(), id.clone());
     let key = blocking(move || Ok(a.accounts.revoke_key(&t, &i, &now_rfc3339())?)).await?;
+    app.sessions.clear();
     app.audit.send(
         app.audit
             .by(&p, action::PERMISSION_CHANGE, format!("key/{id}"), &rid.0)
@@ -604,251 +611,4 @@ pub async fn revoke_key(
             .details(json!({"operation": "key.revoke"})),
     );
     Ok(axum::Json(json!(key)))
-}
-
-// ---- suites ----
-
-#[derive(Debug, Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Upload {
-    /// The suite's name in the library (1-64 letters, digits, `-`, `_`, `.`).
-    pub name: String,
-    /// The project's YAML files by relative path.
-    pub files: BTreeMap<String, String>,
-}
-
-/// A validated upload: its summary, or the diagnostics as a 422.
-pub(crate) fn validate_files(
-    work: &std::path::Path,
-    files: &BTreeMap<String, String>,
-) -> ApiResult<(Value, gauntlet_core::model::Project)> {
-    if files.is_empty() || files.len() > 2000 {
-        return Err(ApiError::bad_request("`files` must hold 1-2000 files"));
-    }
-    let dir = tempfile::Builder::new()
-        .prefix("upload-")
-        .tempdir_in(work)
-        .map_err(ApiError::internal)?;
-    for (path, text) in files {
-        let rel = std::path::Path::new(path);
-        let safe = !path.is_empty()
-            && path.len() <= 300
-            && rel
-                .components()
-                .all(|c| matches!(c, std::path::Component::Normal(_)))
-            && (path.ends_with(".yaml") || path.ends_with(".yml"));
-        if !safe {
-            return Err(ApiError::bad_request(format!(
-                "file path `{}` must be relative, without `..`, and end in .yaml or .yml",
-                path.chars().take(100).collect::<String>()
-            )));
-        }
-        let full = dir.path().join(rel);
-        if let Some(parent) = full.parent() {
-            std::fs::create_dir_all(parent).map_err(ApiError::internal)?;
-        }
-        std::fs::write(&full, text).map_err(ApiError::internal)?;
-    }
-    let vars = gauntlet_spec::Vars::default();
-    let validated = gauntlet_spec::load_project(dir.path(), &vars);
-    let errors: Vec<Value> = validated
-        .diagnostics
-        .iter()
-        .filter(|d| d.severity == gauntlet_spec::Severity::Error)
-        .map(|d| {
-            json!({
-                "file": d.file.strip_prefix(dir.path()).unwrap_or(&d.file).display().to_string(),
-                "line": d.line, "column": d.col, "message": d.message, "hint": d.hint,
-            })
-        })
-        .collect();
-    match validated.project {
-        Some(project) if errors.is_empty() => {
-            let suites: Vec<Value> = project
-                .suites
-                .iter()
-                .map(|(name, s)| json!({"name": name, "cases": s.cases.len(), "targets": s.targets.len()}))
-                .collect();
-            let agents: Vec<Value> = project
-                .agents
-                .iter()
-                .map(|(name, a)| json!({"name": name, "provider": a.provider}))
-                .collect();
-            Ok((json!({"suites": suites, "agents": agents}), project))
-        }
-        _ => Err(ApiError::new(
-            Code::InvalidSpec,
-            format!("the specification has {} error(s)", errors.len().max(1)),
-        )
-        .details(json!({ "errors": errors }))),
-    }
-}
-
-pub async fn validate_suite(
-    State(app): State<AppState>,
-    JsonBody(body): JsonBody<Upload>,
-) -> ApiResult<Json> {
-    check_name("suite", &body.name)?;
-    let work = app.config.work_dir.clone();
-    let summary = blocking(move || validate_files(&work, &body.files).map(|(s, _)| s)).await?;
-    Ok(axum::Json(json!({ "valid": true, "summary": summary })))
-}
-
-pub async fn upload_suite(
-    State(app): State<AppState>,
-    Extension(p): Extension<Principal>,
-    Extension(rid): Extension<RequestId>,
-    JsonBody(body): JsonBody<Upload>,
-) -> ApiResult<impl IntoResponse> {
-    check_name("suite", &body.name)?;
-    let a = Arc::clone(&app);
-    let (t, who) = (p.tenant.clone(), p.actor());
-    let (version, created) = blocking(move || {
-        let (summary, _) = validate_files(&a.config.work_dir, &body.files)?;
-        let tenant = a.accounts.tenant(&t)?;
-        let size: u64 = body.files.values().map(|f| f.len() as u64).sum();
-        if let Some(limit) = tenant.quotas.storage_bytes {
-            let used = a.suites.stored_bytes(&t)?.max(0) as u64;
-            if used + size > limit {
-                return Err(ApiError::new(Code::QuotaExceeded, format!(
-                    "storing {size} more bytes would pass the tenant's storage quota ({used} of {limit} used)"
-                )));
-            }
-        }
-        if let Some(limit) = tenant.quotas.agents {
-            let agents = summary["agents"].as_array().map_or(0, Vec::len) as u64;
-            if agents > limit {
-                return Err(ApiError::new(Code::QuotaExceeded, format!(
-                    "the suite defines {agents} agents; the tenant's quota is {limit}"
-                )));
-            }
-        }
-        Ok(a.suites.put(&t, &body.name, &body.files, &summary, &who, &now_rfc3339())?)
-    })
-    .await?;
-    app.audit.mutation(
-        &p,
-        &rid.0,
-        "suite.upload",
-        format!("suite/{}", version.name),
-        json!({"version": version.version, "sha256": version.sha256, "new": created}),
-    );
-    let status = if created {
-        StatusCode::CREATED
-    } else {
-        StatusCode::OK
-    };
-    Ok((
-        status,
-        axum::Json(json!({ "suite": version, "created": created })),
-    ))
-}
-
-pub async fn list_suites(
-    State(app): State<AppState>,
-    Extension(p): Extension<Principal>,
-) -> ApiResult<Json> {
-    let suites = blocking(move || Ok(app.suites.list(&p.tenant)?)).await?;
-    Ok(axum::Json(json!({ "suites": suites })))
-}
-
-#[derive(Debug, Deserialize)]
-pub struct VersionQuery {
-    version: Option<String>,
-}
-
-pub async fn get_suite(
-    State(app): State<AppState>,
-    Extension(p): Extension<Principal>,
-    Path(name): Path<String>,
-    Query(q): Query<VersionQuery>,
-) -> ApiResult<Json> {
-    let version = match q.version.as_deref() {
-        None | Some("") | Some("latest") => None,
-        Some(v) => Some(v.parse::<i64>().ok().filter(|v| *v > 0).ok_or_else(|| {
-            ApiError::bad_request("`version` must be a positive number or `latest`")
-        })?),
-    };
-    let s = blocking(move || Ok(app.suites.get(&p.tenant, &name, version)?)).await?;
-    Ok(axum::Json(json!({ "suite": s.version, "files": s.files })))
-}
-
-pub async fn suite_versions(
-    State(app): State<AppState>,
-    Extension(p): Extension<Principal>,
-    Path(name): Path<String>,
-) -> ApiResult<Json> {
-    let v = blocking(move || Ok(app.suites.versions(&p.tenant, &name)?)).await?;
-    Ok(axum::Json(json!({ "versions": v })))
-}
-
-pub async fn delete_suite(
-    State(app): State<AppState>,
-    Extension(p): Extension<Principal>,
-    Extension(rid): Extension<RequestId>,
-    Path(name): Path<String>,
-) -> ApiResult<StatusCode> {
-    let (a, t, n) = (Arc::clone(&app), p.tenant.clone(), name.clone());
-    let n = blocking(move || Ok(a.suites.delete(&t, &n)?)).await?;
-    app.audit.mutation(
-        &p,
-        &rid.0,
-        "suite.delete",
-        format!("suite/{name}"),
-        json!({"versions": n}),
-    );
-    Ok(StatusCode::NO_CONTENT)
-}
-
-pub async fn list_agents(
-    State(app): State<AppState>,
-    Extension(p): Extension<Principal>,
-) -> ApiResult<Json> {
-    let suites = blocking(move || Ok(app.suites.list(&p.tenant)?)).await?;
-    let agents: Vec<Value> = suites
-        .iter()
-        .flat_map(|s| {
-            s.summary["agents"]
-                .as_array()
-                .cloned()
-                .unwrap_or_default()
-                .into_iter()
-                .map(move |mut a| {
-                    a["suite"] = json!(s.name);
-                    a["version"] = json!(s.version);
-                    a
-                })
-        })
-        .collect();
-    Ok(axum::Json(json!({ "agents": agents })))
-}
-
-// ---- audit ----
-
-#[derive(Debug, Deserialize)]
-pub struct AuditQuery {
-    resource: Option<String>,
-}
-
-pub async fn audit_events(
-    State(app): State<AppState>,
-    Extension(p): Extension<Principal>,
-    Query(q): Query<AuditQuery>,
-) -> ApiResult<Json> {
-    let resource = q
-        .resource
-        .filter(|r| !r.is_empty() && r.len() <= 300)
-        .ok_or_else(|| {
-            ApiError::bad_request("`resource` is required, e.g. run/<id> or user/<id>")
-        })?;
-    app.audit.flush().await;
-    let events = blocking(move || {
-        use gauntlet_audit::log::AuditStorage;
-        app.runs
-            .events_for(&p.tenant, &resource)
-            .map_err(ApiError::internal)
-    })
-    .await?;
-    let events: Vec<Value> = events.into_iter().map(|e| json!(e.event)).collect();
-    Ok(axum::Json(json!({ "events": events })))
 }

@@ -288,6 +288,10 @@ async fn authenticate(
             "none",
         ));
     };
+    let digest = auth::sha256_hex(token);
+    if let Some(p) = state.sessions.get(&digest, now_ms()) {
+        return Ok(p);
+    }
     let Some(id) = auth::key_id(token).map(str::to_owned) else {
         return match &state.jwks {
             Some(jwks) if token.split('.').count() == 3 => {
@@ -295,9 +299,12 @@ async fn authenticate(
                     .verify(token)
                     .await
                     .map_err(|reason| fail(&reason, "jwt"))?;
-                jwt_principal(state, verified, request_id)
+                let expires_at = verified.expires_at;
+                let p = jwt_principal(state, verified, request_id)
                     .await
-                    .map_err(|reason| fail(&reason, "jwt"))
+                    .map_err(|reason| fail(&reason, "jwt"))?;
+                state.sessions.put(digest, p.clone(), expires_at);
+                Ok(p)
             }
             _ => Err(fail(
                 "the credential is not a Gauntlet API key",
@@ -305,17 +312,13 @@ async fn authenticate(
             )),
         };
     };
-    let token = token.to_owned();
     let app = Arc::clone(state);
     let found = blocking(move || Ok(app.accounts.key_for_auth(&id)?)).await?;
     let Some(rec) = found else {
         return Err(fail("unknown API key", "unknown"));
     };
     let subject = format!("key:{}", rec.key.id);
-    if !auth::constant_time_eq(
-        auth::sha256_hex(&token).as_bytes(),
-        rec.secret_hash.as_bytes(),
-    ) {
+    if !auth::constant_time_eq(digest.as_bytes(), rec.secret_hash.as_bytes()) {
         return Err(fail("unknown API key", &subject));
     }
     if rec.key.revoked_at.is_some() {
@@ -344,6 +347,9 @@ async fn authenticate(
             )
             .decision(Decision::Allow),
     );
+    state
+        .sessions
+        .put(digest, principal.clone(), rec.key.expires_at);
     Ok(principal)
 }
 

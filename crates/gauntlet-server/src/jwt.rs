@@ -43,6 +43,8 @@ pub struct Verified {
     pub email: Option<String>,
     pub tenant: String,
     pub role: Option<String>,
+    /// `exp`, in milliseconds since the epoch.
+    pub expires_at: Option<i64>,
 }
 
 #[derive(Default)]
@@ -216,6 +218,10 @@ impl Jwks {
                 format!("the token lacks the `{}` claim", self.config.tenant_claim)
             })?,
             role: text(&self.config.role_claim),
+            expires_at: claims
+                .get("exp")
+                .and_then(Value::as_i64)
+                .map(|s| s.saturating_mul(1000)),
         })
     }
 }

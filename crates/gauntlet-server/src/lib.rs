@@ -21,6 +21,7 @@ pub mod openapi;
 pub mod rbac;
 pub mod routes;
 mod runs;
+mod suites;
 pub mod worker;
 
 use std::sync::Arc;
@@ -56,6 +57,8 @@ pub struct ServerConfig {
     pub instance: String,
     /// Accept JWT bearer tokens from this OIDC issuer (besides API keys).
     pub oidc: Option<jwt::OidcConfig>,
+    /// How long a verified credential is trusted without asking the database again.
+    pub session_ttl: Duration,
 }
 
 impl Default for ServerConfig {
@@ -70,6 +73,7 @@ impl Default for ServerConfig {
             max_attempts: 3,
             instance: format!("serve-{}", std::process::id()),
             oidc: None,
+            session_ttl: Duration::from_secs(30),
         }
     }
 }
@@ -85,6 +89,8 @@ pub struct App {
     pub hub: events::Hub,
     pub metrics: metrics::Metrics,
     pub limiter: http::RateLimiter,
+    /// Credentials verified recently.
+    pub sessions: auth::Sessions,
     /// The OIDC issuer's keys, when JWTs are accepted.
     pub jwks: Option<jwt::Jwks>,
     pub config: ServerConfig,
@@ -92,6 +98,9 @@ pub struct App {
     pub wake: tokio::sync::Notify,
     /// Set when shutdown begins: workers stop claiming.
     pub stopping: tokio::sync::watch::Sender<bool>,
+    /// Runs executing in this process, so that a cancel or pause reaches them at once rather
+    /// than at the next heartbeat.
+    pub running: worker::Running,
 }
 
 pub type AppState = Arc<App>;
@@ -124,7 +133,9 @@ pub fn app(
         metrics: metrics::Metrics::default(),
         limiter: http::RateLimiter::new(config.rate_limit_per_s),
         jwks: config.oidc.clone().map(jwt::Jwks::new),
+        sessions: auth::Sessions::new(config.session_ttl),
         wake: tokio::sync::Notify::new(),
+        running: worker::Running::default(),
         stopping,
         db,
         runs,

@@ -68,6 +68,9 @@ pub fn document() -> Value {
                     "content": {"text/event-stream": {"schema": {"type": "string"}}}}),
                 );
             }
+            Reply::WebSocket => {
+                responses.insert("101".into(), json!({"description": "switches to a WebSocket carrying run events as text messages"}));
+            }
             Reply::NoContent => {
                 responses.insert("204".into(), json!({"description": "done"}));
             }

@@ -7,7 +7,7 @@ use axum::routing::{MethodRouter, delete, get, patch, post, put};
 use schemars::Schema;
 
 use crate::rbac::{Action, Perm, Resource};
-use crate::{AppState, handlers as h, runs as r};
+use crate::{AppState, handlers as h, runs as r, suites as su};
 
 /// What a route needs of the caller.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -35,6 +35,7 @@ pub enum Reply {
     Json(u16),
     Text(&'static str),
     EventStream,
+    WebSocket,
     NoContent,
 }
 
@@ -98,7 +99,7 @@ fn with_query(mut r: Route, query: &'static [(&'static str, &'static str, bool)]
 pub fn table() -> Vec<Route> {
     use Access::{Authenticated, Platform, Public};
     use Body::{Json as JsonBody, None as NoBody};
-    use Reply::{EventStream, Json, NoContent, Text};
+    use Reply::{EventStream, Json, NoContent, Text, WebSocket};
     let j = |s| JsonBody(s);
     vec![
         route(
@@ -355,7 +356,7 @@ pub fn table() -> Vec<Route> {
             "suites",
             NoBody,
             Json(200),
-            get(h::list_suites),
+            get(su::list_suites),
         ),
         route(
             Method::POST,
@@ -364,9 +365,9 @@ pub fn table() -> Vec<Route> {
             "uploadSuite",
             "Upload a project (files by path); validated, stored versioned and content-hashed",
             "suites",
-            j(schema_of::<h::Upload>),
+            j(schema_of::<su::Upload>),
             Json(201),
-            post(h::upload_suite),
+            post(su::upload_suite),
         ),
         route(
             Method::POST,
@@ -375,9 +376,9 @@ pub fn table() -> Vec<Route> {
             "validateSuite",
             "Validate a project without storing it",
             "suites",
-            j(schema_of::<h::Upload>),
+            j(schema_of::<su::Upload>),
             Json(200),
-            post(h::validate_suite),
+            post(su::validate_suite),
         ),
         with_query(
             route(
@@ -389,7 +390,7 @@ pub fn table() -> Vec<Route> {
                 "suites",
                 NoBody,
                 Json(200),
-                get(h::get_suite),
+                get(su::get_suite),
             ),
             &[("version", "the version (default: newest)", false)],
         ),
@@ -402,7 +403,7 @@ pub fn table() -> Vec<Route> {
             "suites",
             NoBody,
             Json(200),
-            get(h::suite_versions),
+            get(su::suite_versions),
         ),
         route(
             Method::DELETE,
@@ -413,7 +414,7 @@ pub fn table() -> Vec<Route> {
             "suites",
             NoBody,
             NoContent,
-            delete(h::delete_suite),
+            delete(su::delete_suite),
         ),
         route(
             Method::GET,
@@ -424,7 +425,7 @@ pub fn table() -> Vec<Route> {
             "suites",
             NoBody,
             Json(200),
-            get(h::list_agents),
+            get(su::list_agents),
         ),
         // Runs.
         with_query(
@@ -543,6 +544,17 @@ pub fn table() -> Vec<Route> {
             EventStream,
             get(r::events),
         ),
+        route(
+            Method::GET,
+            "/api/v1/runs/{run}/ws",
+            perm(Runs, R),
+            "runEventsWs",
+            "Live events of a run over WebSocket (the same JSON as the event stream)",
+            "runs",
+            NoBody,
+            WebSocket,
+            get(r::events_ws),
+        ),
         // Baselines and diffs.
         route(
             Method::GET,
@@ -591,7 +603,7 @@ pub fn table() -> Vec<Route> {
                 "audit",
                 NoBody,
                 Json(200),
-                get(h::audit_events),
+                get(su::audit_events),
             ),
             &[("resource", "the resource, e.g. run/<id>", true)],
         ),

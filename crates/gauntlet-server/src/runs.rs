@@ -242,8 +242,10 @@ async fn control(
         })
     })
     .await?;
-    if what == "resume" {
-        app.wake.notify_waiters();
+    match what {
+        "resume" => app.wake.notify_waiters(),
+        "cancel" => app.running.signal(&id, true),
+        _ => app.running.signal(&id, false),
     }
     app.hub.publish(
         &id,
@@ -455,6 +457,63 @@ pub async fn events(
         },
     );
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+}
+
+/// The same events over WebSocket: one JSON text message each, closed after `end`.
+pub async fn events_ws(
+    State(app): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Path(id): Path<String>,
+    ws: Result<
+        axum::extract::ws::WebSocketUpgrade,
+        axum::extract::ws::rejection::WebSocketUpgradeRejection,
+    >,
+) -> ApiResult<axum::response::Response> {
+    use axum::extract::ws::Message;
+    let rx = app.hub.subscribe(&id);
+    let (a, t, i) = (Arc::clone(&app), p.tenant.clone(), id.clone());
+    let job = blocking(move || Ok(a.queue.get(&t, &i)?)).await?;
+    let ws = ws.map_err(|_| {
+        ApiError::bad_request("this endpoint speaks WebSocket: send an upgrade request")
+    })?;
+    let first = json!({"type": "status", "run_id": id, "state": job.state});
+    let done = job.state.is_terminal();
+    Ok(ws.on_upgrade(move |mut socket| async move {
+        let mut rx = rx;
+        if socket
+            .send(Message::Text(first.to_string().into()))
+            .await
+            .is_err()
+        {
+            return;
+        }
+        if done {
+            let _ = socket.send(Message::Close(None)).await;
+            return;
+        }
+        loop {
+            tokio::select! {
+                event = rx.recv() => match event {
+                    Ok(v) => {
+                        let end = v["type"] == "end";
+                        if socket.send(Message::Text(v.to_string().into())).await.is_err() {
+                            return;
+                        }
+                        if end {
+                            let _ = socket.send(Message::Close(None)).await;
+                            return;
+                        }
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(_) => return,
+                },
+                incoming = socket.recv() => match incoming {
+                    Some(Ok(Message::Close(_))) | Some(Err(_)) | None => return,
+                    Some(Ok(_)) => {}
+                },
+            }
+        }
+    }))
 }
 
 // ---- baselines and diffs ----

@@ -23,6 +23,33 @@ use crate::audit::tracing_error;
 use crate::runs::NewRun;
 use crate::{AppState, now_ms, now_rfc3339};
 
+/// The runs this process executes: their cancel handle and the reason it was used.
+#[derive(Default)]
+pub struct Running(std::sync::Mutex<std::collections::HashMap<String, (Cancel, Arc<AtomicU8>)>>);
+
+impl Running {
+    fn insert(&self, id: &str, cancel: Cancel, why: Arc<AtomicU8>) {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id.to_owned(), (cancel, why));
+    }
+
+    fn remove(&self, id: &str) {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).remove(id);
+    }
+
+    /// Stops a run executing here at once (`cancel` or `pause`); elsewhere the heartbeat
+    /// carries the request.
+    pub fn signal(&self, id: &str, cancel_run: bool) {
+        if let Some((cancel, why)) = self.0.lock().unwrap_or_else(|p| p.into_inner()).get(id) {
+            let reason = if cancel_run { CANCELLED } else { PAUSED };
+            let _ = why.compare_exchange(GO, reason, Ordering::SeqCst, Ordering::SeqCst);
+            cancel.cancel();
+        }
+    }
+}
+
 pub struct Workers {
     handles: Vec<tokio::task::JoinHandle<()>>,
 }
@@ -157,7 +184,10 @@ async fn execute(app: &AppState, lease: Lease) {
         );
         cancel.cancel();
     }
-    let result = run(app, &lease, cancel.clone()).await;
+    app.running
+        .insert(&lease.id, cancel.clone(), Arc::clone(&why));
+    let result = run(app, &lease, cancel.clone(), &why).await;
+    app.running.remove(&lease.id);
     beat.abort();
     let why = why.load(Ordering::SeqCst);
     let queue = app.queue.clone();
@@ -253,7 +283,12 @@ impl CassetteStore for Journal {
     }
 }
 
-async fn run(app: &AppState, lease: &Lease, cancel: Cancel) -> Result<RunRecord, Failure> {
+async fn run(
+    app: &AppState,
+    lease: &Lease,
+    cancel: Cancel,
+    why: &AtomicU8,
+) -> Result<RunRecord, Failure> {
     let request: NewRun = serde_json::from_value(lease.request.clone())
         .map_err(|e| Failure::Permanent(format!("the run request is unreadable: {e}")))?;
     let (a, l, req) = (Arc::clone(app), lease.clone(), request.clone());
@@ -284,7 +319,10 @@ async fn run(app: &AppState, lease: &Lease, cancel: Cancel) -> Result<RunRecord,
         performance_baseline: None,
         skip: Arc::new(skip),
     };
-    let writer = app.runs.writer(&lease.tenant, &record.id).map_err(retry)?;
+    let writer = app
+        .runs
+        .fenced_writer(&lease.tenant, &record.id, lease.attempt)
+        .map_err(retry)?;
     let (tx, mut rx) = tokio::sync::mpsc::channel::<CaseResult>(256);
     let engine = {
         let (project, suite, cancel) = (Arc::clone(&project), suite.clone(), cancel.clone());
@@ -295,6 +333,13 @@ async fn run(app: &AppState, lease: &Lease, cancel: Cancel) -> Result<RunRecord,
     app.hub.publish(&lease.id, json!({"type": "status", "run_id": lease.id, "state": "running", "attempt": lease.attempt, "planned": planned}));
     let mut write_error = None;
     while let Some(case) = rx.recv().await {
+        // A pause or shutdown interrupts the cases in flight; they are not recorded, so the
+        // resumed run executes them again (their model and tool calls come from the journal).
+        if matches!(why.load(Ordering::SeqCst), PAUSED | SHUTDOWN | LOST)
+            && case.status == gauntlet_core::result::CaseStatus::Error
+        {
+            continue;
+        }
         app.hub.publish(
             &lease.id,
             json!({

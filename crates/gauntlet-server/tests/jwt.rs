@@ -76,6 +76,8 @@ async fn jwt_bearer_tokens_are_verified_against_the_issuers_keys() {
         gauntlet_audit::LocalSigner::load_or_create(&dir.path().join("k/audit.pem")).unwrap();
     let config = ServerConfig {
         work_dir: dir.path().join("work"),
+        // Every request verifies its token: no session cache between them.
+        session_ttl: Duration::ZERO,
         oidc: Some(OidcConfig {
             issuer: iss.clone(),
             audience: "gauntlet".into(),

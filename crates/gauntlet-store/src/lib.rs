@@ -54,6 +54,9 @@ pub enum StoreError {
     /// A unique name or key is taken.
     #[error("{0} already exists")]
     Conflict(String),
+    /// A queued run's lease moved on: this worker may no longer write for it.
+    #[error("run {0} is no longer leased by this worker; nothing was written")]
+    Fenced(String),
     /// A failure worth retrying: a lost connection, a serialization failure, a deadlock.
     #[error("database unavailable: {0}")]
     Transient(String),

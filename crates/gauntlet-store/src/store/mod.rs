@@ -82,11 +82,22 @@ impl Store {
 
     /// Starts a writer thread on its own connection for the results of `run`.
     pub fn writer(&self, tenant: &TenantId, run: &RunId) -> Result<Writer> {
+        self.start_writer(tenant, run, None)
+    }
+
+    /// A writer for a queued run: each batch commits only while the queue's job `run` is
+    /// still `running` under `attempt`, checked in the batch's own transaction, so a worker
+    /// that lost its lease cannot record a case ([`StoreError::Fenced`]).
+    pub fn fenced_writer(&self, tenant: &TenantId, run: &RunId, attempt: i64) -> Result<Writer> {
+        self.start_writer(tenant, run, Some(attempt))
+    }
+
+    fn start_writer(&self, tenant: &TenantId, run: &RunId, fence: Option<i64>) -> Result<Writer> {
         let (tx, rx) = mpsc::sync_channel::<CaseResult>(BATCH);
         let (db, tenant, run) = (self.db.clone(), tenant.clone(), run.clone());
         let handle = std::thread::Builder::new()
             .name("gauntlet-writer".into())
-            .spawn(move || write_loop(&db, &tenant, &run, rx))
+            .spawn(move || write_loop(&db, &tenant, &run, fence, rx))
             .map_err(|e| StoreError::WriterGone(e.to_string()))?;
         Ok(Writer {
             tx: Some(tx),
@@ -169,6 +180,7 @@ fn write_loop(
     db: &Db,
     tenant: &TenantId,
     run: &RunId,
+    fence: Option<i64>,
     rx: mpsc::Receiver<CaseResult>,
 ) -> Result<Written> {
     let mut written = 0;
@@ -186,6 +198,21 @@ fn write_loop(
         }
         // The batch is retried whole if the transaction is (a lost connection, a conflict).
         db.transaction(|c| {
+            if let Some(attempt) = fence {
+                let lock = match c.dialect() {
+                    Dialect::Postgres => "FOR UPDATE",
+                    Dialect::Sqlite => "",
+                };
+                let held = c
+                    .query_opt(
+                        &format!("SELECT 1 FROM jobs WHERE tenant_id = $1 AND id = $2 AND attempt = $3 AND state = 'running' {lock}"),
+                        params![tenant.as_str(), run.as_str(), attempt],
+                    )?
+                    .is_some();
+                if !held {
+                    return Err(StoreError::Fenced(run.to_string()));
+                }
+            }
             for case in &batch {
                 insert_case(c, tenant, run, case)?;
             }
