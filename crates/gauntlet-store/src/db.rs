@@ -244,7 +244,7 @@ enum Backend {
 
 enum Connection {
     Sqlite(rusqlite::Connection),
-    Postgres(Box<tokio_postgres::Client>),
+    Postgres(Box<pg::PgConn>),
 }
 
 struct Idle {

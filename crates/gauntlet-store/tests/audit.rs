@@ -6,26 +6,14 @@ use gauntlet_audit::log::{AuditStorage, Checkpoint};
 use gauntlet_audit::merkle::{self, Frontier};
 use gauntlet_audit::verify::{ProblemKind, verify};
 use gauntlet_audit::{AuditLog, Event, LocalSigner, NewEvent, Signer, TrustedKeys};
-use gauntlet_store::db::{Db, Dialect, Val, scratch};
+use gauntlet_store::db::{Db, Dialect, Val};
 use gauntlet_store::{Store, params};
 
 const EVENTS: u64 = 10;
 
-#[derive(Clone, Copy, Debug)]
-enum Backend {
-    Sqlite,
-    Postgres,
-}
+mod support;
 
-/// SQLite always; PostgreSQL when `GAUNTLET_TEST_DATABASE_URL` is set (loudly skipped if not).
-fn backends(test: &str) -> Vec<Backend> {
-    if std::env::var_os(scratch::TEST_DATABASE_URL).is_some() {
-        vec![Backend::Sqlite, Backend::Postgres]
-    } else {
-        scratch::skipped(test);
-        vec![Backend::Sqlite]
-    }
-}
+use support::{Backend, backends, fresh_db};
 
 struct Log {
     _dir: tempfile::TempDir,
@@ -95,10 +83,7 @@ fn event(i: u64) -> NewEvent {
 /// Ten events, each appended in its own batch (as the CLI does), so each has a signed head.
 fn log(b: Backend) -> Log {
     let dir = tempfile::tempdir().unwrap();
-    let db = match b {
-        Backend::Sqlite => Db::sqlite(&dir.path().join("g.db")).unwrap(),
-        Backend::Postgres => scratch::postgres("audit").unwrap().unwrap().0,
-    };
+    let db = fresh_db(b, &dir, "audit.db");
     let store = Store::from_db(db.clone()).unwrap();
     let signer = LocalSigner::generate().unwrap();
     let rt = tokio::runtime::Builder::new_current_thread()

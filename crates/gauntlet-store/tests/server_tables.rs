@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use gauntlet_core::TenantId;
 use gauntlet_store::accounts::{Accounts, ApiKey, CustomRole, Quotas, Tenant, User};
-use gauntlet_store::db::{Db, scratch};
+use gauntlet_store::db::Db;
 use gauntlet_store::queue::{JobState, NewJob, Outcome, Queue};
 use gauntlet_store::suites::Suites;
 use gauntlet_store::{StoreError, schema};
@@ -14,18 +14,15 @@ fn ok<T, E: std::fmt::Display>(r: Result<T, E>) -> T {
     r.unwrap_or_else(|e| panic!("{e}"))
 }
 
+mod support;
+
 /// Runs `f` against a fresh SQLite file and, when configured, a fresh PostgreSQL database.
 fn on_both(test: &str, f: impl Fn(&Db)) {
-    let dir = ok(tempfile::tempdir());
-    let lite = ok(Db::sqlite(&dir.path().join("s.db")));
-    ok(lite.migrate(schema::server(lite.dialect())));
-    f(&lite);
-    match ok(scratch::postgres(test)) {
-        Some((pg, _)) => {
-            ok(pg.migrate(schema::server(pg.dialect())));
-            f(&pg);
-        }
-        None => scratch::skipped(test),
+    for b in support::backends(test) {
+        let dir = ok(tempfile::tempdir());
+        let db = support::fresh_db(b, &dir, "server.db");
+        ok(db.migrate(schema::server(db.dialect())));
+        f(&db);
     }
 }
 

@@ -6,35 +6,19 @@ use gauntlet_core::result::{
     AssertionResult, CaseResult, CaseStatus, RunRecord, RunStatus, StepRecord, Tokens,
     ToolCallRecord, Totals,
 };
-use gauntlet_store::db::{Db, Dialect, scratch};
+use gauntlet_store::db::{Db, Dialect};
 use gauntlet_store::sqlite::SqliteStore;
 use gauntlet_store::{RunFilter, RunStore, Store, StoreError};
 
-#[derive(Clone, Copy, Debug)]
-enum Backend {
-    Sqlite,
-    Postgres,
-}
+mod support;
 
-/// SQLite always; PostgreSQL when `GAUNTLET_TEST_DATABASE_URL` is set (loudly skipped if not).
-fn backends(test: &str) -> Vec<Backend> {
-    if std::env::var_os(scratch::TEST_DATABASE_URL).is_some() {
-        vec![Backend::Sqlite, Backend::Postgres]
-    } else {
-        scratch::skipped(test);
-        vec![Backend::Sqlite]
-    }
-}
+use support::{Backend, backends, fresh_db};
 
 /// A fresh, migrated store (the SQLite file under `dir`).
 fn fresh(b: Backend, dir: &tempfile::TempDir, name: &str) -> Store {
-    match b {
-        Backend::Sqlite => Store::open(&dir.path().join(name)).unwrap(),
-        Backend::Postgres => {
-            Store::from_db(scratch::postgres("store").unwrap().unwrap().0).unwrap()
-        }
-    }
+    Store::from_db(fresh_db(b, dir, name)).unwrap()
 }
+
 use serde_json::json;
 
 fn run(id: u64, suite: &str) -> RunRecord {

@@ -15,7 +15,32 @@ use tokio_postgres::{Client, NoTls};
 use super::{Conn, Dialect, Row, Val};
 use crate::{Result, StoreError};
 
-pub(super) struct Pg<'a>(pub &'a mut Client);
+/// A connection with the statements it has prepared: a repeated statement costs one round
+/// trip instead of two.
+pub(crate) struct PgConn {
+    client: Client,
+    statements: std::collections::HashMap<String, tokio_postgres::Statement>,
+}
+
+impl PgConn {
+    pub(super) fn is_closed(&self) -> bool {
+        self.client.is_closed()
+    }
+
+    fn prepare(&mut self, sql: &str) -> Result<tokio_postgres::Statement> {
+        if let Some(s) = self.statements.get(sql) {
+            return Ok(s.clone());
+        }
+        let stmt = wait(self.client.prepare(sql)).map_err(error)?;
+        if self.statements.len() >= 512 {
+            self.statements.clear();
+        }
+        self.statements.insert(sql.to_owned(), stmt.clone());
+        Ok(stmt)
+    }
+}
+
+pub(super) struct Pg<'a>(pub &'a mut PgConn);
 
 /// The runtime that drives every connection's socket.
 fn driver() -> Result<&'static tokio::runtime::Runtime> {
@@ -141,7 +166,7 @@ fn error(e: tokio_postgres::Error) -> StoreError {
     }
 }
 
-pub(super) fn connect(config: &tokio_postgres::Config) -> Result<Client> {
+pub(super) fn connect(config: &tokio_postgres::Config) -> Result<PgConn> {
     let mut config = config.clone();
     config.connect_timeout(std::time::Duration::from_secs(10));
     let described = describe(&config);
@@ -155,7 +180,10 @@ pub(super) fn connect(config: &tokio_postgres::Config) -> Result<Client> {
         Ok::<_, tokio_postgres::Error>(client)
     }));
     match opened {
-        Ok(Ok(client)) => Ok(client),
+        Ok(Ok(client)) => Ok(PgConn {
+            client,
+            statements: std::collections::HashMap::new(),
+        }),
         Ok(Err(e)) => Err(StoreError::Open {
             path: described,
             message: match e.as_db_error() {
@@ -209,7 +237,8 @@ impl Conn for Pg<'_> {
     }
 
     fn execute(&mut self, sql: &str, params: &[Val]) -> Result<u64> {
-        wait(self.0.execute(sql, &refs(params))).map_err(error)
+        let stmt = self.0.prepare(sql)?;
+        wait(self.0.client.execute(&stmt, &refs(params))).map_err(error)
     }
 
     fn query_each(
@@ -219,7 +248,8 @@ impl Conn for Pg<'_> {
         f: &mut dyn FnMut(Row) -> Result<()>,
     ) -> Result<()> {
         use futures_util::StreamExt;
-        let rows = wait(self.0.query_raw(sql, params.iter())).map_err(error)?;
+        let stmt = self.0.prepare(sql)?;
+        let rows = wait(self.0.client.query_raw(&stmt, params.iter())).map_err(error)?;
         let mut rows = std::pin::pin!(rows);
         while let Some(row) = wait(rows.next()) {
             let row = row.map_err(error)?;
@@ -233,25 +263,25 @@ impl Conn for Pg<'_> {
     }
 
     fn batch(&mut self, sql: &str) -> Result<()> {
-        wait(self.0.batch_execute(sql)).map_err(error)
+        wait(self.0.client.batch_execute(sql)).map_err(error)
     }
 }
 
 pub(super) fn transaction<T>(
-    client: &mut Client,
+    conn: &mut PgConn,
     f: &mut dyn FnMut(&mut dyn Conn) -> Result<T>,
 ) -> Result<T> {
-    wait(client.batch_execute("BEGIN")).map_err(error)?;
-    match f(&mut Pg(client)) {
-        Ok(v) => match wait(client.batch_execute("COMMIT")) {
+    wait(conn.client.batch_execute("BEGIN")).map_err(error)?;
+    match f(&mut Pg(conn)) {
+        Ok(v) => match wait(conn.client.batch_execute("COMMIT")) {
             Ok(()) => Ok(v),
             Err(e) => {
-                let _ = wait(client.batch_execute("ROLLBACK"));
+                let _ = wait(conn.client.batch_execute("ROLLBACK"));
                 Err(error(e))
             }
         },
         Err(e) => {
-            let _ = wait(client.batch_execute("ROLLBACK"));
+            let _ = wait(conn.client.batch_execute("ROLLBACK"));
             Err(e)
         }
     }
