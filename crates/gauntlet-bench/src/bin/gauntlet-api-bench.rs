@@ -47,9 +47,14 @@ fn args() -> Args {
         clients: 200,
         seconds: 10,
         postgres: None,
+        wrk: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
+        if flag == "--wrk" {
+            a.wrk = true;
+            continue;
+        }
         let value = it
             .next()
             .unwrap_or_else(|| fail(&format!("{flag} needs a value")));
