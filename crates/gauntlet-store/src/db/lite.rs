@@ -8,6 +8,29 @@ use crate::{Result, StoreError};
 
 pub(super) struct Lite<'a>(pub &'a mut Connection);
 
+thread_local! {
+    /// Statements already rewritten to SQLite's placeholders: the writer runs the same few
+    /// statements for every case, and rewriting each time cost more than the lookup.
+    static REWRITTEN: std::cell::RefCell<std::collections::HashMap<String, std::rc::Rc<str>>> =
+        std::cell::RefCell::new(std::collections::HashMap::new());
+}
+
+/// `sql` with SQLite's placeholders, from the per-thread cache.
+fn sqlite_sql(sql: &str) -> std::rc::Rc<str> {
+    if let Some(hit) = REWRITTEN.with(|c| c.borrow().get(sql).cloned()) {
+        return hit;
+    }
+    let rewritten: std::rc::Rc<str> = std::rc::Rc::from(sqlite_placeholders(sql).as_ref());
+    REWRITTEN.with(|c| {
+        let mut map = c.borrow_mut();
+        if map.len() >= 1024 {
+            map.clear();
+        }
+        map.insert(sql.to_owned(), std::rc::Rc::clone(&rewritten));
+    });
+    rewritten
+}
+
 impl ToSql for Val {
     fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
         Ok(match self {
@@ -63,7 +86,7 @@ impl Conn for Lite<'_> {
     }
 
     fn execute(&mut self, sql: &str, params: &[Val]) -> Result<u64> {
-        let mut stmt = self.0.prepare_cached(&sqlite_placeholders(sql))?;
+        let mut stmt = self.0.prepare_cached(&sqlite_sql(sql))?;
         Ok(stmt.execute(rusqlite::params_from_iter(params))? as u64)
     }
 
@@ -73,7 +96,7 @@ impl Conn for Lite<'_> {
         params: &[Val],
         f: &mut dyn FnMut(Row) -> Result<()>,
     ) -> Result<()> {
-        let mut stmt = self.0.prepare_cached(&sqlite_placeholders(sql))?;
+        let mut stmt = self.0.prepare_cached(&sqlite_sql(sql))?;
         let width = stmt.column_count();
         let mut rows = stmt.query(rusqlite::params_from_iter(params))?;
         while let Some(row) = rows.next()? {
