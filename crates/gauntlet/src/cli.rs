@@ -90,6 +90,10 @@ pub struct ServeArgs {
     /// Runs executed at once by this process
     #[arg(long, default_value_t = 2)]
     pub workers: usize,
+    /// Seconds a worker's claim on a run lasts without a heartbeat (renewed every third of
+    /// it): a run whose process died is taken up again after at most this long
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub lease: u64,
     /// Requests per second allowed per API key (burst: twice that)
     #[arg(long, default_value_t = 100)]
     pub rate_limit: u32,

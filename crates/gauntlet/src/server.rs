@@ -58,6 +58,7 @@ pub fn serve(args: &ServeArgs) -> Result<Outcome> {
         .with_context(|| format!("loading the audit key {}", key_path.display()))?;
     let config = ServerConfig {
         workers: args.workers.max(1),
+        lease: std::time::Duration::from_secs(args.lease),
         rate_limit_per_s: args.rate_limit,
         max_body_bytes: args.max_body,
         oidc: match (&args.oidc_issuer, &args.oidc_audience) {

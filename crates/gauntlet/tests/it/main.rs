@@ -11,6 +11,7 @@ mod generate;
 mod mcp;
 mod providers;
 mod reports;
+mod serve;
 mod simulate;
 
 use std::path::{Path, PathBuf};

@@ -1,0 +1,229 @@
+//! `gauntlet serve` as a process: killed with SIGKILL in the middle of a run (no graceful
+//! hand-back, no flush), then started again on the same store, it finishes the run with every
+//! case recorded exactly once. On SQLite the new process takes the orphan at start-up; on
+//! PostgreSQL, where other machines may be working, it waits for the dead worker's lease.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::examples;
+
+struct Server {
+    child: Child,
+    addr: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn command(dir: &Path, db: &str, args: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_gauntlet"));
+    c.args(args)
+        .current_dir(dir)
+        .env("GAUNTLET_DATABASE_URL", db)
+        .env("GAUNTLET_AUDIT_KEY", dir.join("audit.pem"))
+        .env("NO_COLOR", "1");
+    c
+}
+
+/// Starts `gauntlet serve` on a free port and waits for the line that names its address.
+fn serve(dir: &Path, db: &str) -> Server {
+    let mut child = command(
+        dir,
+        db,
+        &[
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--workers",
+            "1",
+            "--lease",
+            "2",
+            "--rate-limit",
+            "100000",
+        ],
+    )
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped())
+    .spawn()
+    .expect("gauntlet serve starts");
+    let mut lines = BufReader::new(child.stderr.take().expect("stderr is piped")).lines();
+    let mut seen = String::new();
+    let addr = loop {
+        let Some(Ok(line)) = lines.next() else {
+            panic!("gauntlet serve stopped before it listened:\n{seen}");
+        };
+        if let Some(rest) = line.split("http://").nth(1) {
+            break rest.split('/').next().unwrap_or_default().to_owned();
+        }
+        seen.push_str(&line);
+        seen.push('\n');
+    };
+    // Keep draining stderr so the server never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    Server { child, addr }
+}
+
+/// One HTTP/1.1 exchange (`Connection: close`), returning the status and the JSON body.
+fn call(s: &Server, key: &str, method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {
+    let mut stream = TcpStream::connect(&s.addr).expect("the server accepts");
+    let body = body.map(Value::to_string).unwrap_or_default();
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {key}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        s.addr,
+        body.len()
+    );
+    stream
+        .write_all(request.as_bytes())
+        .expect("the request is sent");
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).expect("the response is read");
+    let text = String::from_utf8_lossy(&raw);
+    let (head, rest) = text.split_once("\r\n\r\n").expect("a complete response");
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("a status line");
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        dechunk(rest)
+    } else {
+        rest.to_owned()
+    };
+    (status, serde_json::from_str(&body).unwrap_or(Value::Null))
+}
+
+fn dechunk(mut rest: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, tail)) = rest.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if n == 0 || tail.len() < n {
+            break;
+        }
+        out.push_str(&tail[..n]);
+        rest = tail[n..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> Option<Value>) -> Value {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = done() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn sigkill_mid_run_then_restart_on(dir: &Path, db: &str, takeover: Duration) {
+    let out = command(
+        dir,
+        db,
+        &["admin", "create", "--tenant", "ops", "--user", "root"],
+    )
+    .output()
+    .expect("gauntlet admin create runs");
+    assert!(out.status.success(), "{out:?}");
+    let root = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+
+    let s = serve(dir, db);
+    let (st, made) = call(
+        &s,
+        &root,
+        "POST",
+        "/api/v1/tenants",
+        Some(&json!({"id": "acme", "admin": "alice"})),
+    );
+    assert_eq!(st, 201, "{made}");
+    let key = made["admin_key"]["token"]
+        .as_str()
+        .expect("an admin key")
+        .to_owned();
+    let yaml = std::fs::read_to_string(examples().join("quickstart/gauntlet.yaml"))
+        .expect("the quickstart suite");
+    let (st, body) = call(
+        &s,
+        &key,
+        "POST",
+        "/api/v1/suites",
+        Some(&json!({"name": "qs", "files": {"gauntlet.yaml": yaml}})),
+    );
+    assert_eq!(st, 201, "{body}");
+    let (st, run) = call(
+        &s,
+        &key,
+        "POST",
+        "/api/v1/runs",
+        Some(&json!({"suite": "qs", "run": "basics", "repeat": 60, "concurrency": 2})),
+    );
+    assert_eq!(st, 202, "{run}");
+    let id = run["id"].as_str().expect("a run id").to_owned();
+    let status = format!("/api/v1/runs/{id}");
+    wait_until("the run to start", Duration::from_secs(60), || {
+        let (_, v) = call(&s, &key, "GET", &status, None);
+        (v["state"] == "running").then_some(v)
+    });
+    std::thread::sleep(Duration::from_millis(150));
+    let mut s = s;
+    s.child.kill().expect("SIGKILL is delivered");
+    let _ = s.child.wait();
+    drop(s);
+
+    let s = serve(dir, db);
+    let done = wait_until(
+        "the run to finish after the restart",
+        takeover + Duration::from_secs(120),
+        || {
+            let (_, v) = call(&s, &key, "GET", &status, None);
+            matches!(v["state"].as_str(), Some("succeeded" | "failed")).then_some(v)
+        },
+    );
+    assert_eq!(done["state"], "succeeded", "{done}");
+    assert!(
+        done["attempt"].as_i64() >= Some(2),
+        "the kill did not interrupt the run: {done}"
+    );
+    let (st, body) = call(&s, &key, "GET", &format!("{status}/results"), None);
+    assert_eq!(st, 200, "{body}");
+    let cases = body["cases"].as_array().cloned().unwrap_or_default();
+    assert_eq!(cases.len(), 12 * 60, "every case is recorded once");
+    let mut idx: Vec<u64> = cases.iter().filter_map(|c| c["index"].as_u64()).collect();
+    idx.sort_unstable();
+    idx.dedup();
+    assert_eq!(idx.len(), 12 * 60, "no case index is recorded twice");
+}
+
+#[test]
+fn a_server_killed_mid_run_resumes_it_on_restart_sqlite() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let db = dir.path().join("server.db").display().to_string();
+    sigkill_mid_run_then_restart_on(dir.path(), &db, Duration::ZERO);
+}
+
+#[test]
+fn a_server_killed_mid_run_resumes_it_on_restart_postgres() {
+    let test = "a_server_killed_mid_run_resumes_it_on_restart_postgres";
+    let Some((_, url)) =
+        gauntlet_store::db::scratch::postgres("sigkill").expect("a scratch database")
+    else {
+        gauntlet_store::db::scratch::skipped(test);
+        return;
+    };
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    // The dead worker's lease (2 s) must run out and the reaper (every 5 s) must see it.
+    sigkill_mid_run_then_restart_on(dir.path(), &url, Duration::from_secs(10));
+}
