@@ -1,7 +1,9 @@
-//! `gauntlet serve` as a process: killed with SIGKILL in the middle of a run (no graceful
-//! hand-back, no flush), then started again on the same store, it finishes the run with every
-//! case recorded exactly once. On SQLite the new process takes the orphan at start-up; on
-//! PostgreSQL, where other machines may be working, it waits for the dead worker's lease.
+//! `gauntlet serve` as a process, under the faults of `design/queue.md`: killed with SIGKILL in
+//! the middle of a run (no graceful hand-back, no flush), then started again on the same store,
+//! it finishes the run with every case recorded exactly once (on SQLite the new process takes
+//! the orphan at start-up; on PostgreSQL, where other machines may be working, it waits for the
+//! dead worker's lease). Frozen with SIGSTOP while a second server takes its run over, then
+//! thawed, the old process is a zombie whose writes the attempt fence refuses.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -129,7 +131,9 @@ fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> Option<Va
     }
 }
 
-fn sigkill_mid_run_then_restart_on(dir: &Path, db: &str, takeover: Duration) {
+/// A platform admin, a server, a tenant `acme` with the quickstart uploaded, and a long run
+/// (12 cases × 60) started and running: (server, tenant admin key, run status path).
+fn running_run(dir: &Path, db: &str) -> (Server, String, String) {
     let out = command(
         dir,
         db,
@@ -178,26 +182,21 @@ fn sigkill_mid_run_then_restart_on(dir: &Path, db: &str, takeover: Duration) {
         (v["state"] == "running").then_some(v)
     });
     std::thread::sleep(Duration::from_millis(150));
-    let mut s = s;
-    s.child.kill().expect("SIGKILL is delivered");
-    let _ = s.child.wait();
-    drop(s);
+    (s, key, status)
+}
 
-    let s = serve(dir, db);
-    let done = wait_until(
-        "the run to finish after the restart",
-        takeover + Duration::from_secs(120),
-        || {
-            let (_, v) = call(&s, &key, "GET", &status, None);
-            matches!(v["state"].as_str(), Some("succeeded" | "failed")).then_some(v)
-        },
-    );
+/// The run finished once, by a later attempt, with each of its 720 cases stored once.
+fn finished_exactly_once(s: &Server, key: &str, status: &str, timeout: Duration) -> Value {
+    let done = wait_until("the run to finish after the takeover", timeout, || {
+        let (_, v) = call(s, key, "GET", status, None);
+        matches!(v["state"].as_str(), Some("succeeded" | "failed")).then_some(v)
+    });
     assert_eq!(done["state"], "succeeded", "{done}");
     assert!(
         done["attempt"].as_i64() >= Some(2),
-        "the kill did not interrupt the run: {done}"
+        "the fault did not interrupt the run: {done}"
     );
-    let (st, body) = call(&s, &key, "GET", &format!("{status}/results"), None);
+    let (st, body) = call(s, key, "GET", &format!("{status}/results"), None);
     assert_eq!(st, 200, "{body}");
     let cases = body["cases"].as_array().cloned().unwrap_or_default();
     assert_eq!(cases.len(), 12 * 60, "every case is recorded once");
@@ -205,6 +204,25 @@ fn sigkill_mid_run_then_restart_on(dir: &Path, db: &str, takeover: Duration) {
     idx.sort_unstable();
     idx.dedup();
     assert_eq!(idx.len(), 12 * 60, "no case index is recorded twice");
+    done
+}
+
+fn sigkill_mid_run_then_restart_on(dir: &Path, db: &str, takeover: Duration) {
+    let (mut s, key, status) = running_run(dir, db);
+    s.child.kill().expect("SIGKILL is delivered");
+    let _ = s.child.wait();
+    drop(s);
+
+    let s = serve(dir, db);
+    finished_exactly_once(&s, &key, &status, takeover + Duration::from_secs(120));
+}
+
+fn signal(s: &Server, sig: &str) {
+    let ok = Command::new("kill")
+        .args([sig, &s.child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(ok.success(), "kill {sig}");
 }
 
 #[test]
@@ -226,4 +244,39 @@ fn a_server_killed_mid_run_resumes_it_on_restart_postgres() {
     let dir = tempfile::tempdir().expect("a temporary directory");
     // The dead worker's lease (2 s) must run out and the reaper (every 5 s) must see it.
     sigkill_mid_run_then_restart_on(dir.path(), &url, Duration::from_secs(10));
+}
+
+#[test]
+fn a_frozen_server_cannot_write_into_a_run_another_took_over() {
+    let test = "a_frozen_server_cannot_write_into_a_run_another_took_over";
+    let Some((_, url)) =
+        gauntlet_store::db::scratch::postgres("zombie").expect("a scratch database")
+    else {
+        gauntlet_store::db::scratch::skipped(test);
+        return;
+    };
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let (zombie, key, status) = running_run(dir.path(), &url);
+    signal(&zombie, "-STOP");
+    let other = serve(dir.path(), &url);
+    // The frozen worker's lease (2 s) runs out; the reaper (every 5 s) hands the run on.
+    wait_until(
+        "the second server to take the run",
+        Duration::from_secs(60),
+        || {
+            let (_, v) = call(&other, &key, "GET", &status, None);
+            (v["attempt"].as_i64() >= Some(2) && v["state"] == "running").then_some(v)
+        },
+    );
+    signal(&zombie, "-CONT");
+    let done = finished_exactly_once(&other, &key, &status, Duration::from_secs(120));
+    // The thawed process went on with its attempt; none of it may land, now or later.
+    std::thread::sleep(Duration::from_secs(3));
+    let after = finished_exactly_once(&other, &key, &status, Duration::from_secs(5));
+    assert_eq!(
+        (&after["state"], &after["attempt"]),
+        (&done["state"], &done["attempt"])
+    );
+    let (st, _) = call(&zombie, &key, "GET", "/healthz", None);
+    assert_eq!(st, 200, "the thawed server still answers");
 }
