@@ -17,6 +17,7 @@ use crate::auth::{self, Principal};
 use crate::error::{ApiError, ApiResult, Code, RequestId};
 use crate::http::JsonBody;
 use crate::rbac;
+use crate::replies;
 use crate::{AppState, blocking, now_ms, now_rfc3339};
 
 type Json = axum::Json<Value>;
@@ -27,7 +28,7 @@ pub async fn healthz() -> &'static str {
     "ok"
 }
 
-pub async fn readyz(State(app): State<AppState>) -> ApiResult<Json> {
+pub async fn readyz(State(app): State<AppState>) -> ApiResult<axum::Json<replies::Ready>> {
     let a = Arc::clone(&app);
     let version = blocking(move || Ok(a.db.schema_version()?))
         .await
@@ -46,9 +47,11 @@ pub async fn readyz(State(app): State<AppState>) -> ApiResult<Json> {
             ),
         ));
     }
-    Ok(axum::Json(
-        json!({"status": "ready", "database": app.db.location(), "migration": version}),
-    ))
+    Ok(axum::Json(replies::Ready {
+        status: "ready",
+        database: app.db.location(),
+        migration: version,
+    }))
 }
 
 pub async fn metrics(State(app): State<AppState>) -> impl IntoResponse {
@@ -65,14 +68,14 @@ pub async fn openapi() -> Json {
     axum::Json(crate::openapi::document())
 }
 
-pub async fn me(Extension(p): Extension<Principal>) -> Json {
-    axum::Json(json!({
-        "tenant": p.tenant.as_str(),
-        "user": p.user,
-        "role": p.role,
-        "permissions": p.grants.list(),
-        "platform_admin": p.platform_admin,
-    }))
+pub async fn me(Extension(p): Extension<Principal>) -> axum::Json<replies::Me> {
+    axum::Json(replies::Me {
+        tenant: p.tenant.as_str().to_owned(),
+        permissions: p.grants.list(),
+        user: p.user,
+        role: p.role,
+        platform_admin: p.platform_admin,
+    })
 }
 
 // ---- validation helpers ----
@@ -151,9 +154,9 @@ impl From<QuotasBody> for Quotas {
     }
 }
 
-pub async fn list_tenants(State(app): State<AppState>) -> ApiResult<Json> {
+pub async fn list_tenants(State(app): State<AppState>) -> ApiResult<axum::Json<replies::Tenants>> {
     let tenants = blocking(move || Ok(app.accounts.list_tenants()?)).await?;
-    Ok(axum::Json(json!({ "tenants": tenants })))
+    Ok(axum::Json(replies::Tenants { tenants }))
 }
 
 /// Makes an API key for `user` and stores it; returns the record and the token.
@@ -221,13 +224,19 @@ pub async fn create_tenant(
     );
     Ok((
         StatusCode::CREATED,
-        axum::Json(json!({ "tenant": tenant, "admin_key": { "key": key, "token": token } })),
+        axum::Json(replies::CreatedTenant {
+            tenant,
+            admin_key: replies::CreatedKey { key, token },
+        }),
     ))
 }
 
-pub async fn get_tenant(State(app): State<AppState>, Path(id): Path<String>) -> ApiResult<Json> {
+pub async fn get_tenant(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<axum::Json<Tenant>> {
     let t = blocking(move || Ok(app.accounts.tenant(&TenantId::new(id))?)).await?;
-    Ok(axum::Json(json!(t)))
+    Ok(axum::Json(t))
 }
 
 pub async fn set_quotas(
@@ -236,7 +245,7 @@ pub async fn set_quotas(
     Extension(rid): Extension<RequestId>,
     Path(id): Path<String>,
     JsonBody(body): JsonBody<QuotasBody>,
-) -> ApiResult<Json> {
+) -> ApiResult<axum::Json<Tenant>> {
     let quotas = Quotas::from(body);
     let a = Arc::clone(&app);
     let q = quotas.clone();
@@ -253,7 +262,7 @@ pub async fn set_quotas(
         format!("tenant/{id}"),
         json!(quotas),
     );
-    Ok(axum::Json(json!(t)))
+    Ok(axum::Json(t))
 }
 
 pub async fn delete_tenant(
@@ -261,7 +270,7 @@ pub async fn delete_tenant(
     Extension(p): Extension<Principal>,
     Extension(rid): Extension<RequestId>,
     Path(id): Path<String>,
-) -> ApiResult<Json> {
+) -> ApiResult<axum::Json<replies::TenantDeleted>> {
     if id == p.tenant.as_str() {
         return Err(ApiError::new(
             Code::Conflict,
@@ -279,15 +288,16 @@ pub async fn delete_tenant(
         format!("tenant/{id}"),
         json!({"rows_removed": removed}),
     );
-    Ok(axum::Json(
-        json!({ "deleted": id, "rows_removed": removed }),
-    ))
+    Ok(axum::Json(replies::TenantDeleted {
+        deleted: id,
+        rows_removed: removed,
+    }))
 }
 
 pub async fn own_tenant(
     State(app): State<AppState>,
     Extension(p): Extension<Principal>,
-) -> ApiResult<Json> {
+) -> ApiResult<axum::Json<replies::OwnTenant>> {
     let tenant = p.tenant.clone();
     let (t, usage) = blocking(move || {
         let t = app.accounts.tenant(&tenant)?;
@@ -296,11 +306,15 @@ pub async fn own_tenant(
         let bytes = app.suites.stored_bytes(&tenant)?;
         Ok((
             t,
-            json!({"runs_today": today, "runs_active": active, "suite_bytes": bytes}),
+            replies::Usage {
+                runs_today: today,
+                runs_active: active,
+                suite_bytes: bytes,
+            },
         ))
     })
     .await?;
-    Ok(axum::Json(json!({ "tenant": t, "usage": usage })))
+    Ok(axum::Json(replies::OwnTenant { tenant: t, usage }))
 }
 
 // ---- users ----
@@ -323,9 +337,9 @@ pub struct UserPatch {
 pub async fn list_users(
     State(app): State<AppState>,
     Extension(p): Extension<Principal>,
-) -> ApiResult<Json> {
+) -> ApiResult<axum::Json<replies::Users>> {
     let users = blocking(move || Ok(app.accounts.list_users(&p.tenant)?)).await?;
-    Ok(axum::Json(json!({ "users": users })))
+    Ok(axum::Json(replies::Users { users }))
 }
 
 pub async fn create_user(
@@ -363,16 +377,16 @@ pub async fn create_user(
             .decision(Decision::Allow)
             .details(json!({"operation": "user.create", "role": user.role})),
     );
-    Ok((StatusCode::CREATED, axum::Json(json!(user))))
+    Ok((StatusCode::CREATED, axum::Json(user)))
 }
 
 pub async fn get_user(
     State(app): State<AppState>,
     Extension(p): Extension<Principal>,
     Path(id): Path<String>,
-) -> ApiResult<Json> {
+) -> ApiResult<axum::Json<User>> {
     let u = blocking(move || Ok(app.accounts.user(&p.tenant, &id)?)).await?;
-    Ok(axum::Json(json!(u)))
+    Ok(axum::Json(u))
 }
 
 pub async fn update_user(
@@ -381,7 +395,7 @@ pub async fn update_user(
     Extension(rid): Extension<RequestId>,
     Path(id): Path<String>,
     JsonBody(body): JsonBody<UserPatch>,
-) -> ApiResult<Json> {
+) -> ApiResult<axum::Json<User>> {
     role_exists(&app, &p.tenant, &body.role).await?;
     let (a, t, i, r) = (
         Arc::clone(&app),
@@ -401,7 +415,7 @@ pub async fn update_user(
             .decision(Decision::Allow)
             .details(json!({"operation": "user.role", "from": before, "to": body.role})),
     );
-    Ok(axum::Json(json!(user)))
+    Ok(axum::Json(user))
 }
 
 pub async fn delete_user(
@@ -437,22 +451,23 @@ pub struct RoleBody {
 pub async fn list_roles(
     State(app): State<AppState>,
     Extension(p): Extension<Principal>,
-) -> ApiResult<Json> {
+) -> ApiResult<axum::Json<replies::Roles>> {
     let custom = blocking(move || Ok(app.accounts.list_roles(&p.tenant)?)).await?;
-    let builtin: Vec<Value> = rbac::BUILTIN
-        .iter()
-        .map(|r| {
-            json!({"name": r, "builtin": true,
-                   "permissions": rbac::Grants::new(rbac::builtin(r).unwrap_or_default()).list()})
-        })
-        .collect();
-    let custom: Vec<Value> = custom
-        .into_iter()
-        .map(|r| json!({"name": r.name, "builtin": false, "permissions": r.permissions, "created_at": r.created_at}))
-        .collect();
-    Ok(axum::Json(
-        json!({ "roles": builtin.into_iter().chain(custom).collect::<Vec<_>>() }),
-    ))
+    let builtin = rbac::BUILTIN.iter().map(|r| replies::Role {
+        name: (*r).to_owned(),
+        builtin: true,
+        permissions: rbac::Grants::new(rbac::builtin(r).unwrap_or_default()).list(),
+        created_at: None,
+    });
+    let custom = custom.into_iter().map(|r| replies::Role {
+        name: r.name,
+        builtin: false,
+        permissions: r.permissions,
+        created_at: Some(r.created_at),
+    });
+    Ok(axum::Json(replies::Roles {
+        roles: builtin.chain(custom).collect(),
+    }))
 }
 
 pub async fn put_role(
@@ -461,7 +476,7 @@ pub async fn put_role(
     Extension(rid): Extension<RequestId>,
     Path(name): Path<String>,
     JsonBody(body): JsonBody<RoleBody>,
-) -> ApiResult<Json> {
+) -> ApiResult<axum::Json<replies::Role>> {
     check_name("role", &name)?;
     if rbac::builtin(&name).is_some() {
         return Err(ApiError::new(
@@ -490,9 +505,12 @@ pub async fn put_role(
             .decision(Decision::Allow)
             .details(json!({"operation": "role.put", "from": before, "to": normalised})),
     );
-    Ok(axum::Json(
-        json!({"name": name, "builtin": false, "permissions": normalised}),
-    ))
+    Ok(axum::Json(replies::Role {
+        name,
+        builtin: false,
+        permissions: normalised,
+        created_at: None,
+    }))
 }
 
 pub async fn delete_role(
@@ -541,9 +559,9 @@ pub struct NewKey {
 pub async fn list_keys(
     State(app): State<AppState>,
     Extension(p): Extension<Principal>,
-) -> ApiResult<Json> {
+) -> ApiResult<axum::Json<replies::Keys>> {
     let keys = blocking(move || Ok(app.accounts.list_keys(&p.tenant)?)).await?;
-    Ok(axum::Json(json!({ "keys": keys })))
+    Ok(axum::Json(replies::Keys { keys }))
 }
 
 pub async fn create_key(
@@ -591,7 +609,7 @@ pub async fn create_key(
     );
     Ok((
         StatusCode::CREATED,
-        axum::Json(json!({ "key": key, "token": token })),
+        axum::Json(replies::CreatedKey { key, token }),
     ))
 }
 
@@ -600,7 +618,7 @@ pub async fn revoke_key(
     Extension(p): Extension<Principal>,
     Extension(rid): Extension<RequestId>,
     Path(id): Path<String>,
-) -> ApiResult<Json> {
+) -> ApiResult<axum::Json<ApiKey>> {
     let (a, t, i) = (Arc::clone(&app), p.tenant.clone(), id.clone());
     let key = blocking(move || Ok(a.accounts.revoke_key(&t, &i, &now_rfc3339())?)).await?;
     app.sessions.clear();
@@ -610,5 +628,5 @@ pub async fn revoke_key(
             .decision(Decision::Allow)
             .details(json!({"operation": "key.revoke"})),
     );
-    Ok(axum::Json(json!(key)))
+    Ok(axum::Json(key))
 }

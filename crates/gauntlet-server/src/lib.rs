@@ -19,6 +19,7 @@ pub mod jwt;
 pub mod metrics;
 pub mod openapi;
 pub mod rbac;
+mod replies;
 pub mod routes;
 mod runs;
 mod suites;

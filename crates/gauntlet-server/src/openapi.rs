@@ -47,11 +47,19 @@ pub fn document() -> Value {
         }
         let mut responses = Map::new();
         match r.reply {
-            Reply::Json(code) => {
+            Reply::Json(code, schema) => {
+                let s = schema(&mut generator);
+                if matches!(r.operation, "createRun" | "uploadSuite") {
+                    responses.insert(
+                        "200".into(),
+                        json!({"description": "already done: the run of this idempotency key, or the unchanged latest version",
+                        "content": {"application/json": {"schema": s.clone()}}}),
+                    );
+                }
                 responses.insert(
                     code.to_string(),
                     json!({"description": "success",
-                    "content": {"application/json": {"schema": {}}}}),
+                    "content": {"application/json": {"schema": s}}}),
                 );
             }
             Reply::Text(mime) => {

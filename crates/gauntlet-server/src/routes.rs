@@ -7,7 +7,8 @@ use axum::routing::{MethodRouter, delete, get, patch, post, put};
 use schemars::Schema;
 
 use crate::rbac::{Action, Perm, Resource};
-use crate::{AppState, handlers as h, runs as r, suites as su};
+use crate::{AppState, handlers as h, replies as rp, runs as r, suites as su};
+use gauntlet_store::accounts::{ApiKey, Tenant, User};
 
 /// What a route needs of the caller.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -32,7 +33,8 @@ pub enum Body {
 /// The success response.
 #[derive(Clone, Copy)]
 pub enum Reply {
-    Json(u16),
+    /// A status and the schema of the body, from the type the handler answers with.
+    Json(u16, fn(&mut schemars::SchemaGenerator) -> Schema),
     Text(&'static str),
     EventStream,
     WebSocket,
@@ -121,7 +123,7 @@ pub fn table() -> Vec<Route> {
             "Readiness: the database answers and is migrated",
             "operations",
             NoBody,
-            Json(200),
+            Json(200, schema_of::<rp::Ready>),
             get(h::readyz),
         ),
         route(
@@ -143,7 +145,7 @@ pub fn table() -> Vec<Route> {
             "This document",
             "operations",
             NoBody,
-            Json(200),
+            Json(200, schema_of::<rp::Object>),
             get(h::openapi),
         ),
         route(
@@ -154,7 +156,7 @@ pub fn table() -> Vec<Route> {
             "The caller: tenant, user, role and permissions",
             "identity",
             NoBody,
-            Json(200),
+            Json(200, schema_of::<rp::Me>),
             get(h::me),
         ),
         // Platform administration.
@@ -166,7 +168,7 @@ pub fn table() -> Vec<Route> {
             "All tenants",
             "tenants",
             NoBody,
-            Json(200),
+            Json(200, schema_of::<rp::Tenants>),
             get(h::list_tenants),
         ),
         route(
@@ -177,7 +179,7 @@ pub fn table() -> Vec<Route> {
             "Provision a tenant with its first admin; answers the admin's API key once",
             "tenants",
             j(schema_of::<h::NewTenant>),
-            Json(201),
+            Json(201, schema_of::<rp::CreatedTenant>),
             post(h::create_tenant),
         ),
         route(
@@ -188,7 +190,7 @@ pub fn table() -> Vec<Route> {
             "One tenant",
             "tenants",
             NoBody,
-            Json(200),
+            Json(200, schema_of::<Tenant>),
             get(h::get_tenant),
         ),
         route(
@@ -199,7 +201,7 @@ pub fn table() -> Vec<Route> {
             "Replace a tenant's quotas",
             "tenants",
             j(schema_of::<h::QuotasBody>),
-            Json(200),
+            Json(200, schema_of::<Tenant>),
             put(h::set_quotas),
         ),
         route(
@@ -210,7 +212,7 @@ pub fn table() -> Vec<Route> {
             "Deprovision a tenant, removing all its data",
             "tenants",
             NoBody,
-            Json(200),
+            Json(200, schema_of::<rp::TenantDeleted>),
             delete(h::delete_tenant),
         ),
         route(
@@ -221,7 +223,7 @@ pub fn table() -> Vec<Route> {
             "The caller's tenant, its quotas and usage",
             "tenants",
             NoBody,
-            Json(200),
+            Json(200, schema_of::<rp::OwnTenant>),
             get(h::own_tenant),
         ),
         // Users, roles, keys.
@@ -233,7 +235,7 @@ pub fn table() -> Vec<Route> {
             "Users of the tenant",
             "identity",
             NoBody,
-            Json(200),
+            Json(200, schema_of::<rp::Users>),
             get(h::list_users),
         ),
         route(
@@ -244,7 +246,7 @@ pub fn table() -> Vec<Route> {
             "Add a user",
             "identity",
             j(schema_of::<h::NewUser>),
-            Json(201),
+            Json(201, schema_of::<User>),
             post(h::create_user),
         ),
         route(
@@ -255,7 +257,7 @@ pub fn table() -> Vec<Route> {
             "One user",
             "identity",
             NoBody,
-            Json(200),
+            Json(200, schema_of::<User>),
             get(h::get_user),
         ),
         route(
@@ -266,7 +268,7 @@ pub fn table() -> Vec<Route> {
             "Change a user's role",
             "identity",
             j(schema_of::<h::UserPatch>),
-            Json(200),
+            Json(200, schema_of::<User>),
             patch(h::update_user),
         ),
         route(
@@ -288,7 +290,7 @@ pub fn table() -> Vec<Route> {
             "Built-in and custom roles with their permissions",
             "identity",
             NoBody,
-            Json(200),
+            Json(200, schema_of::<rp::Roles>),
             get(h::list_roles),
         ),
         route(
@@ -299,7 +301,7 @@ pub fn table() -> Vec<Route> {
             "Create or replace a custom role",
             "identity",
             j(schema_of::<h::RoleBody>),
-            Json(200),
+            Json(200, schema_of::<rp::Role>),
             put(h::put_role),
         ),
         route(
@@ -321,7 +323,7 @@ pub fn table() -> Vec<Route> {
             "API keys of the tenant (never their secrets)",
             "identity",
             NoBody,
-            Json(200),
+            Json(200, schema_of::<rp::Keys>),
             get(h::list_keys),
         ),
         route(
@@ -332,7 +334,7 @@ pub fn table() -> Vec<Route> {
             "Make an API key; the token is in this answer only",
             "identity",
             j(schema_of::<h::NewKey>),
-            Json(201),
+            Json(201, schema_of::<rp::CreatedKey>),
             post(h::create_key),
         ),
         route(
@@ -343,7 +345,7 @@ pub fn table() -> Vec<Route> {
             "Revoke an API key",
             "identity",
             NoBody,
-            Json(200),
+            Json(200, schema_of::<ApiKey>),
             delete(h::revoke_key),
         ),
         // Suites and agents.
@@ -355,7 +357,7 @@ pub fn table() -> Vec<Route> {
             "The newest version of every suite",
             "suites",
             NoBody,
-            Json(200),
+            Json(200, schema_of::<rp::Suites>),
             get(su::list_suites),
         ),
         route(
@@ -366,7 +368,7 @@ pub fn table() -> Vec<Route> {
             "Upload a project (files by path); validated, stored versioned and content-hashed",
             "suites",
             j(schema_of::<su::Upload>),
-            Json(201),
+            Json(201, schema_of::<rp::Uploaded>),
             post(su::upload_suite),
         ),
         route(
@@ -377,7 +379,7 @@ pub fn table() -> Vec<Route> {
             "Validate a project without storing it",
             "suites",
             j(schema_of::<su::Upload>),
-            Json(200),
+            Json(200, schema_of::<rp::Validated>),
             post(su::validate_suite),
         ),
         with_query(
@@ -389,7 +391,7 @@ pub fn table() -> Vec<Route> {
                 "A version of a suite with its files",
                 "suites",
                 NoBody,
-                Json(200),
+                Json(200, schema_of::<rp::SuiteWithFiles>),
                 get(su::get_suite),
             ),
             &[("version", "the version (default: newest)", false)],
@@ -402,7 +404,7 @@ pub fn table() -> Vec<Route> {
             "Every version of a suite",
             "suites",
             NoBody,
-            Json(200),
+            Json(200, schema_of::<rp::Versions>),
             get(su::suite_versions),
         ),
         route(
@@ -424,7 +426,7 @@ pub fn table() -> Vec<Route> {
             "Agents defined by the newest version of each suite",
             "suites",
             NoBody,
-            Json(200),
+            Json(200, schema_of::<rp::Agents>),
             get(su::list_agents),
         ),
         // Runs.
@@ -437,7 +439,7 @@ pub fn table() -> Vec<Route> {
                 "Runs, newest first",
                 "runs",
                 NoBody,
-                Json(200),
+                Json(200, schema_of::<rp::Runs>),
                 get(r::list_runs),
             ),
             &[("limit", "at most this many (1-500, default 50)", false)],
@@ -450,7 +452,7 @@ pub fn table() -> Vec<Route> {
             "Queue a run of a stored suite; honours Idempotency-Key",
             "runs",
             j(schema_of::<r::NewRun>),
-            Json(202),
+            Json(202, schema_of::<rp::Run>),
             post(r::create_run),
         ),
         route(
@@ -461,7 +463,7 @@ pub fn table() -> Vec<Route> {
             "A run's state and totals",
             "runs",
             NoBody,
-            Json(200),
+            Json(200, schema_of::<rp::Run>),
             get(r::get_run),
         ),
         route(
@@ -483,7 +485,7 @@ pub fn table() -> Vec<Route> {
             "Cancel a queued, paused or running run",
             "runs",
             NoBody,
-            Json(200),
+            Json(200, schema_of::<rp::Run>),
             post(r::cancel_run),
         ),
         route(
@@ -494,7 +496,7 @@ pub fn table() -> Vec<Route> {
             "Pause a run at its next case boundary",
             "runs",
             NoBody,
-            Json(200),
+            Json(200, schema_of::<rp::Run>),
             post(r::pause_run),
         ),
         route(
@@ -505,7 +507,7 @@ pub fn table() -> Vec<Route> {
             "Resume a paused run where it stopped",
             "runs",
             NoBody,
-            Json(200),
+            Json(200, schema_of::<rp::Run>),
             post(r::resume_run),
         ),
         route(
@@ -516,7 +518,7 @@ pub fn table() -> Vec<Route> {
             "Every case result of a run",
             "runs",
             NoBody,
-            Json(200),
+            Json(200, schema_of::<rp::Results>),
             get(r::results),
         ),
         with_query(
@@ -564,7 +566,7 @@ pub fn table() -> Vec<Route> {
             "Named baselines",
             "baselines",
             NoBody,
-            Json(200),
+            Json(200, schema_of::<rp::Baselines>),
             get(r::list_baselines),
         ),
         route(
@@ -575,7 +577,7 @@ pub fn table() -> Vec<Route> {
             "Point a baseline at a run",
             "baselines",
             j(schema_of::<r::BaselineBody>),
-            Json(200),
+            Json(200, schema_of::<rp::BaselineSet>),
             put(r::set_baseline),
         ),
         with_query(
@@ -587,7 +589,7 @@ pub fn table() -> Vec<Route> {
                 "Case-by-case difference of two runs",
                 "runs",
                 NoBody,
-                Json(200),
+                Json(200, schema_of::<rp::Object>),
                 get(r::diff),
             ),
             &[("a", "the earlier run", true), ("b", "the later run", true)],
@@ -602,7 +604,7 @@ pub fn table() -> Vec<Route> {
                 "The tenant's audit events about a resource",
                 "audit",
                 NoBody,
-                Json(200),
+                Json(200, schema_of::<rp::AuditEvents>),
                 get(su::audit_events),
             ),
             &[("resource", "the resource, e.g. run/<id>", true)],

@@ -9,7 +9,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use gauntlet_core::ids::RunId;
-use gauntlet_store::queue::{Job, NewJob};
+use gauntlet_store::queue::NewJob;
 use gauntlet_store::{BaselineStore, RunFilter, RunStore};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -18,9 +18,8 @@ use crate::audit::action;
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult, Code, RequestId};
 use crate::http::JsonBody;
+use crate::replies;
 use crate::{AppState, blocking, now_ms};
-
-type Json = axum::Json<Value>;
 
 #[derive(Clone, Debug, Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -42,30 +41,6 @@ pub struct NewRun {
 }
 
 /// A run as the API shows it: the queue's view plus the stored totals once it started.
-fn view(job: &Job, record: Option<&gauntlet_core::result::RunRecord>) -> Value {
-    let mut v = json!({
-        "id": job.id,
-        "state": job.state,
-        "attempt": job.attempt,
-        "max_attempts": job.max_attempts,
-        "request": job.request,
-        "created_by": job.created_by,
-        "created_at": gauntlet_core::time::rfc3339(job.created_at.max(0) as u64),
-        "finished_at": job.finished_at.map(|t| gauntlet_core::time::rfc3339(t.max(0) as u64)),
-        "cancel_requested": job.cancel_requested,
-        "pause_requested": job.pause_requested,
-        "error": job.last_error,
-        "idempotency_key": job.idempotency_key,
-    });
-    if let Some(r) = record {
-        v["status"] = json!(r.status.as_str());
-        v["suite"] = json!(r.suite);
-        v["totals"] = json!(r.totals);
-        v["config_hash"] = json!(r.config_hash);
-    }
-    v
-}
-
 fn record_of(app: &AppState, p: &Principal, id: &str) -> Option<gauntlet_core::result::RunRecord> {
     app.runs
         .get_run(&p.tenant, id)
@@ -82,7 +57,7 @@ pub async fn list_runs(
     State(app): State<AppState>,
     Extension(p): Extension<Principal>,
     Query(q): Query<ListQuery>,
-) -> ApiResult<Json> {
+) -> ApiResult<axum::Json<replies::Runs>> {
     let limit = match q.limit.as_deref() {
         None | Some("") => 50,
         Some(l) => l
@@ -95,11 +70,11 @@ pub async fn list_runs(
         let jobs = app.queue.list(&p.tenant, limit)?;
         Ok(jobs
             .iter()
-            .map(|j| view(j, record_of(&app, &p, &j.id).as_ref()))
+            .map(|j| replies::Run::of(j, record_of(&app, &p, &j.id).as_ref()))
             .collect::<Vec<_>>())
     })
     .await?;
-    Ok(axum::Json(json!({ "runs": runs })))
+    Ok(axum::Json(replies::Runs { runs }))
 }
 
 pub async fn create_run(
@@ -197,7 +172,7 @@ pub async fn create_run(
     } else {
         StatusCode::OK
     };
-    Ok((status, axum::Json(view(&job, None))))
+    Ok((status, axum::Json(replies::Run::of(&job, None))))
 }
 
 fn random16() -> ApiResult<[u8; 16]> {
@@ -210,10 +185,10 @@ pub async fn get_run(
     State(app): State<AppState>,
     Extension(p): Extension<Principal>,
     Path(id): Path<String>,
-) -> ApiResult<Json> {
+) -> ApiResult<axum::Json<replies::Run>> {
     let v = blocking(move || {
         let job = app.queue.get(&p.tenant, &id)?;
-        Ok(view(&job, record_of(&app, &p, &id).as_ref()))
+        Ok(replies::Run::of(&job, record_of(&app, &p, &id).as_ref()))
     })
     .await?;
     Ok(axum::Json(v))
@@ -225,7 +200,7 @@ async fn control(
     rid: RequestId,
     id: String,
     what: &'static str,
-) -> ApiResult<Json> {
+) -> ApiResult<axum::Json<replies::Run>> {
     let (a, t, i) = (Arc::clone(&app), p.tenant.clone(), id.clone());
     let job = blocking(move || {
         let before = a.queue.get(&t, &i)?;
@@ -258,7 +233,7 @@ async fn control(
         format!("run/{id}"),
         json!({"state": job.state}),
     );
-    Ok(axum::Json(view(&job, None)))
+    Ok(axum::Json(replies::Run::of(&job, None)))
 }
 
 pub async fn cancel_run(
@@ -266,7 +241,7 @@ pub async fn cancel_run(
     Extension(p): Extension<Principal>,
     Extension(rid): Extension<RequestId>,
     Path(id): Path<String>,
-) -> ApiResult<Json> {
+) -> ApiResult<axum::Json<replies::Run>> {
     control(app, p, rid, id, "cancel").await
 }
 
@@ -275,7 +250,7 @@ pub async fn pause_run(
     Extension(p): Extension<Principal>,
     Extension(rid): Extension<RequestId>,
     Path(id): Path<String>,
-) -> ApiResult<Json> {
+) -> ApiResult<axum::Json<replies::Run>> {
     control(app, p, rid, id, "pause").await
 }
 
@@ -284,7 +259,7 @@ pub async fn resume_run(
     Extension(p): Extension<Principal>,
     Extension(rid): Extension<RequestId>,
     Path(id): Path<String>,
-) -> ApiResult<Json> {
+) -> ApiResult<axum::Json<replies::Run>> {
     control(app, p, rid, id, "resume").await
 }
 
@@ -337,7 +312,7 @@ pub async fn results(
     Extension(p): Extension<Principal>,
     Extension(rid): Extension<RequestId>,
     Path(id): Path<String>,
-) -> ApiResult<Json> {
+) -> ApiResult<axum::Json<replies::Results>> {
     let (a, who, i) = (Arc::clone(&app), p.clone(), id.clone());
     let (run, cases) = blocking(move || {
         let run = stored(&a, &who, &i)?;
@@ -354,7 +329,7 @@ pub async fn results(
             .by(&p, action::EXPORT, format!("run/{id}"), &rid.0)
             .details(json!({"what": "results", "cases": cases.len()})),
     );
-    Ok(axum::Json(json!({ "run": run, "cases": cases })))
+    Ok(axum::Json(replies::Results { run, cases }))
 }
 
 #[derive(Debug, Deserialize)]
@@ -528,9 +503,9 @@ pub struct BaselineBody {
 pub async fn list_baselines(
     State(app): State<AppState>,
     Extension(p): Extension<Principal>,
-) -> ApiResult<Json> {
+) -> ApiResult<axum::Json<replies::Baselines>> {
     let b = blocking(move || Ok(app.runs.list_baselines(&p.tenant)?)).await?;
-    Ok(axum::Json(json!({ "baselines": b })))
+    Ok(axum::Json(replies::Baselines { baselines: b }))
 }
 
 pub async fn set_baseline(
@@ -539,7 +514,7 @@ pub async fn set_baseline(
     Extension(rid): Extension<RequestId>,
     Path(name): Path<String>,
     JsonBody(body): JsonBody<BaselineBody>,
-) -> ApiResult<Json> {
+) -> ApiResult<axum::Json<replies::BaselineSet>> {
     if name.is_empty()
         || name.len() > 64
         || !name
@@ -566,9 +541,11 @@ pub async fn set_baseline(
         format!("baseline/{name}"),
         json!({"run": run.id.as_str(), "previous": before.as_ref().map(|b| b.run_id.as_str())}),
     );
-    Ok(axum::Json(
-        json!({"name": name, "run_id": run.id.as_str(), "previous": before}),
-    ))
+    Ok(axum::Json(replies::BaselineSet {
+        name,
+        run_id: run.id.as_str().to_owned(),
+        previous: before,
+    }))
 }
 
 #[derive(Debug, Deserialize)]

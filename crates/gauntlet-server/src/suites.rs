@@ -14,9 +14,8 @@ use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult, Code, RequestId};
 use crate::handlers::check_name;
 use crate::http::JsonBody;
+use crate::replies;
 use crate::{AppState, blocking, now_rfc3339};
-
-type Json = axum::Json<Value>;
 
 // ---- suites ----
 
@@ -33,7 +32,7 @@ pub struct Upload {
 pub(crate) fn validate_files(
     work: &std::path::Path,
     files: &BTreeMap<String, String>,
-) -> ApiResult<(Value, gauntlet_core::model::Project)> {
+) -> ApiResult<(replies::SuiteSummary, gauntlet_core::model::Project)> {
     if files.is_empty() || files.len() > 2000 {
         return Err(ApiError::bad_request("`files` must hold 1-2000 files"));
     }
@@ -76,17 +75,24 @@ pub(crate) fn validate_files(
         .collect();
     match validated.project {
         Some(project) if errors.is_empty() => {
-            let suites: Vec<Value> = project
+            let suites = project
                 .suites
                 .iter()
-                .map(|(name, s)| json!({"name": name, "cases": s.cases.len(), "targets": s.targets.len()}))
+                .map(|(name, s)| replies::SuiteEntry {
+                    name: name.to_string(),
+                    cases: s.cases.len(),
+                    targets: s.targets.len(),
+                })
                 .collect();
-            let agents: Vec<Value> = project
+            let agents = project
                 .agents
                 .iter()
-                .map(|(name, a)| json!({"name": name, "provider": a.provider}))
+                .map(|(name, a)| replies::AgentEntry {
+                    name: name.to_string(),
+                    provider: a.provider.clone(),
+                })
                 .collect();
-            Ok((json!({"suites": suites, "agents": agents}), project))
+            Ok((replies::SuiteSummary { suites, agents }, project))
         }
         _ => Err(ApiError::new(
             Code::InvalidSpec,
@@ -99,11 +105,14 @@ pub(crate) fn validate_files(
 pub async fn validate_suite(
     State(app): State<AppState>,
     JsonBody(body): JsonBody<Upload>,
-) -> ApiResult<Json> {
+) -> ApiResult<axum::Json<replies::Validated>> {
     check_name("suite", &body.name)?;
     let work = app.config.work_dir.clone();
     let summary = blocking(move || validate_files(&work, &body.files).map(|(s, _)| s)).await?;
-    Ok(axum::Json(json!({ "valid": true, "summary": summary })))
+    Ok(axum::Json(replies::Validated {
+        valid: true,
+        summary,
+    }))
 }
 
 pub async fn upload_suite(
@@ -128,13 +137,14 @@ pub async fn upload_suite(
             }
         }
         if let Some(limit) = tenant.quotas.agents {
-            let agents = summary["agents"].as_array().map_or(0, Vec::len) as u64;
+            let agents = summary.agents.len() as u64;
             if agents > limit {
                 return Err(ApiError::new(Code::QuotaExceeded, format!(
                     "the suite defines {agents} agents; the tenant's quota is {limit}"
                 )));
             }
         }
+        let summary = serde_json::to_value(&summary).map_err(ApiError::internal)?;
         Ok(a.suites.put(&t, &body.name, &body.files, &summary, &who, &now_rfc3339())?)
     })
     .await?;
@@ -152,16 +162,19 @@ pub async fn upload_suite(
     };
     Ok((
         status,
-        axum::Json(json!({ "suite": version, "created": created })),
+        axum::Json(replies::Uploaded {
+            suite: version,
+            created,
+        }),
     ))
 }
 
 pub async fn list_suites(
     State(app): State<AppState>,
     Extension(p): Extension<Principal>,
-) -> ApiResult<Json> {
+) -> ApiResult<axum::Json<replies::Suites>> {
     let suites = blocking(move || Ok(app.suites.list(&p.tenant)?)).await?;
-    Ok(axum::Json(json!({ "suites": suites })))
+    Ok(axum::Json(replies::Suites { suites }))
 }
 
 #[derive(Debug, Deserialize)]
@@ -174,7 +187,7 @@ pub async fn get_suite(
     Extension(p): Extension<Principal>,
     Path(name): Path<String>,
     Query(q): Query<VersionQuery>,
-) -> ApiResult<Json> {
+) -> ApiResult<axum::Json<replies::SuiteWithFiles>> {
     let version = match q.version.as_deref() {
         None | Some("") | Some("latest") => None,
         Some(v) => Some(v.parse::<i64>().ok().filter(|v| *v > 0).ok_or_else(|| {
@@ -182,16 +195,19 @@ pub async fn get_suite(
         })?),
     };
     let s = blocking(move || Ok(app.suites.get(&p.tenant, &name, version)?)).await?;
-    Ok(axum::Json(json!({ "suite": s.version, "files": s.files })))
+    Ok(axum::Json(replies::SuiteWithFiles {
+        suite: s.version,
+        files: s.files,
+    }))
 }
 
 pub async fn suite_versions(
     State(app): State<AppState>,
     Extension(p): Extension<Principal>,
     Path(name): Path<String>,
-) -> ApiResult<Json> {
-    let v = blocking(move || Ok(app.suites.versions(&p.tenant, &name)?)).await?;
-    Ok(axum::Json(json!({ "versions": v })))
+) -> ApiResult<axum::Json<replies::Versions>> {
+    let versions = blocking(move || Ok(app.suites.versions(&p.tenant, &name)?)).await?;
+    Ok(axum::Json(replies::Versions { versions }))
 }
 
 pub async fn delete_suite(
@@ -215,24 +231,25 @@ pub async fn delete_suite(
 pub async fn list_agents(
     State(app): State<AppState>,
     Extension(p): Extension<Principal>,
-) -> ApiResult<Json> {
+) -> ApiResult<axum::Json<replies::Agents>> {
     let suites = blocking(move || Ok(app.suites.list(&p.tenant)?)).await?;
-    let agents: Vec<Value> = suites
+    let text = |v: &Value| v.as_str().unwrap_or_default().to_owned();
+    let agents = suites
         .iter()
         .flat_map(|s| {
             s.summary["agents"]
                 .as_array()
-                .cloned()
-                .unwrap_or_default()
                 .into_iter()
-                .map(move |mut a| {
-                    a["suite"] = json!(s.name);
-                    a["version"] = json!(s.version);
-                    a
+                .flatten()
+                .map(move |a| replies::Agent {
+                    name: text(&a["name"]),
+                    provider: text(&a["provider"]),
+                    suite: s.name.clone(),
+                    version: s.version,
                 })
         })
         .collect();
-    Ok(axum::Json(json!({ "agents": agents })))
+    Ok(axum::Json(replies::Agents { agents }))
 }
 
 // ---- audit ----
@@ -246,7 +263,7 @@ pub async fn audit_events(
     State(app): State<AppState>,
     Extension(p): Extension<Principal>,
     Query(q): Query<AuditQuery>,
-) -> ApiResult<Json> {
+) -> ApiResult<axum::Json<replies::AuditEvents>> {
     let resource = q
         .resource
         .filter(|r| !r.is_empty() && r.len() <= 300)
@@ -261,6 +278,7 @@ pub async fn audit_events(
             .map_err(ApiError::internal)
     })
     .await?;
-    let events: Vec<Value> = events.into_iter().map(|e| json!(e.event)).collect();
-    Ok(axum::Json(json!({ "events": events })))
+    Ok(axum::Json(replies::AuditEvents {
+        events: events.into_iter().map(|e| e.event).collect(),
+    }))
 }

@@ -11,7 +11,7 @@ use crate::db::{Conn, Db, Row};
 use crate::{Result, StoreError, params};
 
 /// Per-tenant limits; `None` is unlimited.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct Quotas {
     pub runs_per_day: Option<u64>,
@@ -21,7 +21,7 @@ pub struct Quotas {
     pub monthly_budget_usd: Option<f64>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct Tenant {
     pub id: String,
     pub name: String,
@@ -29,7 +29,7 @@ pub struct Tenant {
     pub created_at: String,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct User {
     pub id: String,
     pub name: String,
@@ -39,7 +39,7 @@ pub struct User {
     pub created_at: String,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct CustomRole {
     pub name: String,
     pub permissions: Vec<String>,
@@ -47,7 +47,7 @@ pub struct CustomRole {
 }
 
 /// What the API shows of a key: never its secret or hash.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct ApiKey {
     pub id: String,
     pub user_id: String,

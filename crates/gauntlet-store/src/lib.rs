@@ -98,9 +98,10 @@ pub trait RunStore {
 }
 
 /// A named reference run.
-#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, schemars::JsonSchema)]
 pub struct Baseline {
     pub name: String,
+    #[schemars(with = "String")]
     pub run_id: RunId,
     pub suite: String,
     pub created_at: String,

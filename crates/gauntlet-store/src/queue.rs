@@ -15,7 +15,7 @@ use serde::Serialize;
 use crate::db::{Conn, Db, Dialect, Row};
 use crate::{Result, StoreError, params};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum JobState {
     Pending,

@@ -10,7 +10,7 @@ use crate::db::{Db, Row};
 use crate::{Result, StoreError, params};
 
 /// One stored version, without its files.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct SuiteVersion {
     pub name: String,
     pub version: i64,
