@@ -225,6 +225,15 @@ fn signal(s: &Server, sig: &str) {
     assert!(ok.success(), "kill {sig}");
 }
 
+/// A scratch PostgreSQL database's URL, or `None` (said loudly) without a test server.
+fn scratch_postgres(test: &str) -> Option<String> {
+    let found = gauntlet_store::db::scratch::postgres(test).expect("a scratch database");
+    if found.is_none() {
+        gauntlet_store::db::scratch::skipped(test);
+    }
+    found.map(|(_, url)| url)
+}
+
 #[test]
 fn a_server_killed_mid_run_resumes_it_on_restart_sqlite() {
     let dir = tempfile::tempdir().expect("a temporary directory");
@@ -234,11 +243,8 @@ fn a_server_killed_mid_run_resumes_it_on_restart_sqlite() {
 
 #[test]
 fn a_server_killed_mid_run_resumes_it_on_restart_postgres() {
-    let test = "a_server_killed_mid_run_resumes_it_on_restart_postgres";
-    let Some((_, url)) =
-        gauntlet_store::db::scratch::postgres("sigkill").expect("a scratch database")
+    let Some(url) = scratch_postgres("a_server_killed_mid_run_resumes_it_on_restart_postgres")
     else {
-        gauntlet_store::db::scratch::skipped(test);
         return;
     };
     let dir = tempfile::tempdir().expect("a temporary directory");
@@ -248,11 +254,8 @@ fn a_server_killed_mid_run_resumes_it_on_restart_postgres() {
 
 #[test]
 fn a_frozen_server_cannot_write_into_a_run_another_took_over() {
-    let test = "a_frozen_server_cannot_write_into_a_run_another_took_over";
-    let Some((_, url)) =
-        gauntlet_store::db::scratch::postgres("zombie").expect("a scratch database")
+    let Some(url) = scratch_postgres("a_frozen_server_cannot_write_into_a_run_another_took_over")
     else {
-        gauntlet_store::db::scratch::skipped(test);
         return;
     };
     let dir = tempfile::tempdir().expect("a temporary directory");
