@@ -578,14 +578,15 @@ pub mod scratch {
         })
     }
 
-    /// Says loudly, once per test, that the PostgreSQL half did not run.
+    /// Says loudly, once per test, that the PostgreSQL half did not run. Written to the
+    /// stderr handle itself, not through `eprintln!`, which the test harness captures and
+    /// hides for a test that passes.
     pub fn skipped(test: &str) {
-        #[allow(clippy::print_stderr)]
-        {
-            eprintln!(
-                "\n*** SKIPPED: the PostgreSQL half of `{test}`: {TEST_DATABASE_URL} is not set ***\n"
-            );
-        }
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr(),
+            "\n*** SKIPPED: the PostgreSQL half of `{test}`: {TEST_DATABASE_URL} is not set ***\n"
+        );
     }
 }
 
