@@ -179,8 +179,10 @@ pub struct Run {
     pub status: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub suite: Option<String>,
+    /// Cases passed, failed and errored, tokens, cost and latency.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub totals: Option<Value>,
+    #[schemars(with = "Option<Object>")]
+    pub totals: Option<gauntlet_core::result::Totals>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub config_hash: Option<String>,
 }
@@ -203,7 +205,7 @@ impl Run {
             idempotency_key: job.idempotency_key.clone(),
             status: record.map(|r| r.status.as_str().to_owned()),
             suite: record.map(|r| r.suite.clone()),
-            totals: record.and_then(|r| serde_json::to_value(r.totals).ok()),
+            totals: record.map(|r| r.totals),
             config_hash: record.map(|r| r.config_hash.clone()),
         }
     }
