@@ -87,6 +87,13 @@ async fn observe(State(state): State<AppState>, mut req: Request, next: Next) ->
     if let Ok(v) = HeaderValue::from_str(&id) {
         response.headers_mut().insert("x-request-id", v);
     }
+    if response.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        // The rest of the body was never read, so the connection cannot carry another request;
+        // saying so keeps clients from reusing it and failing their next request.
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
     state.metrics.request(
         method.as_str(),
         &route,
