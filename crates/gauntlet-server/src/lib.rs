@@ -172,18 +172,15 @@ pub async fn serve(
     Ok(())
 }
 
-/// How many store calls from request handlers run at once. Without a bound, 200 concurrent
-/// requests become 200 blocking threads parked on a pool of a few connections and woken in no
-/// particular order; with it, the excess waits as cheap tasks in a fair (first come, first
-/// served) queue, which keeps the tail close to the median. 8 measured best on both backends
-/// (`scripts/bench-api`: 2, 4, 8, 16 and unbounded tried; unbounded had 3.5x the p95).
-static STORE_SLOTS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(8);
-
-/// Runs a blocking store call off the async threads.
+/// Runs a blocking store call off the async threads, once one of the store's
+/// [`BLOCKING_SLOTS`](gauntlet_store::db::BLOCKING_SLOTS) is free.
 pub(crate) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
-    let _slot = STORE_SLOTS.acquire().await.map_err(ApiError::internal)?;
+    let _slot = gauntlet_store::db::BLOCKING_SLOTS
+        .acquire()
+        .await
+        .map_err(ApiError::internal)?;
     tokio::task::spawn_blocking(f)
         .await
         .unwrap_or_else(|e| Err(ApiError::internal(e)))

@@ -40,14 +40,6 @@ pub struct NewRun {
     pub concurrency: Option<usize>,
 }
 
-/// A run as the API shows it: the queue's view plus the stored totals once it started.
-fn record_of(app: &AppState, p: &Principal, id: &str) -> Option<gauntlet_core::result::RunRecord> {
-    app.runs
-        .get_run(&p.tenant, id)
-        .ok()
-        .filter(|r| r.id.as_str() == id)
-}
-
 #[derive(Debug, Deserialize)]
 pub struct ListQuery {
     limit: Option<String>,
@@ -66,14 +58,13 @@ pub async fn list_runs(
             .filter(|l| (1..=500).contains(l))
             .ok_or_else(|| ApiError::bad_request("`limit` must be a number from 1 to 500"))?,
     };
-    let runs = blocking(move || {
-        let jobs = app.queue.list(&p.tenant, limit)?;
-        Ok(jobs
-            .iter()
-            .map(|j| replies::Run::of(j, record_of(&app, &p, &j.id).as_ref()))
-            .collect::<Vec<_>>())
-    })
-    .await?;
+    let runs = app
+        .queue
+        .list_with_records(&p.tenant, limit)
+        .await?
+        .iter()
+        .map(|(job, record)| replies::Run::of(job, record.as_ref()))
+        .collect();
     Ok(axum::Json(replies::Runs { runs }))
 }
 
@@ -186,12 +177,8 @@ pub async fn get_run(
     Extension(p): Extension<Principal>,
     Path(id): Path<String>,
 ) -> ApiResult<axum::Json<replies::Run>> {
-    let v = blocking(move || {
-        let job = app.queue.get(&p.tenant, &id)?;
-        Ok(replies::Run::of(&job, record_of(&app, &p, &id).as_ref()))
-    })
-    .await?;
-    Ok(axum::Json(v))
+    let (job, record) = app.queue.get_with_record(&p.tenant, &id).await?;
+    Ok(axum::Json(replies::Run::of(&job, record.as_ref())))
 }
 
 async fn control(
@@ -301,10 +288,13 @@ pub async fn delete_run(
 }
 
 /// The stored run of a job in the caller's tenant (404 until the run started).
-fn stored(app: &AppState, p: &Principal, id: &str) -> ApiResult<gauntlet_core::result::RunRecord> {
-    app.queue.get(&p.tenant, id)?;
-    record_of(app, p, id)
-        .ok_or_else(|| ApiError::not_found(format!("results of run `{id}` (it has not started)")))
+async fn stored(
+    app: &AppState,
+    p: &Principal,
+    id: &str,
+) -> ApiResult<gauntlet_core::result::RunRecord> {
+    let (_, record) = app.queue.get_with_record(&p.tenant, id).await?;
+    record.ok_or_else(|| ApiError::not_found(format!("results of run `{id}` (it has not started)")))
 }
 
 pub async fn results(
@@ -313,9 +303,9 @@ pub async fn results(
     Extension(rid): Extension<RequestId>,
     Path(id): Path<String>,
 ) -> ApiResult<axum::Json<replies::Results>> {
-    let (a, who, i) = (Arc::clone(&app), p.clone(), id.clone());
+    let run = stored(&app, &p, &id).await?;
+    let (a, who) = (Arc::clone(&app), p.clone());
     let (run, cases) = blocking(move || {
-        let run = stored(&a, &who, &i)?;
         let mut cases = Vec::new();
         a.runs.for_each_case(&who.tenant, &run.id, &mut |c| {
             cases.push(c);
@@ -351,9 +341,9 @@ pub async fn report(
             gauntlet_report::Format::NAMES.join(", ")
         ))
     })?;
-    let (a, who, i) = (Arc::clone(&app), p.clone(), id.clone());
+    let run = stored(&app, &p, &id).await?;
+    let (a, who) = (Arc::clone(&app), p.clone());
     let bytes = blocking(move || {
-        let run = stored(&a, &who, &i)?;
         let mut out = Vec::new();
         {
             let mut w = gauntlet_report::writer(format, Box::new(&mut out));
@@ -525,9 +515,9 @@ pub async fn set_baseline(
             "a baseline name is 1-64 letters, digits, `-`, `_`, `.`",
         ));
     }
+    let run = stored(&app, &p, &body.run).await?;
     let (a, who, n) = (Arc::clone(&app), p.clone(), name.clone());
     let (before, run) = blocking(move || {
-        let run = stored(&a, &who, &body.run)?;
         let before = a
             .runs
             .set_baseline(&who.tenant, &n, &run, &crate::now_rfc3339())?;
@@ -562,9 +552,12 @@ pub async fn diff(
     let (Some(a_id), Some(b_id)) = (q.a, q.b) else {
         return Err(ApiError::bad_request("give both runs: ?a=<run>&b=<run>"));
     };
+    let (run_a, run_b) = (
+        stored(&app, &p, &a_id).await?,
+        stored(&app, &p, &b_id).await?,
+    );
     let text = blocking(move || {
-        let side = |id: &str| -> ApiResult<gauntlet_diff::Side> {
-            let run = stored(&app, &p, id)?;
+        let side = |run: gauntlet_core::result::RunRecord| -> ApiResult<gauntlet_diff::Side> {
             let snapshot = app.runs.snapshot(&p.tenant, &run.id)?;
             let mut cases = Vec::new();
             app.runs.for_each_case(&p.tenant, &run.id, &mut |c| {
@@ -577,7 +570,7 @@ pub async fn diff(
                 cases,
             })
         };
-        let d = gauntlet_diff::diff(side(&a_id)?, side(&b_id)?);
+        let d = gauntlet_diff::diff(side(run_a)?, side(run_b)?);
         Ok(gauntlet_diff::render::json(&d))
     })
     .await?;

@@ -173,7 +173,7 @@ pub async fn list_suites(
     State(app): State<AppState>,
     Extension(p): Extension<Principal>,
 ) -> ApiResult<axum::Json<replies::Suites>> {
-    let suites = blocking(move || Ok(app.suites.list(&p.tenant)?)).await?;
+    let suites = app.suites.list(&p.tenant).await?;
     Ok(axum::Json(replies::Suites { suites }))
 }
 
@@ -232,7 +232,7 @@ pub async fn list_agents(
     State(app): State<AppState>,
     Extension(p): Extension<Principal>,
 ) -> ApiResult<axum::Json<replies::Agents>> {
-    let suites = blocking(move || Ok(app.suites.list(&p.tenant)?)).await?;
+    let suites = app.suites.list(&p.tenant).await?;
     let text = |v: &Value| v.as_str().unwrap_or_default().to_owned();
     let agents = suites
         .iter()

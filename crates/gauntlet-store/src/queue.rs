@@ -99,6 +99,40 @@ fn job_from(row: &Row) -> Result<Job> {
     })
 }
 
+/// A job and its run's record, which exists once a worker started the run.
+pub type JobWithRecord = (Job, Option<gauntlet_core::result::RunRecord>);
+
+/// Jobs joined to their runs' records, filtered and ordered by `tail` (which names the job
+/// table `j`). The same `tail` gives the same text, so its prepared statement is reused.
+fn with_records(tail: &'static str) -> String {
+    use crate::store::runs::RUN_COLUMNS;
+    let qualified = |cols: &str, table: &str| {
+        cols.split(", ")
+            .map(|c| format!("{table}.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    format!(
+        "SELECT {}, {} FROM jobs j LEFT JOIN runs r ON r.tenant_id = j.tenant_id AND r.id = j.id WHERE {tail}",
+        qualified(COLUMNS, "j"),
+        qualified(RUN_COLUMNS, "r"),
+    )
+}
+
+fn job_with_record(mut row: Row) -> Result<JobWithRecord> {
+    let width = COLUMNS.split(", ").count();
+    if row.0.len() < width {
+        return Err(StoreError::Corrupt("a job row is too short".into()));
+    }
+    let run = Row(row.0.split_off(width));
+    let job = job_from(&row)?;
+    let record = match run.0.first() {
+        None | Some(crate::db::Val::Null) => None,
+        Some(_) => Some(crate::store::runs::run_from_row(&run)?),
+    };
+    Ok((job, record))
+}
+
 /// A job to enqueue.
 #[derive(Clone, Debug)]
 pub struct NewJob {
@@ -214,6 +248,39 @@ impl Queue {
 
     pub fn get(&self, tenant: &TenantId, id: &str) -> Result<Job> {
         self.db.with_conn(|c| self.get_in(c, tenant, id))
+    }
+
+    /// A run's job and, once the run started, its record: one statement, from async code
+    /// (see [`Db::fetch`]).
+    pub async fn get_with_record(&self, tenant: &TenantId, id: &str) -> Result<JobWithRecord> {
+        let rows = self
+            .db
+            .fetch(
+                &with_records("j.tenant_id = $1 AND j.id = $2"),
+                vec![tenant.as_str().into(), id.into()],
+            )
+            .await?;
+        rows.into_iter()
+            .next()
+            .map(job_with_record)
+            .unwrap_or_else(|| Err(StoreError::NotFound(format!("run `{id}`"))))
+    }
+
+    /// [`Queue::list`] with each run's record, in one statement, from async code.
+    pub async fn list_with_records(
+        &self,
+        tenant: &TenantId,
+        limit: usize,
+    ) -> Result<Vec<JobWithRecord>> {
+        self.db
+            .fetch(
+                &with_records("j.tenant_id = $1 ORDER BY j.created_at DESC, j.id DESC LIMIT $2"),
+                vec![tenant.as_str().into(), limit.into()],
+            )
+            .await?
+            .into_iter()
+            .map(job_with_record)
+            .collect()
     }
 
     /// Newest first.

@@ -128,21 +128,21 @@ impl Suites {
         })
     }
 
-    /// The newest version of every suite.
-    pub fn list(&self, tenant: &TenantId) -> Result<Vec<SuiteVersion>> {
-        self.db.with_conn(|c| {
-            c.query(
+    /// The newest version of every suite, from async code (see [`Db::fetch`]).
+    pub async fn list(&self, tenant: &TenantId) -> Result<Vec<SuiteVersion>> {
+        self.db
+            .fetch(
                 &format!(
                     "SELECT {COLUMNS} FROM suites s WHERE tenant_id = $1 AND version =
                        (SELECT MAX(version) FROM suites t WHERE t.tenant_id = s.tenant_id AND t.name = s.name)
                      ORDER BY name"
                 ),
-                params![tenant.as_str()],
-            )?
+                vec![tenant.as_str().into()],
+            )
+            .await?
             .iter()
             .map(version_from)
             .collect()
-        })
     }
 
     pub fn versions(&self, tenant: &TenantId, name: &str) -> Result<Vec<SuiteVersion>> {

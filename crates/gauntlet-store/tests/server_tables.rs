@@ -16,6 +16,16 @@ fn ok<T, E: std::fmt::Display>(r: Result<T, E>) -> T {
 
 mod support;
 
+/// Awaits an async store read on a runtime of its own, as a request handler would. Each call's
+/// runtime ends with it, taking PostgreSQL's shared reader connections along, so the next
+/// call also checks that they are reopened.
+fn block<F: std::future::Future>(f: F) -> F::Output {
+    ok(tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build())
+    .block_on(f)
+}
+
 /// Runs `f` against a fresh SQLite file and, when configured, a fresh PostgreSQL database.
 fn on_both(test: &str, f: impl Fn(&Db)) {
     for b in support::backends(test) {
@@ -146,8 +156,8 @@ fn suites_are_versioned_by_content() {
         assert_eq!((v1b.version, new3), (1, false));
         assert_eq!(ok(suites.get(&a, "s", None)).files, two);
         assert_eq!(ok(suites.get(&a, "s", Some(1))).files, one);
-        assert_eq!(ok(suites.list(&a)).len(), 1);
-        assert!(ok(suites.list(&b)).is_empty());
+        assert_eq!(ok(block(suites.list(&a))).len(), 1);
+        assert!(ok(block(suites.list(&b))).is_empty());
         assert!(matches!(
             suites.get(&b, "s", None),
             Err(StoreError::NotFound(_))
@@ -275,6 +285,106 @@ fn concurrent_enqueues_with_one_key_create_one_job() {
                 .collect()
         });
         assert!(ids.iter().all(|id| id == &ids[0]), "{ids:?}");
-        assert_eq!(ok(q.list(&a, 100)).len(), 1);
+        assert_eq!(ok(block(q.list_with_records(&a, 100))).len(), 1);
+    });
+}
+
+#[test]
+fn async_reads_join_jobs_to_their_runs() {
+    use gauntlet_core::ids::RunId;
+    use gauntlet_core::result::{RunRecord, RunStatus, Totals};
+    use gauntlet_store::RunStore;
+    on_both("async_reads_join_jobs_to_their_runs", |db| {
+        let accounts = Accounts::new(db.clone());
+        let (a, b) = (tenant(&accounts, "a"), tenant(&accounts, "b"));
+        let q = Queue::new(db.clone());
+        let store = ok(gauntlet_store::Store::from_db(db.clone()));
+        let started = RunId::from_parts(1_700_000_000_000, 7);
+        let waiting = RunId::from_parts(1_700_000_000_001, 8);
+        ok(q.enqueue(&a, &job(started.as_str(), None)));
+        ok(q.enqueue(&a, &job(waiting.as_str(), None)));
+        let record = RunRecord {
+            id: started.clone(),
+            project: "p".into(),
+            suite: "s".into(),
+            seed: 42,
+            status: RunStatus::Running,
+            config_hash: "sha256:abc".into(),
+            gauntlet_version: "0.0.0".into(),
+            started_at: "2026-01-01T00:00:00.000Z".into(),
+            finished_at: None,
+            totals: Totals {
+                cases: 3,
+                passed: 2,
+                failed: 1,
+                tokens_input: 10,
+                tokens_output: 5,
+                tokens: 15,
+                cost_usd: 0.25,
+                ..Totals::default()
+            },
+        };
+        ok(store.create_run(&a, &record, &serde_json::json!({})));
+        let record = RunRecord {
+            status: RunStatus::Passed,
+            finished_at: Some("2026-01-01T00:00:01.000Z".into()),
+            ..record
+        };
+        ok(store.finish_run(
+            &a,
+            &started,
+            record.status,
+            &record.totals,
+            "2026-01-01T00:00:01.000Z",
+        ));
+
+        let (job_of, found) = ok(block(q.get_with_record(&a, started.as_str())));
+        assert_eq!(job_of.id, started.as_str());
+        assert_eq!(found.as_ref(), Some(&record));
+        let (job_of, found) = ok(block(q.get_with_record(&a, waiting.as_str())));
+        assert_eq!((job_of.id.as_str(), found), (waiting.as_str(), None));
+        // Another tenant's run does not exist for this one.
+        assert!(matches!(
+            block(q.get_with_record(&b, started.as_str())),
+            Err(StoreError::NotFound(_))
+        ));
+
+        // Newest first, limited, each with its record (or none).
+        let listed = ok(block(q.list_with_records(&a, 10)));
+        let seen: Vec<(&str, bool)> = listed
+            .iter()
+            .map(|(j, r)| (j.id.as_str(), r.is_some()))
+            .collect();
+        assert_eq!(seen, [(waiting.as_str(), false), (started.as_str(), true)]);
+        assert_eq!(ok(block(q.list_with_records(&a, 1))).len(), 1);
+        assert!(ok(block(q.list_with_records(&b, 10))).is_empty());
+
+        if db.dialect() == gauntlet_store::db::Dialect::Postgres {
+            // The server drops the shared readers' connections while their runtime is not
+            // looking, so the next read is sent on a dead connection: it is tried again on a
+            // new one instead of failing.
+            let rt = ok(tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build());
+            rt.block_on(async {
+                for _ in 0..8 {
+                    ok(q.get_with_record(&a, started.as_str()).await);
+                }
+                let killed = ok(db.with_conn(|c| {
+                    c.query_one(
+                        "SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity
+                         WHERE datname = current_database() AND pid <> pg_backend_pid()",
+                        &[],
+                    )?
+                    .int(0)
+                }));
+                assert!(killed >= 1, "no reader connection was open");
+                std::thread::sleep(std::time::Duration::from_millis(300));
+                for _ in 0..8 {
+                    let (_, found) = ok(q.get_with_record(&a, started.as_str()).await);
+                    assert!(found.is_some());
+                }
+            });
+        }
     });
 }

@@ -1,8 +1,12 @@
 //! PostgreSQL behind [`Conn`](super::Conn), on `tokio-postgres`.
 //!
-//! Connections are driven by a private one-thread runtime; statements are awaited with a
-//! plain thread-parking executor, so a call works from any thread — a plain one, a
+//! Pooled connections are driven by a private one-thread runtime; statements are awaited with
+//! a plain thread-parking executor, so a call works from any thread — a plain one, a
 //! `spawn_blocking` task, or (briefly blocking it) an async task — without nesting runtimes.
+//!
+//! [`Shared`] connections serve async readers instead ([`Db::fetch`](super::Db::fetch)): many
+//! tasks use one at once (tokio-postgres pipelines their statements on the socket), and its
+//! socket is driven by the readers' own runtime, so a read costs no thread hand-over at all.
 
 use std::error::Error as _;
 use std::future::Future;
@@ -81,6 +85,76 @@ fn wait<F: Future>(f: F) -> F::Output {
         }
         std::thread::park();
     }
+}
+
+/// A connection many async readers share; see the module's documentation.
+pub(crate) struct Shared {
+    client: Client,
+    statements: std::sync::Mutex<std::collections::HashMap<String, tokio_postgres::Statement>>,
+}
+
+impl Shared {
+    /// Connects, driving the socket on the current tokio runtime: the connection lives until
+    /// the last clone of the client is dropped or that runtime shuts down.
+    pub(super) async fn connect(config: &tokio_postgres::Config) -> Result<Shared> {
+        let mut config = config.clone();
+        config.connect_timeout(std::time::Duration::from_secs(10));
+        let (client, connection) = config.connect(NoTls).await.map_err(|e| StoreError::Open {
+            path: describe(&config),
+            message: match e.as_db_error() {
+                Some(db) => db.message().to_owned(),
+                None => e.to_string(),
+            },
+        })?;
+        tokio::spawn(async move {
+            let _ = connection.await;
+        });
+        Ok(Shared {
+            client,
+            statements: std::sync::Mutex::new(std::collections::HashMap::new()),
+        })
+    }
+
+    pub(super) fn is_closed(&self) -> bool {
+        self.client.is_closed()
+    }
+
+    async fn prepare(&self, sql: &str) -> Result<tokio_postgres::Statement> {
+        let cached = self
+            .statements
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(sql)
+            .cloned();
+        if let Some(s) = cached {
+            return Ok(s);
+        }
+        let stmt = self.client.prepare(sql).await.map_err(error)?;
+        let mut statements = self.statements.lock().unwrap_or_else(|p| p.into_inner());
+        if statements.len() >= 512 {
+            statements.clear();
+        }
+        statements.insert(sql.to_owned(), stmt.clone());
+        Ok(stmt)
+    }
+
+    pub(super) async fn query(&self, sql: &str, params: &[Val]) -> Result<Vec<Row>> {
+        let stmt = self.prepare(sql).await?;
+        self.client
+            .query(&stmt, &refs(params))
+            .await
+            .map_err(error)?
+            .iter()
+            .map(row_of)
+            .collect()
+    }
+}
+
+fn row_of(row: &tokio_postgres::Row) -> Result<Row> {
+    (0..row.len())
+        .map(|i| row.try_get::<_, Val>(i).map_err(error))
+        .collect::<Result<Vec<_>>>()
+        .map(Row)
 }
 
 impl ToSql for Val {
@@ -252,12 +326,7 @@ impl Conn for Pg<'_> {
         let rows = wait(self.0.client.query_raw(&stmt, params.iter())).map_err(error)?;
         let mut rows = std::pin::pin!(rows);
         while let Some(row) = wait(rows.next()) {
-            let row = row.map_err(error)?;
-            let mut vals = Vec::with_capacity(row.len());
-            for i in 0..row.len() {
-                vals.push(row.try_get::<_, Val>(i).map_err(error)?);
-            }
-            f(Row(vals))?;
+            f(row_of(&row.map_err(error)?)?)?;
         }
         Ok(())
     }

@@ -4,7 +4,7 @@
 mod audit;
 mod extra;
 mod retention;
-mod runs;
+pub(crate) mod runs;
 
 use std::path::Path;
 use std::sync::mpsc;

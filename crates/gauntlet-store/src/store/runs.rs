@@ -11,12 +11,12 @@ use super::{Store, json_text};
 use crate::db::{Dialect, Row};
 use crate::{Result, RunFilter, RunStore, StoreError, params};
 
-pub(super) const RUN_COLUMNS: &str = "id, project, suite, seed, status, config_hash, gauntlet_version, started_at, finished_at, cases_total, passed, failed, errored, tokens_input, tokens_output, cost_usd";
+pub(crate) const RUN_COLUMNS: &str = "id, project, suite, seed, status, config_hash, gauntlet_version, started_at, finished_at, cases_total, passed, failed, errored, tokens_input, tokens_output, cost_usd";
 
 /// Cases read per round trip by [`RunStore::for_each_case`]: bounded memory on any backend.
 const CHUNK: i64 = 1024;
 
-pub(super) fn run_from_row(row: &Row) -> Result<RunRecord> {
+pub(crate) fn run_from_row(row: &Row) -> Result<RunRecord> {
     let seed = row.text(3)?;
     let status = row.text(4)?;
     let (tokens_input, tokens_output) = (row.int(13)?, row.int(14)?);
