@@ -17,9 +17,22 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// The server this benchmark started, stopped by [`fail`] too: left running, it would keep
+/// the caller's pipes open and its port taken.
+static SERVER: std::sync::Mutex<Option<std::process::Child>> = std::sync::Mutex::new(None);
+
 fn fail(msg: &str) -> ! {
     eprintln!("gauntlet-api-bench: {msg}");
+    stop_server();
     std::process::exit(3)
+}
+
+fn stop_server() {
+    let server = SERVER.lock().map(|mut s| s.take()).unwrap_or_default();
+    if let Some(mut server) = server {
+        let _ = server.kill();
+        let _ = server.wait();
+    }
 }
 
 fn binary() -> PathBuf {
@@ -121,20 +134,25 @@ fn main() {
     }
     let root = String::from_utf8_lossy(&out.stdout).trim().to_owned();
     let port = 20000 + (std::process::id() % 20000) as u16;
-    let mut server = Command::new(&bin)
-        .args([
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--rate-limit",
-            "1000000",
-            "--workers",
-            "1",
-        ])
-        .envs(env.iter().cloned())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| fail(&e.to_string()));
+    let server = Some(
+        Command::new(&bin)
+            .args([
+                "serve",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--rate-limit",
+                "1000000",
+                "--workers",
+                "1",
+            ])
+            .envs(env.iter().cloned())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| fail(&e.to_string())),
+    );
+    *SERVER
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner) = server;
     let base = format!("http://127.0.0.1:{port}");
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -226,8 +244,7 @@ fn main() {
             );
         }
     });
-    let _ = server.kill();
-    let _ = server.wait();
+    stop_server();
     let _ = std::fs::remove_dir_all(&dir);
 }
 
