@@ -248,6 +248,16 @@ struct Readers {
     next: std::sync::atomic::AtomicUsize,
 }
 
+impl Readers {
+    fn new(n: usize) -> Readers {
+        Readers {
+            slots: (0..n).map(|_| Mutex::new(None)).collect(),
+            connecting: (0..n).map(|_| tokio::sync::Mutex::new(())).collect(),
+            next: std::sync::atomic::AtomicUsize::new(0),
+        }
+    }
+}
+
 /// How many connections [`Db::fetch`] spreads PostgreSQL reads over: half the cores, from one
 /// to eight. Each pipelines every statement sent to it, so one already keeps a small machine
 /// busy; more add PostgreSQL backends competing with the server for the same cores. Measured
@@ -331,6 +341,10 @@ impl Db {
     }
 
     fn with_backend(backend: Backend, max: usize) -> Db {
+        let readers = Readers::new(match backend {
+            Backend::Sqlite { .. } => 0,
+            Backend::Postgres { .. } => reader_count(),
+        });
         Db {
             inner: Arc::new(Inner {
                 backend,
@@ -340,13 +354,7 @@ impl Db {
                 }),
                 freed: Condvar::new(),
                 max,
-                readers: Readers {
-                    slots: (0..reader_count()).map(|_| Mutex::new(None)).collect(),
-                    connecting: (0..reader_count())
-                        .map(|_| tokio::sync::Mutex::new(()))
-                        .collect(),
-                    next: std::sync::atomic::AtomicUsize::new(0),
-                },
+                readers,
             }),
         }
     }
@@ -428,9 +436,20 @@ impl Db {
     ///
     /// On PostgreSQL the statement goes to one of a few connections shared by every async
     /// reader (see `pg::Shared`); a lost connection is reopened and the read tried again, up to
-    /// three times. On SQLite, which has no async interface, it runs on a blocking thread once
-    /// one of [`BLOCKING_SLOTS`] is free. Must be awaited inside a tokio runtime.
+    /// three times (so only `SELECT` is accepted: a retried write could happen twice). On SQLite,
+    /// which has no async interface, it runs on a blocking thread once one of
+    /// [`BLOCKING_SLOTS`] is free.
+    ///
+    /// Must be awaited inside a tokio runtime. A shared connection is driven by the runtime
+    /// that opened it and is reopened once that runtime is gone, so a current-thread runtime
+    /// should not be kept idle while another one reads through the same `Db`.
     pub async fn fetch(&self, sql: &str, params: Vec<Val>) -> Result<Vec<Row>> {
+        let head = sql.trim_start().get(..6).unwrap_or_default();
+        if !head.eq_ignore_ascii_case("select") {
+            return Err(StoreError::Backend(
+                "Db::fetch runs SELECT statements only".into(),
+            ));
+        }
         let config = match &self.inner.backend {
             Backend::Postgres { config } => config,
             Backend::Sqlite { .. } => {

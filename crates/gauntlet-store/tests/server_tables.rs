@@ -358,6 +358,9 @@ fn async_reads_join_jobs_to_their_runs() {
         assert_eq!(seen, [(waiting.as_str(), false), (started.as_str(), true)]);
         assert_eq!(ok(block(q.list_with_records(&a, 1))).len(), 1);
         assert!(ok(block(q.list_with_records(&b, 10))).is_empty());
+        // Reads are retried, so writes are refused.
+        assert!(block(db.fetch("DELETE FROM jobs", Vec::new())).is_err());
+        assert_eq!(ok(block(q.list_with_records(&a, 10))).len(), 2);
 
         if db.dialect() == gauntlet_store::db::Dialect::Postgres {
             // The server drops the shared readers' connections while their runtime is not
