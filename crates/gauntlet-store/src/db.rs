@@ -378,6 +378,14 @@ impl Db {
         let mut idle = self.inner.idle.lock().unwrap_or_else(|p| p.into_inner());
         loop {
             if let Some(c) = idle.conns.pop() {
+                // A PostgreSQL connection that died while idle (a server restart, an
+                // administrator's kill) is dropped here rather than failing its next statement.
+                if let Connection::Postgres(pg) = &c
+                    && pg.is_closed()
+                {
+                    idle.open -= 1;
+                    continue;
+                }
                 return Ok(c);
             }
             if idle.open < self.inner.max {

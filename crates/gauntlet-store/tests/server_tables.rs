@@ -387,7 +387,24 @@ fn async_reads_join_jobs_to_their_runs() {
                     let (_, found) = ok(q.get_with_record(&a, started.as_str()).await);
                     assert!(found.is_some());
                 }
+                // Now every pooled connection but the reader's dies while idle: the pool
+                // drops them instead of failing the next statements on them.
+                let killed = ok(db
+                    .fetch(
+                        "SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity
+                         WHERE datname = current_database() AND pid <> pg_backend_pid()",
+                        Vec::new(),
+                    )
+                    .await);
+                assert!(
+                    killed[0].int(0).unwrap_or(0) >= 1,
+                    "no pooled connection was open"
+                );
             });
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            for _ in 0..4 {
+                assert_eq!(ok(q.get(&a, started.as_str())).id, started.as_str());
+            }
         }
     });
 }
