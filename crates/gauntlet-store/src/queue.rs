@@ -102,9 +102,16 @@ fn job_from(row: &Row) -> Result<Job> {
 /// A job and its run's record, which exists once a worker started the run.
 pub type JobWithRecord = (Job, Option<gauntlet_core::result::RunRecord>);
 
+/// A job and its run's record, by id; then the newest jobs with theirs.
+static JOB_WITH_RECORD: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| with_records("j.tenant_id = $1 AND j.id = $2"));
+static JOBS_WITH_RECORDS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    with_records("j.tenant_id = $1 ORDER BY j.created_at DESC, j.id DESC LIMIT $2")
+});
+
 /// Jobs joined to their runs' records, filtered and ordered by `tail` (which names the job
-/// table `j`). The same `tail` gives the same text, so its prepared statement is reused.
-fn with_records(tail: &'static str) -> String {
+/// table `j`).
+fn with_records(tail: &str) -> String {
     use crate::store::runs::RUN_COLUMNS;
     let qualified = |cols: &str, table: &str| {
         cols.split(", ")
@@ -255,10 +262,7 @@ impl Queue {
     pub async fn get_with_record(&self, tenant: &TenantId, id: &str) -> Result<JobWithRecord> {
         let rows = self
             .db
-            .fetch(
-                &with_records("j.tenant_id = $1 AND j.id = $2"),
-                vec![tenant.as_str().into(), id.into()],
-            )
+            .fetch(&JOB_WITH_RECORD, vec![tenant.as_str().into(), id.into()])
             .await?;
         rows.into_iter()
             .next()
@@ -274,7 +278,7 @@ impl Queue {
     ) -> Result<Vec<JobWithRecord>> {
         self.db
             .fetch(
-                &with_records("j.tenant_id = $1 ORDER BY j.created_at DESC, j.id DESC LIMIT $2"),
+                &JOBS_WITH_RECORDS,
                 vec![tenant.as_str().into(), limit.into()],
             )
             .await?
