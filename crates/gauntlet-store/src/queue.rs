@@ -270,7 +270,8 @@ impl Queue {
             .unwrap_or_else(|| Err(StoreError::NotFound(format!("run `{id}`"))))
     }
 
-    /// [`Queue::list`] with each run's record, in one statement, from async code.
+    /// The newest `limit` jobs, newest first, each with its run's record: one statement, from
+    /// async code.
     pub async fn list_with_records(
         &self,
         tenant: &TenantId,
@@ -285,19 +286,6 @@ impl Queue {
             .into_iter()
             .map(job_with_record)
             .collect()
-    }
-
-    /// Newest first.
-    pub fn list(&self, tenant: &TenantId, limit: usize) -> Result<Vec<Job>> {
-        self.db.with_conn(|c| {
-            c.query(
-                &format!("SELECT {COLUMNS} FROM jobs WHERE tenant_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2"),
-                params![tenant.as_str(), limit],
-            )?
-            .iter()
-            .map(job_from)
-            .collect()
-        })
     }
 
     /// Claims up to `n` ready jobs for `worker`, leasing each for `lease_ms` and giving it

@@ -36,12 +36,22 @@ impl PgConn {
             return Ok(s.clone());
         }
         let stmt = wait(self.client.prepare(sql)).map_err(error)?;
-        if self.statements.len() >= 512 {
-            self.statements.clear();
-        }
-        self.statements.insert(sql.to_owned(), stmt.clone());
+        remember(&mut self.statements, sql, &stmt);
         Ok(stmt)
     }
+}
+
+/// Keeps a prepared statement for reuse, forgetting them all past 512 (statements are built
+/// from a fixed set of texts, so that bound is only reached by something unusual).
+fn remember(
+    statements: &mut std::collections::HashMap<String, tokio_postgres::Statement>,
+    sql: &str,
+    stmt: &tokio_postgres::Statement,
+) {
+    if statements.len() >= 512 {
+        statements.clear();
+    }
+    statements.insert(sql.to_owned(), stmt.clone());
 }
 
 pub(super) struct Pg<'a>(pub &'a mut PgConn);
@@ -106,6 +116,7 @@ impl Shared {
                 None => e.to_string(),
             },
         })?;
+        // The connection ends when the client is dropped; its error then is of no interest.
         tokio::spawn(async move {
             let _ = connection.await;
         });
@@ -130,11 +141,11 @@ impl Shared {
             return Ok(s);
         }
         let stmt = self.client.prepare(sql).await.map_err(error)?;
-        let mut statements = self.statements.lock().unwrap_or_else(|p| p.into_inner());
-        if statements.len() >= 512 {
-            statements.clear();
-        }
-        statements.insert(sql.to_owned(), stmt.clone());
+        remember(
+            &mut self.statements.lock().unwrap_or_else(|p| p.into_inner()),
+            sql,
+            &stmt,
+        );
         Ok(stmt)
     }
 
@@ -240,30 +251,14 @@ fn error(e: tokio_postgres::Error) -> StoreError {
     }
 }
 
+/// A pooled connection, its socket driven by the private runtime.
 pub(super) fn connect(config: &tokio_postgres::Config) -> Result<PgConn> {
-    let mut config = config.clone();
-    config.connect_timeout(std::time::Duration::from_secs(10));
+    let (rt, config) = (driver()?, config.clone());
     let described = describe(&config);
-    let rt = driver()?;
-    let opened = wait(rt.spawn(async move {
-        let (client, connection) = config.connect(NoTls).await?;
-        // The connection ends when the client is dropped; its error then is of no interest.
-        tokio::spawn(async move {
-            let _ = connection.await;
-        });
-        Ok::<_, tokio_postgres::Error>(client)
-    }));
-    match opened {
-        Ok(Ok(client)) => Ok(PgConn {
-            client,
+    match wait(rt.spawn(async move { Shared::connect(&config).await })) {
+        Ok(opened) => opened.map(|shared| PgConn {
+            client: shared.client,
             statements: std::collections::HashMap::new(),
-        }),
-        Ok(Err(e)) => Err(StoreError::Open {
-            path: described,
-            message: match e.as_db_error() {
-                Some(db) => db.message().to_owned(),
-                None => e.to_string(),
-            },
         }),
         Err(e) => Err(StoreError::Open {
             path: described,
