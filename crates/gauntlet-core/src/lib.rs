@@ -5,9 +5,11 @@
 //! values handed to it. Every other crate speaks in these types.
 
 pub mod assertion;
+pub mod capability;
 pub mod chaos;
 pub mod evaluators;
 pub mod expr;
+pub mod files;
 pub mod hash;
 pub mod ids;
 pub mod model;

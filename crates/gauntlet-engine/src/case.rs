@@ -181,7 +181,10 @@ pub async fn run_case(
                         serde_json::to_value(a.as_ref()).unwrap_or_default(),
                     );
                 }
-                gauntlet_eval::finish(a, crate::custom::evaluate(spec, &payload).await)
+                gauntlet_eval::finish(
+                    a,
+                    crate::custom::evaluate(spec, &shared.host, &payload).await,
+                )
             }
             _ => gauntlet_eval::evaluate(a, &subject),
         };

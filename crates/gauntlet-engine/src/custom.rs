@@ -4,7 +4,6 @@
 //! The command runs in the project directory, is killed after its timeout, and fails the
 //! assertion with its exit status and the end of its stderr when it does not answer.
 
-use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -16,26 +15,25 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 /// How much of stderr a failure quotes.
 const STDERR_TAIL: usize = 400;
 
-pub async fn evaluate(spec: &CustomSpec, case: &Value) -> Outcome {
-    match run(spec, case).await {
+pub async fn evaluate(spec: &CustomSpec, host: &gauntlet_sandbox::Host, case: &Value) -> Outcome {
+    match run(spec, host, case).await {
         Ok(o) => o,
         Err(e) => gauntlet_eval::binary(false, format!("custom evaluator: {e}")),
     }
 }
 
-async fn run(spec: &CustomSpec, case: &Value) -> Result<Outcome, String> {
+async fn run(
+    spec: &CustomSpec,
+    host: &gauntlet_sandbox::Host,
+    case: &Value,
+) -> Result<Outcome, String> {
     let Some((program, args)) = spec.command.split_first() else {
         return Err("no command".into());
     };
-    // A relative program path (`./grade.sh`, `graders/x`) is relative to the project.
-    let program = if program.contains('/') && Path::new(program).is_relative() {
-        spec.dir.join(program).display().to_string()
-    } else {
-        program.clone()
-    };
-    let mut child = tokio::process::Command::new(&program)
-        .args(args)
-        .current_dir(&spec.dir)
+    let gauntlet_sandbox::Launch { mut command, guard } = host
+        .command(program, args, &spec.dir, &[])
+        .map_err(|e| e.to_string())?;
+    let mut child = command
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -93,6 +91,9 @@ async fn run(spec: &CustomSpec, case: &Value) -> Result<Outcome, String> {
         t.chars().skip(skip).collect()
     };
     if !status.success() {
+        if let Some(why) = guard.explain(status, &err) {
+            return Err(format!("`{}`: {why}", spec.command.join(" ")));
+        }
         return Err(format!(
             "`{}` exited with {status}{}",
             spec.command.join(" "),

@@ -55,6 +55,9 @@ pub struct RunConfig {
     pub performance_baseline: Option<Arc<PerfBaseline>>,
     /// Result indices already recorded (a resumed run): counted, not run again.
     pub skip: Arc<std::collections::BTreeSet<u32>>,
+    /// The machine as the suite may use it: every program the run starts and every HTTP
+    /// request it sends goes through this host (sandboxed and egress-checked for a tenant).
+    pub host: gauntlet_sandbox::Host,
 }
 
 /// A shared judge cache (a newtype so that `RunConfig` stays `Debug`).
@@ -97,6 +100,7 @@ pub(crate) struct Shared {
     pub mcp: mcp::Servers,
     pub cancel: Cancel,
     pub judge_cache: Option<Arc<dyn JudgeCache>>,
+    pub host: gauntlet_sandbox::Host,
 }
 
 /// Runs one suite, sending each finished case to `results` (in completion order; each carries
@@ -112,7 +116,7 @@ pub async fn run_suite(
         .suites
         .get_index_of(suite_name)
         .ok_or_else(|| EngineError::UnknownSuite(suite_name.to_owned()))?;
-    let registry = gauntlet_providers::Registry::new(&project);
+    let registry = gauntlet_providers::Registry::on(&project, &config.host);
     // A strict replay answers agents' MCP tool calls from the recording; suites that call a
     // server directly (`mcp:NAME` targets) test the server itself, so they still connect.
     let strict_replay = config
@@ -127,7 +131,7 @@ pub async fn run_suite(
     let mcp = if strict_replay && !direct {
         mcp::Servers::default()
     } else {
-        mcp::Servers::connect(&project, suite_name).await
+        mcp::Servers::connect(&project, suite_name, &config.host).await
     };
     let mut providers: HashMap<String, Arc<dyn Provider>> = HashMap::new();
     let mut tool_specs: HashMap<String, Arc<[ToolSpec]>> = HashMap::new();
@@ -149,6 +153,7 @@ pub async fn run_suite(
         mcp,
         cancel: cancel.clone(),
         judge_cache: config.judge_cache.as_ref().map(|h| Arc::clone(&h.0)),
+        host: config.host.clone(),
     });
     // Cases with `performance` assertions pass through a collector that waits for all their
     // trials; the others go straight to the caller.

@@ -58,14 +58,15 @@ pub fn config(def: &McpServer) -> ServerConfig {
 impl Servers {
     /// Connects to every server the suite uses (its MCP targets and the servers of the agents
     /// it runs), concurrently, and lists their tools.
-    pub async fn connect(project: &Project, suite: &str) -> Servers {
+    pub async fn connect(project: &Project, suite: &str, host: &gauntlet_sandbox::Host) -> Servers {
         let mut tasks = tokio::task::JoinSet::new();
         for (name, def) in &project.mcp_servers_of(suite) {
             let name = name.clone();
             let cfg = config(def);
+            let host = host.clone();
             tasks.spawn(async move {
                 // Connect, check health with a ping, then list the (filtered) tools.
-                let connected = match Client::connect(cfg).await {
+                let connected = match Client::connect_on(cfg, host).await {
                     Ok(c) => match c.ping().await {
                         Ok(()) => match c.tools().await {
                             Ok(tools) => Ok((c, tools)),

@@ -35,6 +35,8 @@ pub struct Client {
 
 struct Inner {
     config: ServerConfig,
+    /// Where the server's process starts and its requests go out.
+    host: gauntlet_sandbox::Host,
     filter: ToolFilter,
     /// The live connection and its generation (bumped on every reconnection). Requests hold
     /// the read lock only to clone the `Arc`; a reconnection holds the write lock while it
@@ -72,12 +74,22 @@ impl Client {
     /// Starts or reaches the server and performs the `initialize` handshake, within
     /// [`ServerConfig::startup_timeout`].
     pub async fn connect(config: ServerConfig) -> Result<Client, McpError> {
-        let connection = connect(&config).await?;
+        Client::connect_on(config, gauntlet_sandbox::Host::operator()).await
+    }
+
+    /// As [`Client::connect`], with the server's process started and its HTTP requests sent
+    /// through `host` (sandboxed and egress-checked for a tenant).
+    pub async fn connect_on(
+        config: ServerConfig,
+        host: gauntlet_sandbox::Host,
+    ) -> Result<Client, McpError> {
+        let connection = connect(&config, &host).await?;
         let pid = connection.pid.unwrap_or(0);
         Ok(Client {
             inner: Arc::new(Inner {
                 filter: ToolFilter::new(&config.tools_filter),
                 config,
+                host,
                 slot: RwLock::new(Slot {
                     connection: Arc::new(connection),
                     generation: 0,
@@ -427,14 +439,13 @@ impl Client {
         // stopped) so that, should reconnecting fail, the next request tries again instead
         // of talking to it.
         slot.connection.service.cancellation_token().cancel();
-        let connection =
-            connect(&self.inner.config)
-                .await
-                .map_err(|source| McpError::Reconnect {
-                    server: self.name().to_owned(),
-                    operation: operation.to_owned(),
-                    source: Box::new(source),
-                })?;
+        let connection = connect(&self.inner.config, &self.inner.host)
+            .await
+            .map_err(|source| McpError::Reconnect {
+                server: self.name().to_owned(),
+                operation: operation.to_owned(),
+                source: Box::new(source),
+            })?;
         self.inner
             .pid
             .store(connection.pid.unwrap_or(0), Ordering::Relaxed);

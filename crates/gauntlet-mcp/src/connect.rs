@@ -34,6 +34,8 @@ pub(crate) struct Connection {
     pub(crate) pid: Option<u32>,
     /// The server's recent stderr (stdio only).
     pub(crate) stderr: Option<StderrTail>,
+    /// The process's private directory and limits, when sandboxed (kept while it runs).
+    pub(crate) _guard: Option<gauntlet_sandbox::launch::Guard>,
 }
 
 impl Connection {
@@ -51,7 +53,10 @@ impl Connection {
 
 /// Connects to the server described by `config` and performs the handshake, within
 /// `config.startup_timeout`.
-pub(crate) async fn connect(config: &ServerConfig) -> Result<Connection, McpError> {
+pub(crate) async fn connect(
+    config: &ServerConfig,
+    host: &gauntlet_sandbox::Host,
+) -> Result<Connection, McpError> {
     match &config.transport {
         Transport::Stdio {
             command,
@@ -65,11 +70,16 @@ pub(crate) async fn connect(config: &ServerConfig) -> Result<Connection, McpErro
                     message: "the stdio command is empty".into(),
                 });
             }
-            let mut cmd = tokio::process::Command::new(command);
-            cmd.args(args).envs(env.iter().map(|(k, v)| (k, v)));
-            if let Some(cwd) = cwd {
-                cmd.current_dir(cwd);
-            }
+            let dir = cwd.clone().unwrap_or_else(|| ".".into());
+            let gauntlet_sandbox::Launch {
+                command: mut cmd,
+                guard,
+            } = host
+                .command(command, args, &dir, env)
+                .map_err(|e| McpError::Config {
+                    server: config.name.clone(),
+                    message: e.to_string(),
+                })?;
             // A safety net: rmcp kills the child when the session ends; this also covers a
             // runtime shutting down before that cleanup ran.
             cmd.kill_on_drop(true);
@@ -91,16 +101,23 @@ pub(crate) async fn connect(config: &ServerConfig) -> Result<Connection, McpErro
                 service,
                 pid,
                 stderr: Some(tail),
+                _guard: Some(guard),
             })
         }
         Transport::Http { url, headers } => {
             let transport_config = http_config(config, url, headers)?;
-            let transport = StreamableHttpClientTransport::from_config(transport_config);
+            host.check_url(url).map_err(|e| McpError::Config {
+                server: config.name.clone(),
+                message: e.to_string(),
+            })?;
+            let transport =
+                StreamableHttpClientTransport::with_client(host.http().clone(), transport_config);
             let service = handshake(config, transport, None).await?;
             Ok(Connection {
                 service,
                 pid: None,
                 stderr: None,
+                _guard: None,
             })
         }
     }

@@ -17,12 +17,14 @@ pub const DEFAULT_MAX_TOKENS: u32 = 4096;
 
 pub struct Anthropic {
     def: ProviderDef,
+    host: gauntlet_sandbox::Host,
     redactor: Redactor,
 }
 
 impl Anthropic {
-    pub fn new(def: ProviderDef) -> Anthropic {
+    pub fn new(def: ProviderDef, host: &gauntlet_sandbox::Host) -> Anthropic {
         Anthropic {
+            host: host.clone(),
             redactor: Redactor::for_provider(&def),
             def,
         }
@@ -120,9 +122,11 @@ impl Provider for Anthropic {
         _ctx: &'a mut CallContext,
     ) -> BoxFuture<'a, Result<ChatResponse, ProviderError>> {
         Box::pin(async move {
-            let call = Call::new(&self.def, &self.redactor, error_message);
+            let call = Call::new(&self.def, &self.host, &self.redactor, error_message);
             let base = self.def.base_url.as_deref().unwrap_or(DEFAULT_BASE_URL);
-            let mut request = http::client()
+            let mut request = self
+                .host
+                .http()
                 .post(http::join(base, "v1/messages"))
                 .header("anthropic-version", API_VERSION)
                 .json(&body(&req, self.def.stream));

@@ -17,13 +17,15 @@ use crate::{
 
 pub struct Bedrock {
     def: ProviderDef,
+    host: gauntlet_sandbox::Host,
     redactor: Redactor,
     credentials: OnceLock<gauntlet_aws::Credentials>,
 }
 
 impl Bedrock {
-    pub fn new(def: ProviderDef) -> Bedrock {
+    pub fn new(def: ProviderDef, host: &gauntlet_sandbox::Host) -> Bedrock {
         Bedrock {
+            host: host.clone(),
             redactor: Redactor::for_provider(&def),
             def,
             credentials: OnceLock::new(),
@@ -31,8 +33,12 @@ impl Bedrock {
     }
 
     /// A Bedrock provider signing with the given credentials instead of looking them up.
-    pub fn with_credentials(def: ProviderDef, credentials: gauntlet_aws::Credentials) -> Bedrock {
-        let b = Bedrock::new(def);
+    pub fn with_credentials(
+        def: ProviderDef,
+        host: &gauntlet_sandbox::Host,
+        credentials: gauntlet_aws::Credentials,
+    ) -> Bedrock {
+        let b = Bedrock::new(def, host);
         let _ = b.credentials.set(credentials);
         b
     }
@@ -46,15 +52,26 @@ impl Bedrock {
             .aws
             .as_ref()
             .and_then(|a| a.region.clone())
-            .or_else(|| gauntlet_aws::region(self.profile()))
+            .or_else(|| {
+                if self.host.caps().operator {
+                    gauntlet_aws::region(self.profile())
+                } else {
+                    None
+                }
+            })
     }
 
     fn credentials(&self, call: &Call<'_>) -> Result<&gauntlet_aws::Credentials, ProviderError> {
         if let Some(c) = self.credentials.get() {
             return Ok(c);
         }
-        let c = gauntlet_aws::credentials(self.profile())
-            .map_err(|e| call.err(ErrorKind::Auth, e.to_string()))?;
+        // The server's own AWS credentials (its environment and ~/.aws) are not a tenant's.
+        let c = if self.host.caps().operator {
+            gauntlet_aws::credentials(self.profile())
+        } else {
+            gauntlet_aws::credentials_from(&|_| None, self.profile())
+        }
+        .map_err(|e| call.err(ErrorKind::Auth, e.to_string()))?;
         // Keep secrets out of every message, as for configured ones.
         Ok(self.credentials.get_or_init(|| c))
     }
@@ -178,7 +195,7 @@ impl Provider for Bedrock {
                         .and_then(|v| v.to_str().ok())
                         .map(exception_kind)
                 }),
-                ..Call::new(&self.def, &self.redactor, error_message)
+                ..Call::new(&self.def, &self.host, &self.redactor, error_message)
             };
             let base = match (&self.def.base_url, self.region()) {
                 (Some(b), _) => b.clone(),
@@ -223,7 +240,7 @@ impl Provider for Bedrock {
                 .map_err(|e| call.err(ErrorKind::InvalidRequest, e.to_string()))?;
                 headers.extend(signed);
             }
-            let mut request = http::client().post(&url).body(payload);
+            let mut request = self.host.http().post(&url).body(payload);
             for (k, v) in &headers {
                 request = request.header(k, v);
             }

@@ -104,12 +104,14 @@ fn generic_error(v: &Value) -> Option<String> {
 
 pub struct HttpAgent {
     def: ProviderDef,
+    host: gauntlet_sandbox::Host,
     redactor: Redactor,
 }
 
 impl HttpAgent {
-    pub fn new(def: ProviderDef) -> HttpAgent {
+    pub fn new(def: ProviderDef, host: &gauntlet_sandbox::Host) -> HttpAgent {
         HttpAgent {
+            host: host.clone(),
             redactor: Redactor::for_provider(&def),
             def,
         }
@@ -123,14 +125,14 @@ impl Provider for HttpAgent {
         _ctx: &'a mut CallContext,
     ) -> BoxFuture<'a, Result<ChatResponse, ProviderError>> {
         Box::pin(async move {
-            let call = Call::new(&self.def, &self.redactor, generic_error);
+            let call = Call::new(&self.def, &self.host, &self.redactor, generic_error);
             let Some(spec) = &self.def.http else {
                 return Err(call.err(ErrorKind::InvalidRequest, "no `url` configured"));
             };
             let body = render_body(&spec.body, &request_context(&req));
             let method = reqwest::Method::from_bytes(spec.method.as_bytes())
                 .unwrap_or(reqwest::Method::POST);
-            let mut request = http::client().request(method, &spec.url).json(&body);
+            let mut request = self.host.http().request(method, &spec.url).json(&body);
             if let Some(key) = &self.def.api_key {
                 request = request.bearer_auth(key.expose());
             }
@@ -182,6 +184,8 @@ impl Provider for HttpAgent {
 /// A running agent process.
 struct Proc {
     child: Child,
+    /// The process's private directory and limits, when sandboxed.
+    guard: gauntlet_sandbox::launch::Guard,
     stdin: ChildStdin,
     stdout: Lines<BufReader<ChildStdout>>,
     stderr: Arc<Mutex<VecDeque<String>>>,
@@ -197,20 +201,28 @@ impl Proc {
             Some(c) => spec.dir.join(c),
             None => spec.dir.clone(),
         };
-        let mut cmd = tokio::process::Command::new(&spec.command);
-        cmd.args(&spec.args)
-            .current_dir(if dir.as_os_str().is_empty() {
-                ".".into()
-            } else {
-                dir
-            })
-            .stdin(Stdio::piped())
+        let env: Vec<(String, String)> = spec
+            .env
+            .iter()
+            .map(|(k, v)| (k.clone(), v.expose().to_owned()))
+            .collect();
+        let dir = if dir.as_os_str().is_empty() {
+            ".".into()
+        } else {
+            dir
+        };
+        let launch = agent
+            .host
+            .command(&spec.command, &spec.args, &dir, &env)
+            .map_err(|e| agent.err(ErrorKind::InvalidRequest, e.to_string()))?;
+        let gauntlet_sandbox::Launch {
+            command: mut cmd,
+            guard,
+        } = launch;
+        cmd.stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
-        for (k, v) in &spec.env {
-            cmd.env(k, v.expose());
-        }
         let mut child = cmd.spawn().map_err(|e| {
             agent.err(
                 ErrorKind::InvalidRequest,
@@ -236,6 +248,7 @@ impl Proc {
         });
         let mut p = Proc {
             child,
+            guard,
             stdin,
             stdout: BufReader::new(stdout).lines(),
             stderr: tail,
@@ -308,15 +321,18 @@ impl Proc {
 
     /// A network-class error naming the exit status and the end of stderr.
     fn died(&mut self, agent: &ProcessAgent, what: &str) -> ProviderError {
-        let status = match self.child.try_wait() {
-            Ok(Some(s)) => format!(" ({s})"),
-            _ => String::new(),
-        };
         let tail: Vec<String> = self
             .stderr
             .lock()
             .map(|t| t.iter().cloned().collect())
             .unwrap_or_default();
+        let status = match self.child.try_wait() {
+            Ok(Some(s)) => match self.guard.explain(s, &tail.join("\n")) {
+                Some(why) => format!(" ({s}; {why})"),
+                None => format!(" ({s})"),
+            },
+            _ => String::new(),
+        };
         let stderr = if tail.is_empty() {
             String::new()
         } else {
@@ -345,13 +361,15 @@ impl Drop for Session {
 
 pub struct ProcessAgent {
     def: ProviderDef,
+    host: gauntlet_sandbox::Host,
     redactor: Redactor,
     idle: Arc<Mutex<Vec<Proc>>>,
 }
 
 impl ProcessAgent {
-    pub fn new(def: ProviderDef) -> ProcessAgent {
+    pub fn new(def: ProviderDef, host: &gauntlet_sandbox::Host) -> ProcessAgent {
         ProcessAgent {
+            host: host.clone(),
             redactor: Redactor::for_provider(&def),
             def,
             idle: Arc::new(Mutex::new(Vec::new())),

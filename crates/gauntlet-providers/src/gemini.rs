@@ -14,12 +14,14 @@ pub const DEFAULT_BASE_URL: &str = "https://generativelanguage.googleapis.com/v1
 
 pub struct Gemini {
     def: ProviderDef,
+    host: gauntlet_sandbox::Host,
     redactor: Redactor,
 }
 
 impl Gemini {
-    pub fn new(def: ProviderDef) -> Gemini {
+    pub fn new(def: ProviderDef, host: &gauntlet_sandbox::Host) -> Gemini {
         Gemini {
+            host: host.clone(),
             redactor: Redactor::for_provider(&def),
             def,
         }
@@ -127,7 +129,7 @@ impl Provider for Gemini {
         _ctx: &'a mut CallContext,
     ) -> BoxFuture<'a, Result<ChatResponse, ProviderError>> {
         Box::pin(async move {
-            let call = Call::new(&self.def, &self.redactor, error_message);
+            let call = Call::new(&self.def, &self.host, &self.redactor, error_message);
             let base = self.def.base_url.as_deref().unwrap_or(DEFAULT_BASE_URL);
             let url = if self.def.stream {
                 http::join(
@@ -137,7 +139,7 @@ impl Provider for Gemini {
             } else {
                 http::join(base, &format!("models/{}:generateContent", req.model))
             };
-            let mut request = http::client().post(url).json(&body(&req));
+            let mut request = self.host.http().post(url).json(&body(&req));
             if let Some(key) = &self.def.api_key {
                 request = request.header("x-goog-api-key", key.expose());
             }

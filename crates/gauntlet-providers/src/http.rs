@@ -2,7 +2,6 @@
 //! statuses, headers and bodies onto [`ErrorKind`], server-sent events, and scrubbing of
 //! secrets from every message that leaves an adapter.
 
-use std::sync::OnceLock;
 use std::time::{Duration, Instant, SystemTime};
 
 use gauntlet_core::model::{ErrorKind, Provider as ProviderDef};
@@ -20,17 +19,6 @@ const QUOTE_LIMIT: usize = 500;
 
 /// Largest response body read (a runaway server cannot exhaust memory).
 const BODY_LIMIT: usize = 64 << 20;
-
-pub(crate) fn client() -> &'static reqwest::Client {
-    static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
-    CLIENT.get_or_init(|| {
-        reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(10))
-            .user_agent(concat!("gauntlet/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .unwrap_or_else(|_| reqwest::Client::new())
-    })
-}
 
 /// Replaces every secret value of a provider with its reference (`${secret:NAME}`), so that
 /// an endpoint echoing a key back cannot leak it into errors, outputs or reports.
@@ -210,6 +198,8 @@ fn epoch_seconds(year: i64, month: u32, day: u32, hms: &str) -> Option<i64> {
 pub(crate) struct Call<'a> {
     /// The provider's name, for messages.
     pub provider: &'a str,
+    /// Whose network the request goes out on (checked for a tenant).
+    pub host: &'a gauntlet_sandbox::Host,
     pub timeout: Duration,
     pub redactor: &'a Redactor,
     /// Pulls the human message out of the vendor's error body.
@@ -222,11 +212,13 @@ impl<'a> Call<'a> {
     /// The call settings of a provider definition.
     pub fn new(
         def: &'a ProviderDef,
+        host: &'a gauntlet_sandbox::Host,
         redactor: &'a Redactor,
         error_message: fn(&Value) -> Option<String>,
     ) -> Call<'a> {
         Call {
             provider: &def.name,
+            host,
             timeout: timeout(def),
             redactor,
             error_message,
@@ -241,9 +233,14 @@ impl<'a> Call<'a> {
         request: reqwest::RequestBuilder,
     ) -> Result<(reqwest::Response, Instant), ProviderError> {
         let started = Instant::now();
-        let response = request
-            .timeout(self.timeout)
-            .send()
+        let (client, request) = request.timeout(self.timeout).build_split();
+        let request = request.map_err(|e| self.transport_error(&e))?;
+        // Address literals are checked here; host names when the client resolves them.
+        self.host
+            .check_url(request.url().as_str())
+            .map_err(|d| self.err(ErrorKind::InvalidRequest, d.to_string()))?;
+        let response = client
+            .execute(request)
             .await
             .map_err(|e| self.transport_error(&e))?;
         let status = response.status().as_u16();

@@ -168,7 +168,13 @@ pub struct Registry {
 }
 
 impl Registry {
+    /// The registry of the operator's own runs (no egress checks).
     pub fn new(project: &Project) -> Registry {
+        Registry::on(project, &gauntlet_sandbox::Host::operator())
+    }
+
+    /// The registry of a run on `host`: every adapter's requests and processes go through it.
+    pub fn on(project: &Project, host: &gauntlet_sandbox::Host) -> Registry {
         let guarded = project
             .providers
             .iter()
@@ -178,7 +184,7 @@ impl Registry {
                     Arc::new(resilience::Guarded {
                         name: name.clone(),
                         model: def.model.clone(),
-                        inner: adapter(def),
+                        inner: adapter_on(def, host),
                         limiter: Arc::new(resilience::Limiter::new(&def.limits)),
                         breaker: resilience::Breaker::new(&def.limits),
                     }),
@@ -216,18 +222,23 @@ impl Registry {
     }
 }
 
-/// The adapter for a provider definition.
+/// The adapter for a provider definition, on the operator's host.
 pub fn adapter(def: &ProviderDef) -> Box<dyn Provider> {
+    adapter_on(def, &gauntlet_sandbox::Host::operator())
+}
+
+/// The adapter for a provider definition whose requests and processes go through `host`.
+pub fn adapter_on(def: &ProviderDef, host: &gauntlet_sandbox::Host) -> Box<dyn Provider> {
     match def.kind {
         ProviderKind::Mock => Box::new(mock::MockProvider),
         ProviderKind::Openai | ProviderKind::AzureOpenai => {
-            Box::new(openai::OpenAi::new(def.clone()))
+            Box::new(openai::OpenAi::new(def.clone(), host))
         }
-        ProviderKind::Anthropic => Box::new(anthropic::Anthropic::new(def.clone())),
-        ProviderKind::Gemini => Box::new(gemini::Gemini::new(def.clone())),
-        ProviderKind::Bedrock => Box::new(bedrock::Bedrock::new(def.clone())),
-        ProviderKind::Http => Box::new(external::HttpAgent::new(def.clone())),
-        ProviderKind::Process => Box::new(external::ProcessAgent::new(def.clone())),
+        ProviderKind::Anthropic => Box::new(anthropic::Anthropic::new(def.clone(), host)),
+        ProviderKind::Gemini => Box::new(gemini::Gemini::new(def.clone(), host)),
+        ProviderKind::Bedrock => Box::new(bedrock::Bedrock::new(def.clone(), host)),
+        ProviderKind::Http => Box::new(external::HttpAgent::new(def.clone(), host)),
+        ProviderKind::Process => Box::new(external::ProcessAgent::new(def.clone(), host)),
     }
 }
 

@@ -14,12 +14,14 @@ pub const DEFAULT_BASE_URL: &str = "https://api.openai.com/v1";
 
 pub struct OpenAi {
     def: ProviderDef,
+    host: gauntlet_sandbox::Host,
     redactor: Redactor,
 }
 
 impl OpenAi {
-    pub fn new(def: ProviderDef) -> OpenAi {
+    pub fn new(def: ProviderDef, host: &gauntlet_sandbox::Host) -> OpenAi {
         OpenAi {
+            host: host.clone(),
             redactor: Redactor::for_provider(&def),
             def,
         }
@@ -131,9 +133,9 @@ impl Provider for OpenAi {
         _ctx: &'a mut CallContext,
     ) -> BoxFuture<'a, Result<ChatResponse, ProviderError>> {
         Box::pin(async move {
-            let call = Call::new(&self.def, &self.redactor, error_message);
+            let call = Call::new(&self.def, &self.host, &self.redactor, error_message);
             let azure = self.def.kind == ProviderKind::AzureOpenai;
-            let mut request = http::client().post(self.url(req.model)).json(&body(
+            let mut request = self.host.http().post(self.url(req.model)).json(&body(
                 &req,
                 self.def.stream,
                 !azure,

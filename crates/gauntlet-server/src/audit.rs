@@ -125,6 +125,22 @@ impl Sink {
     }
 }
 
+/// The sink as the run service's audit trail: an append returns once the events are in the
+/// log.
+pub struct Trail<'a>(pub &'a Sink);
+
+impl gauntlet_run::AuditTrail for Trail<'_> {
+    fn append(&self, events: Vec<NewEvent>) -> gauntlet_run::BoxFuture<'_, Result<(), String>> {
+        Box::pin(async move {
+            for e in events {
+                self.0.send(e);
+            }
+            self.0.flush().await;
+            Ok(())
+        })
+    }
+}
+
 /// The server has no log stream of its own yet: operational errors go to stderr.
 pub(crate) fn tracing_error(message: &str) {
     #[allow(clippy::print_stderr)]

@@ -14,6 +14,11 @@ pub enum Code {
     BadRequest,
     /// 422: a specification upload did not validate; `details` lists file, line, column.
     InvalidSpec,
+    /// 422: the suite needs a capability its tenant was not granted (running programs,
+    /// reading host files, reaching internal addresses); `details` lists file, line, column
+    /// and each refusal's code (`capability.programs`, `capability.host_files`,
+    /// `capability.egress`).
+    CapabilityDenied,
     /// 401: no credentials, or credentials that are unknown, expired or revoked.
     Unauthenticated,
     /// 403: authenticated, but the role lacks the permission.
@@ -41,9 +46,10 @@ pub enum Code {
 }
 
 impl Code {
-    pub const ALL: [Code; 14] = [
+    pub const ALL: [Code; 15] = [
         Code::BadRequest,
         Code::InvalidSpec,
+        Code::CapabilityDenied,
         Code::Unauthenticated,
         Code::Forbidden,
         Code::NotFound,
@@ -61,7 +67,7 @@ impl Code {
     pub fn status(self) -> StatusCode {
         match self {
             Code::BadRequest => StatusCode::BAD_REQUEST,
-            Code::InvalidSpec => StatusCode::UNPROCESSABLE_ENTITY,
+            Code::InvalidSpec | Code::CapabilityDenied => StatusCode::UNPROCESSABLE_ENTITY,
             Code::Unauthenticated => StatusCode::UNAUTHORIZED,
             Code::Forbidden => StatusCode::FORBIDDEN,
             Code::NotFound => StatusCode::NOT_FOUND,
@@ -80,6 +86,7 @@ impl Code {
         match self {
             Code::BadRequest => "bad_request",
             Code::InvalidSpec => "invalid_spec",
+            Code::CapabilityDenied => "capability_denied",
             Code::Unauthenticated => "unauthenticated",
             Code::Forbidden => "forbidden",
             Code::NotFound => "not_found",

@@ -22,6 +22,7 @@ pub mod rbac;
 mod replies;
 pub mod routes;
 mod runs;
+mod settings;
 mod suites;
 pub mod worker;
 
@@ -60,6 +61,9 @@ pub struct ServerConfig {
     pub oidc: Option<jwt::OidcConfig>,
     /// How long a verified credential is trusted without asking the database again.
     pub session_ttl: Duration,
+    /// The key that seals tenants' secrets: a file outside the database, created on first
+    /// use.
+    pub secrets_key: std::path::PathBuf,
 }
 
 impl Default for ServerConfig {
@@ -75,6 +79,7 @@ impl Default for ServerConfig {
             instance: format!("serve-{}", std::process::id()),
             oidc: None,
             session_ttl: Duration::from_secs(30),
+            secrets_key: std::env::temp_dir().join("gauntlet-server-secrets.key"),
         }
     }
 }
@@ -85,8 +90,14 @@ pub struct App {
     pub runs: Arc<RunDb>,
     pub accounts: Accounts,
     pub suites: Suites,
+    /// Tenants' capabilities, variables, secrets and spend.
+    pub tenancy: gauntlet_store::tenancy::Tenancy,
+    /// Seals and opens tenants' secrets.
+    pub sealer: settings::Sealer,
     pub queue: Queue,
     pub audit: audit::Sink,
+    /// Signs the audit log's tree heads and run bundles.
+    pub signer: Arc<dyn gauntlet_audit::Signer>,
     pub hub: events::Hub,
     pub metrics: metrics::Metrics,
     pub limiter: http::RateLimiter,
@@ -125,11 +136,16 @@ pub fn app(
     std::fs::create_dir_all(&config.work_dir)
         .map_err(|e| ServeError::Setup(format!("{}: {e}", config.work_dir.display())))?;
     let (stopping, _) = tokio::sync::watch::channel(false);
+    let sealer = settings::Sealer::load_or_create(&config.secrets_key)
+        .map_err(|e| ServeError::Setup(format!("the secrets key: {e}")))?;
     Ok(Arc::new(App {
         accounts: Accounts::new(db.clone()),
         suites: Suites::new(db.clone()),
+        tenancy: gauntlet_store::tenancy::Tenancy::new(db.clone()),
+        sealer,
         queue: Queue::new(db.clone()),
-        audit: audit::Sink::start(Arc::clone(&runs), signer),
+        audit: audit::Sink::start(Arc::clone(&runs), Arc::clone(&signer)),
+        signer,
         hub: events::Hub::default(),
         metrics: metrics::Metrics::default(),
         limiter: http::RateLimiter::new(config.rate_limit_per_s),

@@ -10,7 +10,7 @@ use axum::response::IntoResponse;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use gauntlet_core::ids::RunId;
 use gauntlet_store::queue::NewJob;
-use gauntlet_store::{BaselineStore, RunFilter, RunStore};
+use gauntlet_store::{BaselineStore, RunStore};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -30,7 +30,12 @@ pub struct NewRun {
     pub version: Option<i64>,
     /// Which suite of the project to run (default: its only one).
     pub run: Option<String>,
+    /// The run's seed (at most 2^53 - 1, exact in JSON); by default a random one below 2^32.
     pub seed: Option<u64>,
+    /// A baseline of the tenant whose trials `performance` assertions compare with.
+    pub baseline: Option<String>,
+    /// A chaos profile injected into the suite (`flaky-network`, ...).
+    pub chaos: Option<String>,
     /// Run only these case ids.
     #[serde(default)]
     pub cases: Vec<String>,
@@ -96,6 +101,19 @@ pub async fn create_run(
     if body.cases.len() > 10_000 {
         return Err(ApiError::bad_request("`cases` lists at most 10000 ids"));
     }
+    if body.seed.is_some_and(|s| s > gauntlet_run::SEED_LIMIT) {
+        return Err(ApiError::bad_request(
+            "`seed` must be at most 9007199254740991 (2^53 - 1), so that every JSON reader keeps it exact",
+        ));
+    }
+    if let Some(c) = &body.chaos
+        && gauntlet_core::chaos::Chaos::profile(c).is_none()
+    {
+        return Err(ApiError::bad_request(format!(
+            "unknown chaos profile `{c}`; profiles: {}",
+            gauntlet_core::chaos::Chaos::PROFILES.join(", ")
+        )));
+    }
     let a = Arc::clone(&app);
     let who = p.clone();
     let (job, created) = blocking(move || {
@@ -116,23 +134,33 @@ pub async fn create_run(
             return Err(ApiError::new(Code::QuotaExceeded, format!("the tenant already has {active} runs queued or running; its quota is {limit}")).retry_after(5));
         }
         if let Some(budget) = tenant.quotas.monthly_budget_usd {
-            let month_start = gauntlet_core::time::rfc3339((now_ms() - (now_ms() % 86_400_000)).max(0) as u64);
-            let month_prefix = &month_start[..7];
-            let spent: f64 = a
-                .runs
-                .list_runs(&who.tenant, &RunFilter { suite: None, limit: 100_000 })?
-                .iter()
-                .filter(|r| r.started_at.starts_with(month_prefix))
-                .map(|r| r.totals.cost_usd)
-                .sum();
+            // A running total per month, kept as runs finish.
+            let month = gauntlet_core::time::rfc3339(now_ms().max(0) as u64);
+            let spent = a.tenancy.month_spend(&who.tenant, &month[..7])?;
             if spent >= budget {
                 return Err(ApiError::new(Code::BudgetExceeded, format!(
                     "the tenant's monthly LLM budget of ${budget:.2} is spent (${spent:.2} this month)"
                 )));
             }
         }
-        let mut request = serde_json::to_value(&body).map_err(ApiError::internal)?;
-        request["version"] = json!(suite.version.version);
+        if let Some(name) = &body.baseline {
+            a.runs.get_baseline(&who.tenant, name).map_err(|_| ApiError::not_found(format!("baseline `{name}`")))?;
+        }
+        // Capabilities may have been revoked since the upload: the stored files must still
+        // validate for the tenant as it is now.
+        crate::suites::validate_files(&a, &who.tenant, &suite.files)?;
+        let plan = gauntlet_run::RunPlan {
+            project: body.suite.clone(),
+            version: Some(suite.version.version),
+            suite: body.run.clone(),
+            seed: body.seed,
+            repeat: body.repeat.unwrap_or(1).max(1),
+            cases: body.cases.clone(),
+            chaos: body.chaos.clone(),
+            concurrency: body.concurrency.or(Some(8)),
+            baseline: body.baseline.clone(),
+        };
+        let request = serde_json::to_value(&plan).map_err(ApiError::internal)?;
         let id = RunId::from_parts(now_ms() as u64, u128::from_le_bytes(random16()?));
         Ok(a.queue.enqueue(
             &who.tenant,

@@ -16,6 +16,8 @@ use crate::handlers::check_name;
 use crate::http::JsonBody;
 use crate::replies;
 use crate::{AppState, blocking, now_rfc3339};
+use gauntlet_core::TenantId;
+use gauntlet_core::files::FileSet;
 
 // ---- suites ----
 
@@ -24,52 +26,51 @@ use crate::{AppState, blocking, now_rfc3339};
 pub struct Upload {
     /// The suite's name in the library (1-64 letters, digits, `-`, `_`, `.`).
     pub name: String,
-    /// The project's YAML files by relative path.
+    /// The project's files by relative path: its YAML, and the files it names (facts, Rego
+    /// policies, scripts of granted programs).
     pub files: BTreeMap<String, String>,
 }
 
-/// A validated upload: its summary, or the diagnostics as a 422.
+/// A validated upload: its summary, or the diagnostics as a 422. The files are validated
+/// in memory, with the tenant's capabilities and variables: nothing outside them is read,
+/// and a suite that needs a capability the tenant lacks is refused (`capability_denied`).
 pub(crate) fn validate_files(
-    work: &std::path::Path,
+    app: &AppState,
+    tenant: &TenantId,
     files: &BTreeMap<String, String>,
 ) -> ApiResult<(replies::SuiteSummary, gauntlet_core::model::Project)> {
-    if files.is_empty() || files.len() > 2000 {
-        return Err(ApiError::bad_request("`files` must hold 1-2000 files"));
+    if files.is_empty() || files.len() > gauntlet_core::files::MAX_FILES {
+        return Err(ApiError::bad_request(format!(
+            "`files` must hold 1-{} files",
+            gauntlet_core::files::MAX_FILES
+        )));
     }
-    let dir = tempfile::Builder::new()
-        .prefix("upload-")
-        .tempdir_in(work)
-        .map_err(ApiError::internal)?;
-    for (path, text) in files {
-        let rel = std::path::Path::new(path);
-        let safe = !path.is_empty()
-            && path.len() <= 300
-            && rel
-                .components()
-                .all(|c| matches!(c, std::path::Component::Normal(_)))
-            && (path.ends_with(".yaml") || path.ends_with(".yml"));
-        if !safe {
-            return Err(ApiError::bad_request(format!(
-                "file path `{}` must be relative, without `..`, and end in .yaml or .yml",
-                path.chars().take(100).collect::<String>()
-            )));
-        }
-        let full = dir.path().join(rel);
-        if let Some(parent) = full.parent() {
-            std::fs::create_dir_all(parent).map_err(ApiError::internal)?;
-        }
-        std::fs::write(&full, text).map_err(ApiError::internal)?;
+    let set = FileSet::new(files.clone()).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    if set.yaml_under("").is_empty() {
+        return Err(ApiError::bad_request(
+            "`files` holds no .yaml or .yml file at the top of the suite",
+        ));
     }
-    let vars = gauntlet_spec::Vars::default();
-    let validated = gauntlet_spec::load_project(dir.path(), &vars);
-    let errors: Vec<Value> = validated
+    let caps = app.tenancy.capabilities(tenant)?;
+    let vars = crate::settings::vars(app, tenant)?;
+    let validated = gauntlet_spec::load_from(
+        gauntlet_spec::Origin::set(Arc::new(set), caps),
+        std::path::Path::new(""),
+        &vars,
+    );
+    let errors: Vec<&gauntlet_spec::Diagnostic> = validated
         .diagnostics
         .iter()
         .filter(|d| d.severity == gauntlet_spec::Severity::Error)
+        .collect();
+    let denied = !errors.is_empty() && errors.iter().all(|d| d.code.is_some());
+    let errors: Vec<Value> = errors
+        .iter()
         .map(|d| {
             json!({
-                "file": d.file.strip_prefix(dir.path()).unwrap_or(&d.file).display().to_string(),
+                "file": d.file.display().to_string(),
                 "line": d.line, "column": d.col, "message": d.message, "hint": d.hint,
+                "code": d.code,
             })
         })
         .collect();
@@ -94,6 +95,14 @@ pub(crate) fn validate_files(
                 .collect();
             Ok((replies::SuiteSummary { suites, agents }, project))
         }
+        _ if denied => Err(ApiError::new(
+            Code::CapabilityDenied,
+            format!(
+                "the suite needs {} capability(ies) this tenant was not granted",
+                errors.len()
+            ),
+        )
+        .details(json!({ "errors": errors }))),
         _ => Err(ApiError::new(
             Code::InvalidSpec,
             format!("the specification has {} error(s)", errors.len().max(1)),
@@ -104,11 +113,12 @@ pub(crate) fn validate_files(
 
 pub async fn validate_suite(
     State(app): State<AppState>,
+    Extension(p): Extension<Principal>,
     JsonBody(body): JsonBody<Upload>,
 ) -> ApiResult<axum::Json<replies::Validated>> {
     check_name("suite", &body.name)?;
-    let work = app.config.work_dir.clone();
-    let summary = blocking(move || validate_files(&work, &body.files).map(|(s, _)| s)).await?;
+    let summary =
+        blocking(move || validate_files(&app, &p.tenant, &body.files).map(|(s, _)| s)).await?;
     Ok(axum::Json(replies::Validated {
         valid: true,
         summary,
@@ -125,7 +135,7 @@ pub async fn upload_suite(
     let a = Arc::clone(&app);
     let (t, who) = (p.tenant.clone(), p.actor());
     let (version, created) = blocking(move || {
-        let (summary, _) = validate_files(&a.config.work_dir, &body.files)?;
+        let (summary, _) = validate_files(&a, &t, &body.files)?;
         let tenant = a.accounts.tenant(&t)?;
         let size: u64 = body.files.values().map(|f| f.len() as u64).sum();
         if let Some(limit) = tenant.quotas.storage_bytes {
@@ -281,4 +291,124 @@ pub async fn audit_events(
     Ok(axum::Json(replies::AuditEvents {
         events: events.into_iter().map(|e| e.event).collect(),
     }))
+}
+
+/// The public half of the key that signs the audit log's tree heads and run bundles.
+#[derive(Debug, serde::Serialize, schemars::JsonSchema)]
+pub struct AuditKey {
+    pub key_id: String,
+    /// PEM (SubjectPublicKeyInfo): what `gauntlet audit verify-bundle --public-key` takes.
+    pub public_key_pem: String,
+}
+
+pub async fn audit_key(State(app): State<AppState>) -> ApiResult<axum::Json<AuditKey>> {
+    let pem = gauntlet_audit::signer::public_key_pem(app.signer.public_key())
+        .map_err(ApiError::internal)?;
+    Ok(axum::Json(AuditKey {
+        key_id: app.signer.key_id().to_owned(),
+        public_key_pem: pem,
+    }))
+}
+
+/// A run's signed audit bundle (gzip JSON lines), verifiable offline.
+pub async fn run_bundle(
+    State(app): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Extension(rid): Extension<RequestId>,
+    Path(id): Path<String>,
+) -> ApiResult<impl IntoResponse> {
+    // The run's own events must be in the log before they are proven.
+    app.audit.flush().await;
+    let now = now_rfc3339();
+    let (bytes, bundled) = gauntlet_run::bundle::write(
+        &app.runs,
+        &p.tenant,
+        &id,
+        app.signer.as_ref(),
+        Vec::new(),
+        &now,
+    )
+    .await
+    .map_err(|e| match e {
+        gauntlet_run::bundle::BundleError::Store(s) => ApiError::from(s),
+        e @ gauntlet_run::bundle::BundleError::NoEvents(_) => {
+            ApiError::new(Code::Conflict, e.to_string())
+        }
+        other => ApiError::internal(other),
+    })?;
+    app.audit.send(
+        app.audit
+            .by(
+                &p,
+                crate::audit::action::EXPORT,
+                format!("run/{}", bundled.run.id),
+                &rid.0,
+            )
+            .details(json!({"what": "bundle", "key_id": bundled.key_id, "events": bundled.events})),
+    );
+    Ok((
+        [
+            (
+                axum::http::header::CONTENT_TYPE,
+                "application/gzip".to_owned(),
+            ),
+            (
+                axum::http::header::CONTENT_DISPOSITION,
+                format!(
+                    "attachment; filename=\"audit-bundle-{}.jsonl.gz\"",
+                    bundled.run.id
+                ),
+            ),
+        ],
+        bytes,
+    ))
+}
+
+/// An inclusion proof of one of the tenant's audit events in the newest signed tree head.
+pub async fn event_proof(
+    State(app): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Path(seq): Path<String>,
+) -> ApiResult<axum::Json<Value>> {
+    let seq: u64 = seq
+        .parse()
+        .map_err(|_| ApiError::bad_request("the event index is a number"))?;
+    app.audit.flush().await;
+    let proof = blocking(move || {
+        use gauntlet_audit::log::AuditStorage;
+        let event = app.runs.event(seq).map_err(ApiError::internal)?;
+        // Another tenant's event answers as missing.
+        if event
+            .as_ref()
+            .is_none_or(|e| e.event.tenant != p.tenant.as_str())
+        {
+            return Err(ApiError::not_found(format!("audit event {seq}")));
+        }
+        let mut trusted = gauntlet_audit::TrustedKeys::new();
+        trusted.add(*app.signer.public_key());
+        let mut proofs = gauntlet_audit::log::proofs(app.runs.as_ref(), &[seq], &trusted)
+            .map_err(|e| ApiError::new(Code::Conflict, e.to_string()))?;
+        proofs
+            .pop()
+            .ok_or_else(|| ApiError::not_found(format!("audit event {seq}")))
+    })
+    .await?;
+    Ok(axum::Json(
+        serde_json::to_value(proof).map_err(ApiError::internal)?,
+    ))
+}
+
+/// Verification of the whole log (platform administrators: it spans every tenant).
+pub async fn verify_log(State(app): State<AppState>) -> ApiResult<axum::Json<Value>> {
+    app.audit.flush().await;
+    let v = blocking(move || {
+        let mut trusted = gauntlet_audit::TrustedKeys::new();
+        trusted.add(*app.signer.public_key());
+        gauntlet_audit::verify::verify(app.runs.as_ref(), &trusted, None)
+            .map_err(ApiError::internal)
+    })
+    .await?;
+    let mut body = serde_json::to_value(&v).map_err(ApiError::internal)?;
+    body["ok"] = json!(v.ok());
+    Ok(axum::Json(body))
 }

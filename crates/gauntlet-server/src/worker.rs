@@ -6,22 +6,21 @@
 //! recorded once; within a case, model and tool calls are journaled under their
 //! deterministic keys (the cassette keys) and replayed from the journal on the next attempt.
 
-use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
 
+use gauntlet_core::files::FileSet;
 use gauntlet_core::ids::RunId;
-use gauntlet_core::result::{CaseResult, RunRecord, RunStatus, Totals};
+use gauntlet_core::result::{CaseResult, RunRecord};
+use gauntlet_engine::Cancel;
 use gauntlet_engine::cassette::{CassetteMode, CassetteStore, Cassettes};
-use gauntlet_engine::{Cancel, RunConfig, RunEnd};
+use gauntlet_run::RunPlan;
 use gauntlet_store::queue::{Lease, Outcome, Queue};
-use gauntlet_store::{RunStore, SourceStore};
 use serde_json::json;
 
+use crate::AppState;
 use crate::audit::tracing_error;
-use crate::runs::NewRun;
-use crate::{AppState, now_ms, now_rfc3339};
 
 /// The runs this process executes: their cancel handle and the reason it was used.
 #[derive(Default)]
@@ -230,7 +229,7 @@ async fn execute(app: &AppState, lease: Lease) {
         Outcome::Released => "pending",
     };
     app.metrics.run_finished(state);
-    let status = result.as_ref().ok().map(|r| r.status.as_str());
+    let status = result.as_ref().ok().map(|f| f.run.status.as_str());
     app.hub.publish(
         &id,
         json!({"type": "end", "run_id": id, "state": state, "status": status, "error": message}),
@@ -287,27 +286,24 @@ async fn run(
     app: &AppState,
     lease: &Lease,
     cancel: Cancel,
-    why: &AtomicU8,
-) -> Result<RunRecord, Failure> {
-    let request: NewRun = serde_json::from_value(lease.request.clone())
+    why: &Arc<AtomicU8>,
+) -> Result<gauntlet_run::Finished, Failure> {
+    let plan: RunPlan = serde_json::from_value(lease.request.clone())
         .map_err(|e| Failure::Permanent(format!("the run request is unreadable: {e}")))?;
-    let (a, l, req) = (Arc::clone(app), lease.clone(), request.clone());
-    let prepared = tokio::task::spawn_blocking(move || prepare(&a, &l, &req))
+    let (a, l, p) = (Arc::clone(app), lease.clone(), plan.clone());
+    let prepared = tokio::task::spawn_blocking(move || prepare(&a, &l, &p))
         .await
         .map_err(retry)??;
-    let Prepared {
-        project,
-        suite,
-        record,
-        skip,
-        dir: _dir,
-        planned,
-    } = prepared;
-    let config = RunConfig {
-        seed: record.seed,
-        concurrency: request.concurrency.unwrap_or(8).clamp(1, 256),
-        case_filter: request.cases.clone(),
-        repeat: request.repeat.unwrap_or(1).max(1),
+    let trail = crate::audit::Trail(&app.audit);
+    let runner = gauntlet_run::Runner {
+        store: &app.runs,
+        tenant: lease.tenant.clone(),
+        actor: "server:worker".to_owned(),
+        audit: &trail,
+    };
+    let options = gauntlet_run::Options {
+        run_id: Some(RunId::from_string(&lease.id)),
+        attempt: Some(lease.attempt),
         cassettes: Some(Cassettes {
             mode: CassetteMode::ReplayLenient,
             store: Arc::new(Journal {
@@ -315,263 +311,100 @@ async fn run(
                 lease: lease.clone(),
             }),
         }),
-        judge_cache: None,
-        performance_baseline: None,
-        skip: Arc::new(skip),
+        cancel,
     };
-    let writer = app
-        .runs
-        .fenced_writer(&lease.tenant, &record.id, lease.attempt)
-        .map_err(retry)?;
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<CaseResult>(256);
-    let engine = {
-        let (project, suite, cancel) = (Arc::clone(&project), suite.clone(), cancel.clone());
-        tokio::spawn(async move {
-            gauntlet_engine::run_suite(project, &suite, config, cancel, tx).await
+    let mut observer = Watch {
+        app,
+        lease,
+        why: Arc::clone(why),
+    };
+    runner
+        .execute(&prepared, &plan, options, &mut observer)
+        .await
+        .map_err(|e| {
+            if e.is_transient() {
+                Failure::Retry(e.to_string())
+            } else {
+                Failure::Permanent(e.to_string())
+            }
         })
-    };
-    app.hub.publish(&lease.id, json!({"type": "status", "run_id": lease.id, "state": "running", "attempt": lease.attempt, "planned": planned}));
-    let mut write_error = None;
-    while let Some(case) = rx.recv().await {
-        // A pause or shutdown interrupts the cases in flight; they are not recorded, so the
-        // resumed run executes them again (their model and tool calls come from the journal).
-        if matches!(why.load(Ordering::SeqCst), PAUSED | SHUTDOWN | LOST)
-            && case.status == gauntlet_core::result::CaseStatus::Error
-        {
-            continue;
-        }
-        app.hub.publish(
-            &lease.id,
-            json!({
-                "type": "case", "run_id": lease.id, "index": case.index, "case": case.id,
-                "target": case.target, "status": case.status, "score": case.score,
-            }),
-        );
-        if write_error.is_none()
-            && let Err(e) = writer.send(case)
-        {
-            write_error = Some(e);
-            cancel.cancel();
-        }
-    }
-    let end = engine
-        .await
-        .map_err(retry)?
-        .map_err(|e| Failure::Permanent(e.to_string()))?;
-    writer.finish().map_err(retry)?;
-    if let Some(e) = write_error {
-        return Err(retry(e));
-    }
-    let (a, l) = (Arc::clone(app), lease.clone());
-    tokio::task::spawn_blocking(move || conclude(&a, &l, record, end))
-        .await
-        .map_err(retry)?
 }
 
-struct Prepared {
-    project: Arc<gauntlet_core::model::Project>,
-    suite: String,
-    record: RunRecord,
-    skip: BTreeSet<u32>,
-    dir: tempfile::TempDir,
-    planned: u64,
-}
-
-fn prepare(app: &AppState, lease: &Lease, req: &NewRun) -> Result<Prepared, Failure> {
+/// The stored suite version as a file set, validated with the tenant's capabilities and
+/// variables (and nothing of the server's own environment).
+fn prepare(
+    app: &AppState,
+    lease: &Lease,
+    plan: &RunPlan,
+) -> Result<gauntlet_run::Prepared, Failure> {
     let tenant = &lease.tenant;
     let stored = app
         .suites
-        .get(tenant, &req.suite, req.version)
-        .map_err(|e| Failure::Permanent(format!("suite `{}`: {e}", req.suite)))?;
-    let dir = tempfile::Builder::new()
-        .prefix("run-")
-        .tempdir_in(&app.config.work_dir)
-        .map_err(retry)?;
-    for (path, text) in &stored.files {
-        let full = dir.path().join(path);
-        if let Some(parent) = full.parent() {
-            std::fs::create_dir_all(parent).map_err(retry)?;
-        }
-        std::fs::write(&full, text).map_err(retry)?;
-    }
-    let validated = gauntlet_spec::load_project(
-        dir.path(),
-        &gauntlet_spec::Vars {
-            env: std::env::vars().collect(),
-            secrets: Default::default(),
-        },
-    );
-    let project = validated.project.ok_or_else(|| {
-        Failure::Permanent(format!(
-            "suite `{}` version {} no longer validates: {}",
-            req.suite,
+        .get(tenant, &plan.project, plan.version)
+        .map_err(|e| Failure::Permanent(format!("suite `{}`: {e}", plan.project)))?;
+    let files = FileSet::new(stored.files)
+        .map_err(|e| Failure::Permanent(format!("suite `{}`: {e}", plan.project)))?;
+    let caps = app.tenancy.capabilities(tenant).map_err(retry)?;
+    let vars = crate::settings::vars(app, tenant).map_err(|e| Failure::Retry(e.message))?;
+    gauntlet_run::prepare_files(
+        Arc::new(files),
+        &vars,
+        caps,
+        app.config.work_dir.clone(),
+        std::path::Path::new(""),
+        plan,
+    )
+    .map_err(|e| match e {
+        gauntlet_run::RunError::Invalid(d) => Failure::Permanent(format!(
+            "suite `{}` version {} does not validate for this tenant: {}",
+            plan.project,
             stored.version.version,
-            validated
-                .diagnostics
-                .first()
-                .map(|d| d.message.clone())
-                .unwrap_or_default()
-        ))
-    })?;
-    let suite = match &req.run {
-        Some(name) if project.suites.contains_key(name) => name.clone(),
-        Some(name) => {
-            return Err(Failure::Permanent(format!(
-                "the project has no suite `{name}`"
-            )));
-        }
-        None if project.suites.len() == 1 => {
-            project.suites.keys().next().cloned().unwrap_or_default()
-        }
-        None => {
-            return Err(Failure::Permanent(format!(
-                "the project has {} suites; name one in `run`: {}",
-                project.suites.len(),
-                project
-                    .suites
-                    .keys()
-                    .cloned()
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )));
-        }
-    };
-    let planned = project.suites.get(&suite).map_or(0, |s| {
-        let cases = s
-            .cases
-            .iter()
-            .filter(|c| req.cases.is_empty() || req.cases.contains(&c.id))
-            .count();
-        (cases * s.targets.len()) as u64 * u64::from(req.repeat.unwrap_or(1).max(1))
-    });
-    if planned == 0 {
-        return Err(Failure::Permanent(format!(
-            "suite `{suite}` has no case to run"
-        )));
-    }
-    let run_id = RunId::from_string(&lease.id);
-    let (record, skip) = match app.runs.get_run(tenant, &lease.id) {
-        Ok(existing) if existing.id == run_id => {
-            let mut done = BTreeSet::new();
-            app.runs
-                .for_each_case(tenant, &run_id, &mut |c| {
-                    done.insert(c.index);
-                    Ok(())
-                })
-                .map_err(retry)?;
-            (existing, done)
-        }
-        _ => {
-            let seed = req
-                .seed
-                .unwrap_or_else(|| (now_ms() as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
-            let mut snapshot = project.config_snapshot(&suite, seed);
-            if let Some(obj) = snapshot.as_object_mut() {
-                obj.insert("repeat".into(), json!(req.repeat.unwrap_or(1).max(1)));
-                obj.insert("suite_version".into(), json!(stored.version.version));
-            }
-            let started = now_ms() as u64;
-            let record = RunRecord {
-                id: run_id.clone(),
-                project: req.suite.clone(),
-                suite: suite.clone(),
-                seed,
-                status: RunStatus::Running,
-                config_hash: gauntlet_core::hash::content_hash(&snapshot),
-                gauntlet_version: gauntlet_core::VERSION.to_owned(),
-                started_at: gauntlet_core::time::rfc3339(started),
-                finished_at: None,
-                totals: Totals::default(),
-            };
-            if !app.queue.holds(lease).map_err(retry)? {
-                return Err(retry("the lease was lost before the run started"));
-            }
-            app.runs
-                .create_run(tenant, &record, &snapshot)
-                .map_err(retry)?;
-            for (path, text) in &stored.files {
-                let digest = gauntlet_store::suites::content_hash(
-                    &std::iter::once((path.clone(), text.clone())).collect(),
-                );
-                app.runs
-                    .save_source(
-                        tenant,
-                        &run_id,
-                        path,
-                        &digest,
-                        text.len() as u64,
-                        &mut text.as_bytes(),
-                    )
-                    .map_err(retry)?;
-            }
-            app.audit.send(
-                gauntlet_audit::NewEvent::new(tenant.as_str(), "server:worker", gauntlet_audit::action::RUN_START, format!("run/{run_id}"))
-                    .digest(record.config_hash.clone())
-                    .details(json!({"suite": suite, "project": req.suite, "seed": seed, "version": stored.version.version})),
-            );
-            (record, BTreeSet::new())
-        }
-    };
-    Ok(Prepared {
-        project: Arc::new(project),
-        suite,
-        record,
-        skip,
-        dir,
-        planned,
+            d.first().map(|d| d.to_string()).unwrap_or_default()
+        )),
+        other => Failure::Permanent(other.to_string()),
     })
 }
 
-/// Totals from every stored case (earlier attempts included), then the run's end, fenced.
-fn conclude(
-    app: &AppState,
-    lease: &Lease,
-    mut record: RunRecord,
-    end: RunEnd,
-) -> Result<RunRecord, Failure> {
-    let mut summary = gauntlet_report::Summary::default();
-    app.runs
-        .for_each_case(&lease.tenant, &record.id, &mut |c| {
-            summary.add(&c);
-            Ok(())
-        })
-        .map_err(retry)?;
-    record.totals = summary.totals;
-    let status = match end {
-        RunEnd::Completed
-            if record.totals.cases > 0 && record.totals.passed == record.totals.cases =>
-        {
-            RunStatus::Passed
+/// What the worker sees of its run: live events for subscribers, the pause and shutdown
+/// that keep a run open, and the lease that fences its writes.
+struct Watch<'a> {
+    app: &'a AppState,
+    lease: &'a Lease,
+    why: Arc<AtomicU8>,
+}
+
+impl gauntlet_run::Observer for Watch<'_> {
+    fn started(&mut self, _run: &RunRecord, planned: u64) {
+        let id = &self.lease.id;
+        self.app.hub.publish(id, json!({"type": "status", "run_id": id, "state": "running", "attempt": self.lease.attempt, "planned": planned}));
+    }
+
+    fn case(&mut self, case: &CaseResult, _totals: &gauntlet_core::result::Totals) -> bool {
+        // A pause or shutdown interrupts the cases in flight; they are not recorded, so the
+        // resumed run executes them again (their model and tool calls come from the journal).
+        if self.stays_open() && case.status == gauntlet_core::result::CaseStatus::Error {
+            return false;
         }
-        RunEnd::Completed => RunStatus::Failed,
-        RunEnd::Cancelled | RunEnd::TimedOut => RunStatus::Cancelled,
-    };
-    if !app.queue.holds(lease).map_err(retry)? {
-        return Err(retry("the lease was lost before the run finished"));
+        let id = &self.lease.id;
+        self.app.hub.publish(
+            id,
+            json!({
+                "type": "case", "run_id": id, "index": case.index, "case": case.id,
+                "target": case.target, "status": case.status, "score": case.score,
+            }),
+        );
+        true
     }
-    let paused = app
-        .queue
-        .get(&lease.tenant, &lease.id)
-        .map(|j| j.pause_requested && !j.cancel_requested)
-        .unwrap_or(false);
-    let cancelled = app
-        .queue
-        .get(&lease.tenant, &lease.id)
-        .map(|j| j.cancel_requested)
-        .unwrap_or(false);
-    if end != RunEnd::Completed && (paused || !cancelled) {
-        // Paused, or stopped by a shutdown: the run stays open and resumes later.
-        return Ok(record);
+
+    fn stays_open(&self) -> bool {
+        matches!(self.why.load(Ordering::SeqCst), PAUSED | SHUTDOWN | LOST)
     }
-    let finished = now_rfc3339();
-    app.runs
-        .finish_run(&lease.tenant, &record.id, status, &record.totals, &finished)
-        .map_err(retry)?;
-    record.status = status;
-    record.finished_at = Some(finished);
-    app.audit.send(
-        gauntlet_audit::NewEvent::new(lease.tenant.as_str(), "server:worker", gauntlet_audit::action::RUN_FINISH, format!("run/{}", record.id))
-            .details(json!({"status": status.as_str(), "cases": record.totals.cases, "passed": record.totals.passed})),
-    );
-    Ok(record)
+
+    fn owns(&self) -> Result<(), String> {
+        match self.app.queue.holds(self.lease) {
+            Ok(true) => Ok(()),
+            Ok(false) => Err("the lease was lost; another worker owns the run now".into()),
+            Err(e) => Err(e.to_string()),
+        }
+    }
 }

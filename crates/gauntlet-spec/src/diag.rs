@@ -17,6 +17,8 @@ pub struct Diagnostic {
     pub col: u32,
     pub message: String,
     pub hint: Option<String>,
+    /// A stable code for errors a program may act on (`capability.programs`, ...).
+    pub code: Option<&'static str>,
 }
 
 impl Diagnostic {
@@ -28,6 +30,7 @@ impl Diagnostic {
             col: pos.col,
             message: message.into(),
             hint: None,
+            code: None,
         }
     }
 
@@ -40,6 +43,11 @@ impl Diagnostic {
 
     pub fn with_hint(mut self, hint: impl Into<String>) -> Diagnostic {
         self.hint = Some(hint.into());
+        self
+    }
+
+    pub fn with_code(mut self, code: &'static str) -> Diagnostic {
+        self.code = Some(code);
         self
     }
 

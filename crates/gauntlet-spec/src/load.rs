@@ -9,6 +9,7 @@ use std::sync::{Arc, OnceLock};
 use serde_json::Value;
 
 use crate::diag::{Diagnostic, did_you_mean};
+use crate::files::{Origin, ReadError};
 use crate::interp::{self, Vars};
 use crate::raw::{self, SECTIONS};
 use crate::yaml::{self, Pos, SpanMap, push_pointer};
@@ -95,6 +96,9 @@ pub struct Loaded {
     pub diagnostics: Vec<Diagnostic>,
     /// The top-level `retention` block: its file, pointer and value.
     pub retention: Option<(Arc<Source>, String, Value)>,
+    /// Where the files came from, and the loader's capabilities (validation reads facts and
+    /// policies through it, and checks programs and addresses against it).
+    pub origin: Origin,
 }
 
 impl Loaded {
@@ -136,18 +140,30 @@ pub fn project_files(path: &Path) -> std::io::Result<Vec<PathBuf>> {
     Ok(out)
 }
 
+/// Loads the project at `path` from the host's disk, with the operator's powers.
 pub fn load(path: &Path, vars: &Vars) -> Loaded {
-    let mut loaded = Loaded::default();
-    let files = match project_files(path) {
+    load_from(Origin::disk(), path, vars)
+}
+
+/// Loads the project at `path` (a file or directory of `origin`).
+pub fn load_from(origin: Origin, path: &Path, vars: &Vars) -> Loaded {
+    let mut loaded = Loaded {
+        origin,
+        ..Loaded::default()
+    };
+    let files = match loaded.origin.project_files(path) {
         Ok(f) => f,
         Err(e) => {
-            loaded.diagnostics.push(
-                Diagnostic::error(
+            let d = match e.denied {
+                Some(_) => read_error(path, Pos { line: 1, col: 1 }, e),
+                None => Diagnostic::error(
                     path,
                     Pos { line: 1, col: 1 },
-                    format!("cannot read {}: {e}", path.display()),
-                )
-                .with_hint("give a specification file or a directory containing *.yaml files"),
+                    format!("cannot read {}: {}", path.display(), e.message),
+                ),
+            };
+            loaded.diagnostics.push(
+                d.with_hint("give a specification file or a directory containing *.yaml files"),
             );
             return loaded;
         }
@@ -169,7 +185,7 @@ pub fn load(path: &Path, vars: &Vars) -> Loaded {
     let mut first_definition: HashMap<(&'static str, String), (Arc<Source>, String)> =
         HashMap::new();
     while let Some(file) = queue.pop() {
-        let key = std::fs::canonicalize(&file).unwrap_or_else(|_| file.clone());
+        let key = loaded.origin.key(&file);
         if !seen.insert(key) {
             continue;
         }
@@ -187,6 +203,16 @@ pub fn load(path: &Path, vars: &Vars) -> Loaded {
     loaded
 }
 
+/// A diagnostic for a file that could not be read; a refusal carries its capability's code.
+pub(crate) fn read_error(file: &Path, pos: Pos, e: ReadError) -> Diagnostic {
+    match e.denied {
+        Some(cap) => Diagnostic::error(file, pos, e.message)
+            .with_code(cap.code())
+            .with_hint("only the suite's own files can be read; a platform administrator can grant host directories"),
+        None => Diagnostic::error(file, pos, e.message),
+    }
+}
+
 /// Loads one file into `loaded` and returns the files it includes.
 fn load_file(
     file: &Path,
@@ -196,36 +222,20 @@ fn load_file(
     interner: &mut HashMap<String, Arc<InternedAssertion>>,
 ) -> Vec<PathBuf> {
     let start = Pos { line: 1, col: 1 };
-    let text = match std::fs::metadata(file) {
-        Ok(m) if m.len() > MAX_FILE_BYTES => {
+    let text = match loaded.origin.read(file, MAX_FILE_BYTES) {
+        Ok(t) => t,
+        Err(e) if !e.io => {
+            loaded.diagnostics.push(read_error(file, start, e));
+            return Vec::new();
+        }
+        Err(e) => {
             loaded.diagnostics.push(Diagnostic::error(
                 file,
                 start,
-                format!("file is larger than {MAX_FILE_BYTES} bytes"),
+                format!("cannot read file: {}", e.message),
             ));
             return Vec::new();
         }
-        _ => match std::fs::read(file) {
-            Ok(bytes) => match String::from_utf8(bytes) {
-                Ok(t) => t,
-                Err(_) => {
-                    loaded.diagnostics.push(Diagnostic::error(
-                        file,
-                        start,
-                        "file is not valid UTF-8",
-                    ));
-                    return Vec::new();
-                }
-            },
-            Err(e) => {
-                loaded.diagnostics.push(Diagnostic::error(
-                    file,
-                    start,
-                    format!("cannot read file: {e}"),
-                ));
-                return Vec::new();
-            }
-        },
     };
     let interpolate = text.contains('$');
     let source = Arc::new(Source {
@@ -344,7 +354,6 @@ fn load_file(
                         continue;
                     }
                 };
-                let base = file.parent().unwrap_or(Path::new("."));
                 for (i, item) in list.iter().enumerate() {
                     let item_ptr = push_pointer(&ptr, &i.to_string());
                     let Value::String(rel) = item else {
@@ -355,19 +364,24 @@ fn load_file(
                         ));
                         continue;
                     };
-                    let target = base.join(rel);
-                    match project_files(&target) {
+                    let target = loaded.origin.beside(file, rel);
+                    match loaded.origin.project_files(&target) {
                         Ok(files) if !files.is_empty() => includes.extend(files),
                         Ok(_) => loaded.diagnostics.push(Diagnostic::error(
                             file,
                             source.spans().locate(&item_ptr),
                             format!("`{rel}` contains no YAML files"),
                         )),
+                        Err(e) if e.denied.is_some() => loaded.diagnostics.push(read_error(
+                            file,
+                            source.spans().locate(&item_ptr),
+                            e,
+                        )),
                         Err(e) => loaded.diagnostics.push(
                             Diagnostic::error(
                                 file,
                                 source.spans().locate(&item_ptr),
-                                format!("cannot include `{rel}`: {e}"),
+                                format!("cannot include `{rel}`: {}", e.message),
                             )
                             .with_hint("include paths are relative to the including file"),
                         ),

@@ -14,6 +14,7 @@ pub mod queue;
 pub mod schema;
 mod store;
 pub mod suites;
+pub mod tenancy;
 
 pub use store::{Store, Writer, Written, migrations};
 

@@ -1,7 +1,7 @@
 //! The audit log from the command line: the signer, recording events, and `gauntlet audit …`.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use gauntlet_audit::export::ExportFormat;
@@ -40,12 +40,18 @@ pub fn key_path(args: &StoreArgs) -> PathBuf {
     if let Some(p) = &args.audit_key {
         return p.clone();
     }
+    config_file("audit-ed25519.pem")
+}
+
+/// A file under the user's configuration directory (`$XDG_CONFIG_HOME/gauntlet`, else
+/// `~/.config/gauntlet`).
+pub fn config_file(name: &str) -> PathBuf {
     let base = std::env::var_os("XDG_CONFIG_HOME")
         .map(PathBuf::from)
         .filter(|p| p.is_absolute())
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))
         .unwrap_or_else(|| PathBuf::from(".gauntlet"));
-    base.join("gauntlet").join("audit-ed25519.pem")
+    base.join("gauntlet").join(name)
 }
 
 /// The signer named by GAUNTLET_AUDIT_SIGNER: `local` (default) or `vault` (Vault Transit,
@@ -97,6 +103,27 @@ pub async fn record(store: &SqliteStore, signer: &dyn Signer, events: Vec<NewEve
     .await
     .context("writing the audit log")?;
     Ok(())
+}
+
+/// The local audit log as the run service's trail.
+pub struct Trail<'a> {
+    pub store: &'a SqliteStore,
+    pub signer: &'a dyn Signer,
+}
+
+impl gauntlet_run::AuditTrail for Trail<'_> {
+    fn append(&self, events: Vec<NewEvent>) -> gauntlet_run::BoxFuture<'_, Result<(), String>> {
+        Box::pin(async move {
+            AuditLog {
+                storage: self.store,
+                signer: self.signer,
+            }
+            .append(events)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+        })
+    }
 }
 
 /// [`record`] from synchronous code, with the configured signer.
@@ -345,120 +372,51 @@ pub fn key(args: &AuditKeyArgs) -> Result<Outcome> {
 pub fn bundle(args: &AuditBundleArgs) -> Result<Outcome> {
     let store = open_existing(&args.store)?;
     let tenant = TenantId::local();
+    // Fails early, before a file is made, for a run that is not there.
     let run = store.get_run(&tenant, &args.run).map_err(user_error)?;
-    let resource = format!("run/{}", run.id);
-    let events = store.events_for(&tenant, &resource)?;
-    if events.is_empty() {
-        return Err(UsageError(format!(
-            "run {} has no audit events (it predates the audit log), so it cannot be bundled",
-            run.id
-        ))
-        .into());
-    }
-    let snapshot = store.snapshot(&tenant, &run.id)?;
-    let contracts = contract_snapshot(&snapshot);
-    let seqs: Vec<u64> = events.iter().map(|e| e.event.seq).collect();
     // One signer for the proofs' trust, the bundle's signature and the audit record.
     let signer = block_on(signer(&args.store.store))?;
-    let mut trusted = TrustedKeys::new();
-    trusted.add(*signer.public_key());
-    let proofs = gauntlet_audit::log::proofs(&store, &seqs, &trusted)?;
     let path = args
         .output
         .clone()
         .unwrap_or_else(|| PathBuf::from(format!("audit-bundle-{}.jsonl.gz", run.id)));
     let (file, w) = ReportFile::create(&path)?;
     let now = gauntlet_core::time::rfc3339(crate::run::now_ms());
-    let key_id = signer.key_id();
-    block_on(async {
-        let mut b = gauntlet_audit::bundle::BundleWriter::new(w, run.id.as_str(), &now)?;
-        b.record("run", &run)?;
-        b.record(
-            "config",
-            &serde_json::json!({ "hash": gauntlet_core::hash::content_hash(&snapshot), "snapshot": snapshot }),
-        )?;
-        b.record(
-            "contracts",
-            &serde_json::json!({
-                "policy_bundle_checksum": gauntlet_core::hash::content_hash(&contracts),
-                "contracts": contracts,
-                "lock": contract_lock_of(&store, &tenant, &run.id),
-            }),
-        )?;
-        let mut failure = None;
-        store.for_each_case(&tenant, &run.id, &mut |c| {
-            if let Err(e) = b.record("case", &c) {
-                failure = Some(e);
-            }
-            Ok(())
-        })?;
-        if let Some(e) = failure {
-            return Err(e.into());
-        }
-        for p in &proofs {
-            b.record("event", p)?;
-        }
-        let mut w = b.finish(signer.as_ref()).await?;
+    let bundled = block_on(async {
+        let (mut w, bundled) =
+            gauntlet_run::bundle::write(&store, &tenant, run.id.as_str(), signer.as_ref(), w, &now)
+                .await
+                .map_err(|e| match e {
+                    e @ gauntlet_run::bundle::BundleError::NoEvents(_) => {
+                        anyhow::Error::from(UsageError(e.to_string()))
+                    }
+                    other => anyhow::Error::from(other),
+                })?;
         w.flush()?;
-        Ok(())
+        Ok(bundled)
     })?;
     file.commit()?;
     block_on(record(
         &store,
         signer.as_ref(),
         vec![
-            event(gauntlet_audit::action::AUDIT_BUNDLE, resource).details(
-                serde_json::json!({ "file": path.display().to_string(), "key_id": key_id }),
+            event(
+                gauntlet_audit::action::AUDIT_BUNDLE,
+                format!("run/{}", run.id),
+            )
+            .details(
+                serde_json::json!({ "file": path.display().to_string(), "key_id": bundled.key_id }),
             ),
         ],
     ))?;
     output::out(&format!(
-        "audit bundle of run {} written to {} ({} audit events, signed by {key_id})",
+        "audit bundle of run {} written to {} ({} audit events, signed by {})",
         run.id,
         path.display(),
-        proofs.len()
+        bundled.events,
+        bundled.key_id
     ));
     Ok(Outcome::Passed)
-}
-
-/// The contracts the run used: named ones and inline ones, by agent, from its snapshot.
-fn contract_snapshot(snapshot: &serde_json::Value) -> serde_json::Value {
-    let mut out = serde_json::Map::new();
-    if let Some(agents) = snapshot["project"]["agents"].as_object() {
-        for (name, agent) in agents {
-            if let Some(c) = agent.get("contract").filter(|c| !c.is_null()) {
-                out.insert(format!("agents/{name}"), c.clone());
-            }
-        }
-    }
-    if let Some(suites) = snapshot["project"]["suites"].as_object() {
-        for (name, suite) in suites {
-            if let Some(c) = suite.get("contract").filter(|c| !c.is_null()) {
-                out.insert(format!("suites/{name}"), c.clone());
-            }
-        }
-    }
-    serde_json::Value::Object(out)
-}
-
-/// The contract lock stored with the run's sources, if the project had one.
-fn contract_lock_of(
-    store: &SqliteStore,
-    tenant: &TenantId,
-    run: &gauntlet_core::RunId,
-) -> serde_json::Value {
-    use gauntlet_store::SourceStore;
-    store
-        .sources(tenant, run)
-        .ok()
-        .and_then(|files| {
-            files.into_iter().find(|(p, _)| {
-                Path::new(p).file_name().and_then(|n| n.to_str())
-                    == Some(gauntlet_audit::contract::LOCK_FILE)
-            })
-        })
-        .and_then(|(_, text)| serde_json::from_str(&text).ok())
-        .unwrap_or(serde_json::Value::Null)
 }
 
 pub fn verify_bundle(args: &VerifyFileArgs) -> Result<Outcome> {

@@ -34,26 +34,6 @@ impl CassetteStore for StoredCassettes {
     }
 }
 
-/// `llm-judge` verdicts kept in the result store.
-pub struct StoredVerdicts {
-    pub db: SqliteStore,
-}
-
-impl gauntlet_engine::JudgeCache for StoredVerdicts {
-    fn get(&self, key: &str) -> Option<Value> {
-        use gauntlet_store::JudgeVerdicts;
-        self.db.get_verdict(&TenantId::local(), key).ok().flatten()
-    }
-
-    fn put(&self, key: &str, verdict: &Value) -> Result<(), String> {
-        use gauntlet_store::JudgeVerdicts;
-        let at = gauntlet_core::time::rfc3339(crate::run::now_ms());
-        self.db
-            .put_verdict(&TenantId::local(), key, verdict, &at)
-            .map_err(|e| e.to_string())
-    }
-}
-
 pub struct DirCassettes {
     pub root: PathBuf,
 }

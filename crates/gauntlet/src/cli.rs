@@ -103,6 +103,13 @@ pub struct ServeArgs {
     /// The Ed25519 key (PKCS#8 PEM) that signs audit tree heads [default: ~/.config/gauntlet/audit-ed25519.pem]
     #[arg(long, env = "GAUNTLET_AUDIT_KEY")]
     pub audit_key: Option<PathBuf>,
+    /// The key that seals tenants' secrets (created on first use; keep it out of the
+    /// database's backups) [default: ~/.config/gauntlet/secrets.key]
+    #[arg(long, env = "GAUNTLET_SECRETS_KEY")]
+    pub secrets_key: Option<PathBuf>,
+    /// Where the server makes private directories for sandboxed programs
+    #[arg(long, env = "GAUNTLET_WORK_DIR")]
+    pub work_dir: Option<PathBuf>,
     /// Also accept JWT bearer tokens from this OIDC issuer (its `iss`)
     #[arg(long, env = "GAUNTLET_OIDC_ISSUER", requires = "oidc_audience")]
     pub oidc_issuer: Option<String>,
@@ -245,6 +252,10 @@ pub struct RunArgs {
     #[arg(long, value_name = "PROFILE", value_parser = gauntlet_core::chaos::Chaos::PROFILES)]
     pub chaos: Option<String>,
     /// Record every provider and tool interaction under .gauntlet/cassettes/SUITE/
+    /// Run as the server runs a tenant's suite: only the project directory's files, no
+    /// process environment, no programs, no internal network addresses.
+    #[arg(long, conflicts_with_all = ["record", "replay"])]
+    pub sandbox: bool,
     #[arg(long, conflicts_with = "replay")]
     pub record: bool,
     /// Serve recorded interactions: `strict` fails a case on an unrecorded request, `lenient`

@@ -2,8 +2,10 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::Result;
+use gauntlet_core::files::FileSet;
 use gauntlet_core::model::Project;
 use gauntlet_spec::{Severity, Vars};
 
@@ -34,12 +36,20 @@ pub fn project_name(path: &Path) -> String {
 /// Interpolation variables: `.env` beside the project, overridden by the environment; secrets
 /// from the file named by GAUNTLET_SECRETS_FILE.
 fn vars(path: &Path) -> Result<Vars> {
+    vars_with(path, true)
+}
+
+/// As [`vars`]; without `ambient`, the process environment is not part of them (the server's
+/// policy, which `run --sandbox` applies).
+pub fn vars_with(path: &Path, ambient: bool) -> Result<Vars> {
     let mut env: HashMap<String, String> =
         match std::fs::read_to_string(project_dir(path).join(".env")) {
             Ok(text) => gauntlet_spec::interp::parse_dotenv(&text),
             Err(_) => HashMap::new(),
         };
-    env.extend(std::env::vars());
+    if ambient {
+        env.extend(std::env::vars());
+    }
     let secrets = match std::env::var_os("GAUNTLET_SECRETS_FILE") {
         Some(file) => {
             let text = std::fs::read_to_string(&file).map_err(|e| {
@@ -80,9 +90,52 @@ pub fn source_files(path: &Path, files: &[PathBuf]) -> Vec<(String, PathBuf)> {
 /// Loads and validates; also returns the files that were read.
 pub fn load_with_files(path: &Path) -> Result<(Option<Project>, Vec<PathBuf>)> {
     let validated = gauntlet_spec::load_project(path, &vars(path)?);
+    print_diagnostics(&validated.diagnostics);
+    Ok((validated.project, validated.files))
+}
+
+/// The project directory of `path` read into a file set (hidden directories, `target` and
+/// `node_modules` skipped), and the path to load inside it: what `run --sandbox` runs, as the
+/// server would run the same files uploaded.
+pub fn file_set(path: &Path) -> Result<(Arc<FileSet>, PathBuf)> {
+    let dir = project_dir(path);
+    let root = if path.is_dir() {
+        PathBuf::new()
+    } else {
+        PathBuf::from(path.file_name().unwrap_or_default())
+    };
+    let mut files = std::collections::BTreeMap::new();
+    let mut stack = vec![PathBuf::new()];
+    while let Some(rel) = stack.pop() {
+        let entries = std::fs::read_dir(dir.join(&rel))
+            .map_err(|e| UsageError(format!("cannot read {}: {e}", dir.join(&rel).display())))?;
+        for entry in entries {
+            let entry = entry?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with('.') || name == "target" || name == "node_modules" {
+                continue;
+            }
+            let ty = entry.file_type()?;
+            let child = rel.join(&name);
+            if ty.is_dir() {
+                stack.push(child);
+            } else if ty.is_file() {
+                // Files that are not text (images, archives) are not part of a suite.
+                if let Ok(text) = String::from_utf8(std::fs::read(entry.path())?) {
+                    files.insert(child.to_string_lossy().replace('\\', "/"), text);
+                }
+            }
+        }
+    }
+    let set = FileSet::new(files).map_err(|e| UsageError(format!("--sandbox: {e}")))?;
+    Ok((Arc::new(set), root))
+}
+
+/// Prints diagnostics to stderr, and how many errors there were.
+pub fn print_diagnostics(diagnostics: &[gauntlet_spec::Diagnostic]) {
     let style = output::style_stderr();
     let mut errors = 0;
-    for d in &validated.diagnostics {
+    for d in diagnostics {
         if d.severity == Severity::Error {
             errors += 1;
         }
@@ -105,7 +158,6 @@ pub fn load_with_files(path: &Path) -> Result<(Option<Project>, Vec<PathBuf>)> {
             if errors == 1 { "" } else { "s" }
         ));
     }
-    Ok((validated.project, validated.files))
 }
 
 pub fn validate_command(args: &ValidateArgs) -> Result<Outcome> {

@@ -2,19 +2,13 @@
 //! repeat count, serving every provider and tool call from the project's cassettes (strict),
 //! and say whether it reproduced exactly.
 
-use std::path::{Component, Path};
-
-use anyhow::{Context, Result};
+use anyhow::Result;
 use gauntlet_core::TenantId;
 use gauntlet_store::{RunStore, SourceStore};
 
 use crate::cli::{ReplayArgs, RunArgs, StoreArgs};
 use crate::history::{open_existing, side_of, store_path, user_error};
 use crate::{Outcome, UsageError, output, run};
-
-/// Files may name siblings of the project (`include: ../shared.yaml`); they are laid out under
-/// this many directories so such paths stay inside the scratch directory.
-const DEPTH: usize = 4;
 
 pub fn replay(args: &ReplayArgs) -> Result<Outcome> {
     let store = open_existing(&args.store)?;
@@ -38,39 +32,18 @@ pub fn replay(args: &ReplayArgs) -> Result<Outcome> {
         .and_then(serde_json::Value::as_str)
         .map(str::to_owned);
 
-    let scratch = std::env::temp_dir().join(format!(
-        "gauntlet-replay-{}-{}",
-        std::process::id(),
-        original.id
-    ));
-    let mut project = scratch.clone();
-    for i in 0..DEPTH {
-        project.push(format!("d{i}"));
-    }
-    for (path, content) in &sources {
-        let rel = Path::new(path);
-        let escapes = rel
-            .components()
-            .filter(|c| matches!(c, Component::ParentDir))
-            .count();
-        if rel.is_absolute() || escapes >= DEPTH {
-            return Err(UsageError(format!(
-                "run {} was made from {path}, outside the project; it cannot be replayed",
+    // The stored files, as a file set: nothing is written out or read back from disk, and a
+    // name that leaves the project (`../shared.yaml`) stays a name in the set.
+    let files = gauntlet_core::files::FileSet::with_parents(sources.into_iter().collect())
+        .map_err(|e| {
+            UsageError(format!(
+                "run {} was made from files that cannot be replayed: {e}",
                 original.id
             ))
-            .into());
-        }
-        let target = project.join(rel);
-        if let Some(dir) = target.parent() {
-            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        }
-        std::fs::write(&target, content)
-            .with_context(|| format!("writing {}", target.display()))?;
-    }
-
+        })?;
     let db = store_path(&args.store.store, &args.store.project)?;
     let run_args = RunArgs {
-        path: project.clone(),
+        path: args.store.project.clone(),
         suites: vec![original.suite.clone()],
         cases: Vec::new(),
         seed: Some(original.seed),
@@ -86,6 +59,7 @@ pub fn replay(args: &ReplayArgs) -> Result<Outcome> {
         max_cost_increase: 0.0,
         max_latency_increase: 0.0,
         record: false,
+        sandbox: false,
         replay: Some("strict".to_owned()),
         cassette_dir: Some(args.store.project.join(".gauntlet").join("cassettes")),
         no_summary: true,
@@ -95,11 +69,10 @@ pub fn replay(args: &ReplayArgs) -> Result<Outcome> {
         },
     };
     let mut replayed = None;
-    let outcome = run::run_with(run_args, &mut |_, run| {
+    let outcome = run::run_with(run_args, Some(std::sync::Arc::new(files)), &mut |_, run| {
         replayed = Some(run.clone());
         Ok(true)
     });
-    let _ = std::fs::remove_dir_all(&scratch);
     if let Outcome::Invalid = outcome? {
         return Err(UsageError(format!(
             "the stored files of run {} no longer validate",

@@ -7,15 +7,13 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result};
-use gauntlet_core::model::Project;
-use gauntlet_core::result::{CaseResult, CaseStatus, RunRecord, RunStatus, Totals};
-use gauntlet_core::{RunId, TenantId};
-use gauntlet_engine::{Cancel, RunConfig, RunEnd};
-use gauntlet_report::{Format, Summary};
+use gauntlet_core::TenantId;
+use gauntlet_core::result::{CaseResult, CaseStatus, RunRecord, Totals};
+use gauntlet_engine::{Cancel, RunEnd};
+use gauntlet_report::Format;
 use gauntlet_store::sqlite::SqliteStore;
-use gauntlet_store::{BaselineStore, RunStore, SourceStore};
+use gauntlet_store::{BaselineStore, RunStore};
 use indicatif::{ProgressBar, ProgressStyle};
-use tokio::sync::mpsc;
 
 use crate::cli::RunArgs;
 use crate::history::{self, ReportFile};
@@ -28,22 +26,16 @@ pub fn now_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
-/// 64 random bits from the OS-seeded hasher, without a dependency on an RNG for it.
-fn random_u64() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u64(now_ms());
-    h.finish()
-}
-
 pub fn run(args: RunArgs) -> Result<Outcome> {
-    run_with(args, &mut |_, _| Ok(true))
+    run_with(args, None, &mut |_, _| Ok(true))
 }
 
-/// Runs the suites; after each finished run, `after` may inspect it in the store and veto
-/// success by returning `false` (simulation checks, gates).
+/// Runs the suites of `args.path`, or of `files` (a stored run's sources, loaded with the
+/// operator's powers but nothing from disk); after each finished run, `after` may inspect it
+/// in the store and veto success by returning `false` (simulation checks, gates).
 pub fn run_with(
     args: RunArgs,
+    files: Option<Arc<gauntlet_core::files::FileSet>>,
     after: &mut dyn FnMut(&SqliteStore, &RunRecord) -> Result<bool>,
 ) -> Result<Outcome> {
     let formats: Vec<(PathBuf, Format)> = args
@@ -58,25 +50,21 @@ pub fn run_with(
             })
         })
         .collect::<Result<_, _>>()?;
-    let (Some(mut project), files) = load_with_files(&args.path)? else {
+    let mut plan = gauntlet_run::RunPlan {
+        project: project_name(&args.path),
+        seed: args.seed,
+        repeat: args.repeat,
+        cases: args.cases.clone(),
+        chaos: args.chaos.clone(),
+        concurrency: args.concurrency,
+        baseline: args.baseline.clone(),
+        ..gauntlet_run::RunPlan::default()
+    };
+    let Some(prepared) = prepare(&args, files, &plan)? else {
         return Ok(Outcome::Invalid);
     };
-    if let Some(name) = &args.chaos {
-        // Part of the configuration snapshot like any chaos block, so replays inject it too.
-        let profile = gauntlet_core::chaos::Chaos::profile(name)
-            .ok_or_else(|| UsageError(format!("unknown chaos profile `{name}`")))?;
-        for suite in project.suites.values_mut() {
-            suite.chaos = Some(profile.clone());
-        }
-    }
-    let mut sources = crate::project::source_files(&args.path, &files);
-    // The signed contract versions travel with the run (and into its audit bundle).
-    let lock = project_dir(&args.path).join(gauntlet_audit::contract::LOCK_FILE);
-    if lock.is_file() {
-        sources.push((gauntlet_audit::contract::LOCK_FILE.to_owned(), lock));
-    }
-    // Build the tokenizer vocabularies the agents need while the snapshot is hashed and the
-    // store is opened.
+    let project = Arc::clone(&prepared.project);
+    // Build the tokenizer vocabularies the agents need while the store is opened.
     gauntlet_providers::tokens::prewarm(
         project
             .agents
@@ -130,9 +118,8 @@ pub fn run_with(
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    let project = Arc::new(project);
-    // Random seeds stay below 2^32: easy to retype, and exact in every JSON reader.
-    let seed = args.seed.unwrap_or_else(|| random_u64() >> 32);
+    // One seed for every suite of the command.
+    plan.seed = Some(args.seed.unwrap_or_else(gauntlet_run::random_seed));
     let cancel = Cancel::new();
     {
         // Ctrl-C cancels in-flight work; the partial results are still stored and summarised.
@@ -146,35 +133,37 @@ pub fn run_with(
     }
     // Loaded (or reached, for Vault) once for every suite of the command.
     let signer = runtime.block_on(audit::signer(&args.store))?;
+    let trail = audit::Trail {
+        store: &store,
+        signer: signer.as_ref(),
+    };
+    let runner = gauntlet_run::Runner {
+        store: &store,
+        tenant: TenantId::local(),
+        actor: audit::actor(),
+        audit: &trail,
+    };
     let mut outcome = Outcome::Passed;
     for suite in &suites {
         if cancel.is_cancelled() {
             break;
         }
-        let config = RunConfig {
-            seed,
-            concurrency: args.concurrency.unwrap_or(cores * 4),
-            case_filter: args.cases.clone(),
-            repeat: args.repeat,
+        plan.suite = Some(suite.clone());
+        let options = gauntlet_run::Options {
             cassettes: cassettes_for(&args, suite),
-            judge_cache: judge_cache(&args),
-            performance_baseline: match baseline.as_ref().filter(|b| &b.suite == suite) {
-                Some(b) => Some(Arc::new(performance_baseline(&store, &b.run_id)?)),
-                None => None,
-            },
-            skip: Default::default(),
+            cancel: cancel.clone(),
+            ..gauntlet_run::Options::default()
         };
-        let (run, passed) = runtime.block_on(run_suite(
-            &store,
-            signer.as_ref(),
-            &project,
-            &args,
-            suite,
-            config,
-            cancel.clone(),
-            &sources,
-        ))?;
-        if !passed {
+        let mut progress = Progress::new(plan.planned(&project, suite), &args);
+        let finished = runtime
+            .block_on(runner.execute(&prepared, &plan, options, &mut progress))
+            .map_err(|e| match e {
+                gauntlet_run::RunError::Plan(m) => anyhow::Error::from(UsageError(m)),
+                other => anyhow::Error::from(other),
+            })?;
+        progress.finish();
+        let run = report(&finished, suite, &args);
+        if !finished.passed() {
             outcome = Outcome::Failed;
         }
         if let Some(b) = baseline.as_ref().filter(|b| &b.suite == suite)
@@ -220,49 +209,87 @@ pub fn run_with(
     Ok(outcome)
 }
 
-/// SHA-256 and length of a file, read in chunks.
-fn file_digest(file: &std::path::Path) -> Result<(String, u64)> {
-    use std::io::Read;
-    let mut f = std::fs::File::open(file).with_context(|| format!("reading {}", file.display()))?;
-    let mut digest = gauntlet_core::hash::Digest::new();
-    let mut buf = vec![0u8; 64 * 1024];
-    let mut len = 0u64;
-    loop {
-        let n = f
-            .read(&mut buf)
-            .with_context(|| format!("reading {}", file.display()))?;
-        if n == 0 {
-            return Ok((digest.hex(), len));
+/// The project to run: from the disk with the operator's powers; from `files` (a stored
+/// run); or, with `--sandbox`, the project directory read into a file set and run with the
+/// server's policy for a tenant (no programs, no host files, no internal addresses, no
+/// process environment). `None` when it does not validate (the diagnostics are printed).
+fn prepare(
+    args: &RunArgs,
+    files: Option<Arc<gauntlet_core::files::FileSet>>,
+    plan: &gauntlet_run::RunPlan,
+) -> Result<Option<gauntlet_run::Prepared>> {
+    use gauntlet_core::capability::Capabilities;
+    let scratch = std::env::temp_dir();
+    let from_set = |files, root: PathBuf, vars, caps| match gauntlet_run::prepare_files(
+        files,
+        &vars,
+        caps,
+        scratch.clone(),
+        &root,
+        plan,
+    ) {
+        Ok(p) => Ok(Some(p)),
+        Err(gauntlet_run::RunError::Invalid(diagnostics)) => {
+            crate::project::print_diagnostics(&diagnostics);
+            Ok(None)
         }
-        digest.update(&buf[..n]);
-        len += n as u64;
+        Err(gauntlet_run::RunError::Plan(m)) => Err(UsageError(m).into()),
+        Err(e) => Err(anyhow::Error::from(e)),
+    };
+    if let Some(files) = files {
+        let vars = crate::project::vars_with(&args.path, true)?;
+        return from_set(files, PathBuf::new(), vars, Capabilities::operator());
     }
+    if args.sandbox {
+        let (files, root) = crate::project::file_set(&args.path)?;
+        let vars = crate::project::vars_with(&args.path, false)?;
+        return from_set(files, root, vars, Capabilities::none());
+    }
+    let (Some(mut project), files) = load_with_files(&args.path)? else {
+        return Ok(None);
+    };
+    plan.apply_chaos(&mut project)
+        .map_err(|e| UsageError(e.to_string()))?;
+    let mut sources = crate::project::source_files(&args.path, &files);
+    // The signed contract versions travel with the run (and into its audit bundle).
+    let lock = project_dir(&args.path).join(gauntlet_audit::contract::LOCK_FILE);
+    if lock.is_file() {
+        sources.push((gauntlet_audit::contract::LOCK_FILE.to_owned(), lock));
+    }
+    Ok(Some(gauntlet_run::Prepared {
+        project: Arc::new(project),
+        sources: gauntlet_run::Sources::Disk(sources),
+        host: gauntlet_sandbox::Host::operator(),
+    }))
+}
+
+/// Prints how a finished run went; returns its record.
+fn report(finished: &gauntlet_run::Finished, suite: &str, args: &RunArgs) -> RunRecord {
+    let run = finished.run.clone();
+    let planned = finished.planned;
+    match finished.end {
+        RunEnd::TimedOut => output::err(&format!(
+            "suite `{suite}` reached its run timeout; {} of {planned} cases finished",
+            run.totals.cases
+        )),
+        RunEnd::Cancelled => output::err(&format!(
+            "run cancelled; {} of {planned} cases finished",
+            run.totals.cases
+        )),
+        RunEnd::Completed => {}
+    }
+    if !args.no_summary {
+        output::out(&gauntlet_report::text::render(
+            &run,
+            &finished.summary,
+            output::style_stdout(),
+        ));
+    }
+    output::out(&format!("run id: {}", run.id));
+    run
 }
 
 /// The cassette store of `suite` when recording or replaying.
-/// Verdicts of `llm-judge` assertions are cached in the result store.
-fn judge_cache(args: &RunArgs) -> Option<gauntlet_engine::JudgeCacheHandle> {
-    let path = history::store_path(&args.store, &project_dir(&args.path)).ok()?;
-    let db = SqliteStore::open(&path).ok()?;
-    Some(gauntlet_engine::JudgeCacheHandle(Arc::new(
-        crate::cassettes::StoredVerdicts { db },
-    )))
-}
-
-/// The baseline run's trials, for `performance` regression checks.
-fn performance_baseline(store: &SqliteStore, run: &RunId) -> Result<gauntlet_engine::PerfBaseline> {
-    let mut out = gauntlet_engine::PerfBaseline::new();
-    store.for_each_case(&TenantId::local(), run, &mut |c| {
-        if c.status != CaseStatus::Error {
-            out.entry((c.id.clone(), c.target.clone()))
-                .or_default()
-                .push(gauntlet_eval::performance::Trial::of(&c));
-        }
-        Ok(())
-    })?;
-    Ok(out)
-}
-
 fn cassettes_for(args: &RunArgs, suite: &str) -> Option<gauntlet_engine::cassette::Cassettes> {
     use gauntlet_engine::cassette::{CassetteMode, Cassettes};
     let mode = match (args.record, args.replay.as_deref()) {
@@ -406,225 +433,15 @@ impl Progress {
     }
 }
 
-// The command's shared state, passed explicitly rather than bundled into a struct used once.
-#[allow(clippy::too_many_arguments)]
-async fn run_suite(
-    store: &SqliteStore,
-    signer: &dyn gauntlet_audit::Signer,
-    project: &Arc<Project>,
-    args: &RunArgs,
-    suite: &str,
-    config: RunConfig,
-    cancel: Cancel,
-    sources: &[(String, PathBuf)],
-) -> Result<(RunRecord, bool)> {
-    let tenant = TenantId::local();
-    let mut snapshot = project.config_snapshot(suite, config.seed);
-    if config.repeat > 1 {
-        // Part of the configuration: a run of N trials is not comparable to a single one.
-        if let Some(obj) = snapshot.as_object_mut() {
-            obj.insert("repeat".into(), config.repeat.into());
-        }
+impl gauntlet_run::Observer for Progress {
+    fn case(&mut self, case: &CaseResult, totals: &Totals) -> bool {
+        let failed = totals.failed
+            + totals.errored
+            + u64::from(matches!(
+                case.status,
+                CaseStatus::Failed | CaseStatus::Error
+            ));
+        Progress::case(self, case, failed);
+        true
     }
-    if let (Some(name), Some(obj)) = (&args.chaos, snapshot.as_object_mut()) {
-        // `--chaos` is not in the files; replays read it from here.
-        obj.insert("chaos".into(), name.clone().into());
-    }
-    let started = now_ms();
-    let mut run = RunRecord {
-        id: RunId::from_parts(
-            started,
-            u128::from(random_u64()) << 16 ^ u128::from(random_u64()),
-        ),
-        project: project_name(&args.path),
-        suite: suite.to_owned(),
-        seed: config.seed,
-        status: RunStatus::Running,
-        config_hash: gauntlet_core::hash::content_hash(&snapshot),
-        gauntlet_version: gauntlet_core::VERSION.to_owned(),
-        started_at: gauntlet_core::time::rfc3339(started),
-        finished_at: None,
-        totals: Totals::default(),
-    };
-    let previous = store
-        .list_runs(
-            &tenant,
-            &gauntlet_store::RunFilter {
-                suite: Some(suite.to_owned()),
-                limit: 1,
-            },
-        )?
-        .into_iter()
-        .find(|p| p.project == run.project);
-    store.create_run(&tenant, &run, &snapshot)?;
-    let mut events = Vec::with_capacity(2);
-    if let Some(prev) = previous.filter(|p| p.config_hash != run.config_hash) {
-        // Configuration changes between runs: which paths changed, never their values.
-        let changed: Vec<String> = store
-            .snapshot(&tenant, &prev.id)
-            .map(|before| {
-                gauntlet_diff::config_changes(&before, &snapshot)
-                    .into_iter()
-                    .map(|c| c.pointer)
-                    .filter(|p| p != "/seed")
-                    .take(100)
-                    .collect()
-            })
-            .unwrap_or_default();
-        if !changed.is_empty() {
-            events.push(
-                audit::event(
-                    gauntlet_audit::action::CONFIG_CHANGE,
-                    format!("suite/{}/{suite}", run.project),
-                )
-                .digest(run.config_hash.clone())
-                .details(serde_json::json!({
-                    "from_run": prev.id.as_str(),
-                    "from": prev.config_hash,
-                    "to_run": run.id.as_str(),
-                    "changed": changed,
-                })),
-            );
-        }
-    }
-    events.push(
-        audit::event(gauntlet_audit::action::RUN_START, format!("run/{}", run.id))
-            .digest(run.config_hash.clone())
-            .details(serde_json::json!({
-                "project": run.project,
-                "suite": suite,
-                "seed": run.seed,
-                "gauntlet_version": run.gauntlet_version,
-            })),
-    );
-    audit::record(store, signer, events).await?;
-    // The files themselves, so that `gauntlet replay` can re-execute this run.
-    for (name, file) in sources {
-        // Streamed: a 100,000-case suite is tens of megabytes of text.
-        let (digest, len) = file_digest(file)?;
-        let mut reader =
-            std::fs::File::open(file).with_context(|| format!("reading {}", file.display()))?;
-        store.save_source(&tenant, &run.id, name, &digest, len, &mut reader)?;
-    }
-    let writer = store.writer(&tenant, &run.id)?;
-
-    let planned = project.suites.get(suite).map_or(0, |s| {
-        let cases = if config.case_filter.is_empty() {
-            s.cases.len()
-        } else {
-            s.cases
-                .iter()
-                .filter(|c| config.case_filter.contains(&c.id))
-                .count()
-        };
-        (cases * s.targets.len()) as u64 * u64::from(config.repeat.max(1))
-    });
-    if planned == 0 {
-        return Err(UsageError(format!(
-            "suite `{suite}` has no case matching --case {}",
-            config.case_filter.join(", ")
-        ))
-        .into());
-    }
-    let progress = Progress::new(planned, args);
-    let repeated = config.repeat > 1;
-    let (tx, mut rx) = mpsc::channel::<CaseResult>(1024);
-    let engine = {
-        let (project, suite) = (Arc::clone(project), suite.to_owned());
-        tokio::spawn(async move {
-            gauntlet_engine::run_suite(project, &suite, config, cancel, tx).await
-        })
-    };
-    let mut summary = if repeated {
-        Summary::with_trials()
-    } else {
-        Summary::default()
-    };
-    let mut write_error = None;
-    while let Some(case) = rx.recv().await {
-        summary.add(&case);
-        progress.case(&case, summary.totals.failed + summary.totals.errored);
-        if write_error.is_none()
-            && let Err(e) = writer.send(case)
-        {
-            write_error = Some(e);
-        }
-    }
-    progress.finish();
-    let end = engine.await.context("the engine task failed")??;
-    let (written, write_error) = match (writer.finish(), write_error) {
-        (Ok(w), None) => (w, None),
-        (Ok(_), Some(e)) | (Err(e), _) => (
-            gauntlet_store::sqlite::Written {
-                cases: 0,
-                transcript: String::new(),
-            },
-            Some(e),
-        ),
-    };
-    if let Some(e) = write_error {
-        // Close the run so it does not stay `running`; what was committed remains readable.
-        let finished = gauntlet_core::time::rfc3339(now_ms());
-        let _ = store.finish_run(
-            &tenant,
-            &run.id,
-            RunStatus::Failed,
-            &summary.totals,
-            &finished,
-        );
-        return Err(
-            anyhow::Error::from(e).context(format!("storing the results of run {}", run.id))
-        );
-    }
-    run.totals = summary.totals;
-    let passed = summary.totals.cases > 0
-        && summary.totals.passed == summary.totals.cases
-        && end == RunEnd::Completed;
-    run.status = match end {
-        RunEnd::Completed if passed => RunStatus::Passed,
-        RunEnd::Completed => RunStatus::Failed,
-        RunEnd::Cancelled | RunEnd::TimedOut => RunStatus::Cancelled,
-    };
-    let finished = gauntlet_core::time::rfc3339(now_ms());
-    store.finish_run(&tenant, &run.id, run.status, &run.totals, &finished)?;
-    audit::record(
-        store,
-        signer,
-        vec![
-            audit::event(
-                gauntlet_audit::action::RUN_FINISH,
-                format!("run/{}", run.id),
-            )
-            .digest(written.transcript)
-            .details(serde_json::json!({
-                "status": run.status.as_str(),
-                "cases": run.totals.cases,
-                "passed": run.totals.passed,
-                "failed": run.totals.failed,
-                "errored": run.totals.errored,
-            })),
-        ],
-    )
-    .await?;
-    run.finished_at = Some(finished);
-    match end {
-        RunEnd::TimedOut => output::err(&format!(
-            "suite `{suite}` reached its run timeout; {} of {planned} cases finished",
-            run.totals.cases
-        )),
-        RunEnd::Cancelled => output::err(&format!(
-            "run cancelled; {} of {planned} cases finished",
-            run.totals.cases
-        )),
-        RunEnd::Completed => {}
-    }
-    if !args.no_summary {
-        output::out(&gauntlet_report::text::render(
-            &run,
-            &summary,
-            output::style_stdout(),
-        ));
-    }
-    output::out(&format!("run id: {}", run.id));
-    Ok((run, passed))
 }

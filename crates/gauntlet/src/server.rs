@@ -48,15 +48,15 @@ pub fn admin_create(args: &AdminCreateArgs) -> Result<Outcome> {
 
 pub fn serve(args: &ServeArgs) -> Result<Outcome> {
     let store = open(&args.db)?;
-    let key_path = args.audit_key.clone().unwrap_or_else(|| {
-        crate::audit::key_path(&crate::cli::StoreArgs {
-            db: None,
-            audit_key: None,
-        })
-    });
-    let (signer, _) = gauntlet_audit::LocalSigner::load_or_create(&key_path)
-        .with_context(|| format!("loading the audit key {}", key_path.display()))?;
     let config = ServerConfig {
+        secrets_key: args
+            .secrets_key
+            .clone()
+            .unwrap_or_else(|| crate::audit::config_file("secrets.key")),
+        work_dir: args
+            .work_dir
+            .clone()
+            .unwrap_or_else(|| ServerConfig::default().work_dir),
         workers: args.workers.max(1),
         lease: std::time::Duration::from_secs(args.lease),
         rate_limit_per_s: args.rate_limit,
@@ -80,7 +80,13 @@ pub fn serve(args: &ServeArgs) -> Result<Outcome> {
         .build()
         .context("cannot start the async runtime")?;
     rt.block_on(async move {
-        let app = gauntlet_server::app(store, Arc::new(signer), config)?;
+        // The same signer configuration as the CLI's (a local key, or Vault Transit).
+        let signer = crate::audit::signer(&crate::cli::StoreArgs {
+            db: None,
+            audit_key: args.audit_key.clone(),
+        })
+        .await?;
+        let app = gauntlet_server::app(store, Arc::from(signer), config)?;
         let listener = tokio::net::TcpListener::bind(&args.listen)
             .await
             .with_context(|| format!("cannot listen on {}", args.listen))?;

@@ -41,6 +41,7 @@ pub fn simulate(args: SimulateArgs) -> Result<Outcome> {
         chaos: None,
         no_summary: true,
         record: false,
+        sandbox: false,
         replay: None,
         cassette_dir: None,
         baseline: None,
@@ -52,7 +53,7 @@ pub fn simulate(args: SimulateArgs) -> Result<Outcome> {
     };
     let mut reports = Vec::new();
     let mut met = true;
-    let outcome = run::run_with(run_args, &mut |store, run| {
+    let outcome = run::run_with(run_args, None, &mut |store, run| {
         let mut sim = Simulation::default();
         store.for_each_case(&TenantId::local(), &run.id, &mut |c| {
             sim.add(&c);

@@ -51,6 +51,7 @@ pub async fn run_at(
         judge_cache: None,
         performance_baseline: None,
         skip: Default::default(),
+        host: gauntlet_sandbox::Host::operator(),
     };
     let handle = tokio::spawn({
         let project = Arc::clone(project);

@@ -90,7 +90,7 @@ async fn sigv4_signature_verifies_on_the_server_side() {
         secret_access_key: "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY".into(),
         session_token: Some("session-token-1".into()),
     };
-    let p = Bedrock::with_credentials(d, creds.clone());
+    let p = Bedrock::with_credentials(d, &gauntlet_sandbox::Host::operator(), creds.clone());
     complete(&p, MODEL, &conversation()[..1]).await.unwrap();
     let req = server.last();
     let date = req.header("x-amz-date").unwrap().to_owned();

@@ -147,6 +147,17 @@ async fn another_tenants_objects_answer_404_on_every_endpoint_on(place: Place) {
         )
         .await;
     assert_eq!(st, 200);
+    for kind in ["variables", "secrets"] {
+        let (st, body) = s
+            .call(
+                admin_a,
+                Method::PUT,
+                &format!("/api/v1/settings/{kind}/only_a"),
+                Some(json!({"value": "value-of-tenant-a"})),
+            )
+            .await;
+        assert_eq!(st, 204, "{body}");
+    }
     let (_, keys) = s.call(admin_a, Method::GET, "/api/v1/keys", None).await;
     let key_id = keys["keys"][0]["id"]
         .as_str()
@@ -159,6 +170,7 @@ async fn another_tenants_objects_answer_404_on_every_endpoint_on(place: Place) {
         ("key", key_id.clone()),
         ("role", "only-a-role".to_owned()),
         ("baseline", "gold".to_owned()),
+        ("name", "only_a".to_owned()),
     ]);
     let admin_b = &b["admin"];
     for route in table() {
@@ -184,13 +196,16 @@ async fn another_tenants_objects_answer_404_on_every_endpoint_on(place: Place) {
             // Creating under a name is allowed in one's own tenant: it must not touch A's.
             // Creating a role under the same name is allowed in one's own tenant (and deleting
             // that one); neither touches A's, checked below.
-            "putRole" | "deleteRole" => {
+            "putRole" | "deleteRole" | "putVariable" | "putSecret" | "deleteVariable"
+            | "deleteSecret" => {
                 assert!(matches!(status, 200 | 204), "{path}: {status} {text}")
             }
             _ => assert_eq!(status, 404, "{} {path}: {text}", route.method),
         }
         assert!(
-            !text.contains("Write a haiku") && !text.contains(&key_id[..6])
+            !text.contains("Write a haiku")
+                && !text.contains(&key_id[..6])
+                && !text.contains("value-of-tenant-a")
                 || route.operation == "revokeKey",
             "{path}: {text}"
         );
@@ -223,5 +238,22 @@ async fn another_tenants_objects_answer_404_on_every_endpoint_on(place: Place) {
     let (st, body) = s.call(admin_a, Method::GET, "/api/v1/roles", None).await;
     assert_eq!(st, 200);
     assert!(body.to_string().contains("only-a-role"));
+    // A's variable kept its value, and its secret is listed by name only.
+    let (st, body) = s
+        .call(admin_a, Method::GET, "/api/v1/settings/values", None)
+        .await;
+    assert_eq!(st, 200);
+    let values = body["values"].as_array().cloned().unwrap_or_default();
+    assert_eq!(values.len(), 2, "{body}");
+    assert!(
+        values
+            .iter()
+            .any(|v| v["kind"] == "variable" && v["value"] == "value-of-tenant-a")
+    );
+    assert!(
+        values
+            .iter()
+            .any(|v| v["kind"] == "secret" && v.get("value").is_none())
+    );
     s.stop().await;
 }

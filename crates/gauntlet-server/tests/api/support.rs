@@ -220,6 +220,7 @@ pub fn sample_body(op: &str) -> Option<Value> {
         "uploadSuite" | "validateSuite" => json!({"name": "probe", "files": {"a.yaml": "x: ["}}),
         "createRun" => json!({"suite": "no-such-suite"}),
         "setBaseline" => json!({"run": "no-such-run"}),
+        "putVariable" | "putSecret" => json!({"value": "from-another-tenant"}),
         _ => return None,
     })
 }

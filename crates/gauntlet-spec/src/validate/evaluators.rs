@@ -195,14 +195,13 @@ fn security(cx: &mut Ctx, e: &Source, p: &str, a: &raw::Assertion) -> Option<Sec
 }
 
 /// Resolves `rel` against the directory of the file that names it.
-fn beside(e: &Source, rel: &str) -> PathBuf {
-    let base = e.path.parent().unwrap_or(Path::new(""));
-    base.join(rel)
+fn beside(cx: &Ctx, e: &Source, rel: &str) -> PathBuf {
+    cx.origin.beside(&e.path, rel)
 }
 
 fn read(cx: &mut Ctx, e: &Source, ptr: &str, rel: &str, what: &str) -> Option<(PathBuf, String)> {
-    let path = beside(e, rel);
-    match std::fs::read_to_string(&path) {
+    let path = beside(cx, e, rel);
+    match cx.origin.read(&path, 32 << 20) {
         Ok(text) => {
             if !cx.files.contains(&path) {
                 cx.files.push(path.clone());
@@ -210,15 +209,28 @@ fn read(cx: &mut Ctx, e: &Source, ptr: &str, rel: &str, what: &str) -> Option<(P
             Some((path, text))
         }
         Err(err) => {
-            cx.error(
+            let refused = err.denied;
+            let d = cx.error(
                 e,
                 ptr,
-                format!("cannot read the {what} `{}`: {err}", path.display()),
-            )
-            .hint = Some(format!(
-                "the path is relative to `{}`",
-                e.path.parent().unwrap_or(Path::new(".")).display()
-            ));
+                format!(
+                    "cannot read the {what} `{}`: {}",
+                    path.display(),
+                    err.message
+                ),
+            );
+            match refused {
+                Some(cap) => {
+                    d.code = Some(cap.code());
+                    d.hint = Some("only the suite's own files can be read; a platform administrator can grant host directories".into());
+                }
+                None => {
+                    d.hint = Some(format!(
+                        "the path is relative to `{}`",
+                        e.path.parent().unwrap_or(Path::new(".")).display()
+                    ));
+                }
+            }
             None
         }
     }
@@ -233,7 +245,7 @@ fn factuality(cx: &mut Ctx, e: &Source, p: &str, a: &raw::Assertion) -> Option<F
             return None;
         }
         Some(Value::String(rel)) => {
-            if let Some(f) = cx.facts.get(&beside(e, rel)) {
+            if let Some(f) = cx.facts.get(&beside(cx, e, rel)) {
                 (rel.clone(), Arc::clone(f))
             } else {
                 let (path, text) = read(cx, e, &ptr, rel, "facts file")?;
@@ -558,6 +570,9 @@ fn custom(cx: &mut Ctx, e: &Source, p: &str, a: &raw::Assertion) -> Option<Custo
             "`command` must be a program and its arguments, as text",
         )
         .hint = Some("e.g. `command: [python3, graders/tone.py]`".into());
+        return None;
+    }
+    if !cx.program(e, &ptr, &command[0], None) {
         return None;
     }
     Some(CustomSpec {

@@ -52,6 +52,8 @@ pub(crate) struct Ctx<'a> {
     /// Files read besides the specification (facts, Rego modules), in the order first read.
     files: Vec<std::path::PathBuf>,
     facts: HashMap<std::path::PathBuf, std::sync::Arc<gauntlet_core::evaluators::Facts>>,
+    /// Where files are read from, and what the suite may do.
+    origin: &'a crate::files::Origin,
 }
 
 impl<'a> Ctx<'a> {
@@ -76,6 +78,75 @@ impl<'a> Ctx<'a> {
     ) -> &mut Diagnostic {
         let pos = src.spans().locate(pointer);
         self.push(Diagnostic::warning(&src.path, pos, message))
+    }
+
+    /// Refuses a program the capabilities do not allow (`command` as written, at `pointer`),
+    /// and a working directory outside the suite's files.
+    fn program(&mut self, src: &Source, pointer: &str, command: &str, cwd: Option<&str>) -> bool {
+        use gauntlet_core::capability::Capability;
+        let caps = self.origin.caps();
+        if !caps.allows_command(command) {
+            let granted = caps.programs.is_some();
+            let d = self.error(
+                src,
+                pointer,
+                format!("running the program `{command}` is not allowed here"),
+            );
+            d.code = Some(Capability::Programs.code());
+            d.hint = Some(if granted {
+                "the program is not in this tenant's allowlist of commands; ask a platform administrator to add it".into()
+            } else {
+                "running programs is a capability this tenant has not been granted; ask a platform administrator".into()
+            });
+            return false;
+        }
+        if let Some(cwd) = cwd
+            && !caps.operator
+            && gauntlet_core::files::normalize("", cwd).is_none_or(|n| n.starts_with(".."))
+        {
+            let d = self.error(
+                src,
+                pointer,
+                format!("the working directory `{cwd}` is outside the suite's files"),
+            );
+            d.code = Some(Capability::HostFiles.code());
+            d.hint = Some("a sandboxed program runs in a private copy of the suite's files; give a relative `cwd`".into());
+            return false;
+        }
+        true
+    }
+
+    /// Refuses a URL whose host is an internal address literal the capabilities do not allow
+    /// (names are checked again after resolution, at every connection).
+    fn egress(&mut self, src: &Source, pointer: &str, url: &str) -> bool {
+        use gauntlet_core::capability::{Capability, literal_address};
+        let caps = self.origin.caps();
+        if !caps.checks_egress() {
+            return true;
+        }
+        let Some(host) = url_host(url) else {
+            return true;
+        };
+        let blocked = match literal_address(host) {
+            Some(ip) => !caps.allows_address(host, ip),
+            None => {
+                let h = host.trim_end_matches('.').to_ascii_lowercase();
+                (h == "localhost" || h.ends_with(".localhost"))
+                    && !caps
+                        .allows_address(host, std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST))
+            }
+        };
+        if blocked {
+            let d = self.error(
+                src,
+                pointer,
+                format!("`{host}` is an internal address, which this tenant may not reach"),
+            );
+            d.code = Some(Capability::Egress.code());
+            d.hint = Some("loopback, private, link-local and metadata addresses need a platform administrator's grant (`internal_hosts`)".into());
+            return false;
+        }
+        true
     }
 
     fn push(&mut self, d: Diagnostic) -> &mut Diagnostic {
@@ -203,6 +274,7 @@ pub fn validate(loaded: &Loaded) -> Validated {
         names,
         files: Vec::new(),
         facts: HashMap::new(),
+        origin: &loaded.origin,
     };
     let mut project = Project::default();
     let mut contracts: HashMap<String, Contract> = HashMap::new();
@@ -259,4 +331,15 @@ pub fn validate(loaded: &Loaded) -> Validated {
         diagnostics,
         files,
     }
+}
+
+/// The host of an `http(s)://` URL, without port or user information.
+fn url_host(url: &str) -> Option<&str> {
+    let rest = url.split_once("://")?.1;
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    if let Some(v6) = host_port.strip_prefix('[') {
+        return v6.split_once(']').map(|(h, _)| h);
+    }
+    Some(host_port.split(':').next().unwrap_or(host_port))
 }

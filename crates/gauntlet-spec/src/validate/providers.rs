@@ -159,6 +159,17 @@ pub(crate) fn provider(cx: &mut Ctx, e: &Entity) -> Option<Provider> {
     ok &= kind != ProviderKind::Http || http.is_some();
     let process = if kind == ProviderKind::Process {
         match raw.command.clone() {
+            Some(command)
+                if !command.trim().is_empty()
+                    && !cx.program(
+                        &e.source,
+                        &push_pointer(&e.pointer, "command"),
+                        &command,
+                        raw.cwd.as_deref(),
+                    ) =>
+            {
+                return None;
+            }
             Some(command) if !command.trim().is_empty() => Some(ProcessAgent {
                 command,
                 args: raw.args.clone(),
@@ -330,8 +341,11 @@ fn body_templates(cx: &mut Ctx, src: &Source, pointer: &str, value: &Value) -> b
 
 fn http_url(cx: &mut Ctx, src: &Source, pointer: &str, url: &str) -> bool {
     // An interpolation that failed was reported already.
-    if url.starts_with("http://") || url.starts_with("https://") || url.contains("${") {
+    if url.contains("${") {
         return true;
+    }
+    if url.starts_with("http://") || url.starts_with("https://") {
+        return cx.egress(src, pointer, url);
     }
     cx.error(src, pointer, format!("`{url}` is not an http(s) URL"))
         .hint = Some("e.g. `http://localhost:8080/v1`".into());
@@ -385,6 +399,14 @@ pub(crate) fn mcp_server(cx: &mut Ctx, e: &Entity) -> Option<McpServer> {
     );
     let transport = match (raw.command, raw.url) {
         (Some(command), None) => {
+            if !cx.program(
+                &e.source,
+                &push_pointer(&e.pointer, "command"),
+                &command,
+                raw.cwd.as_deref(),
+            ) {
+                return None;
+            }
             if !headers.is_empty() {
                 cx.error(
                     &e.source,

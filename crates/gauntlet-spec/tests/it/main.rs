@@ -1,6 +1,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 //! Integration tests of loading and validation.
 
+mod capabilities;
 mod invalid;
 mod valid;
 

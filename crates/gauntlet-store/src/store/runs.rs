@@ -71,12 +71,33 @@ impl RunStore for Store {
         t: &Totals,
         finished_at: &str,
     ) -> Result<()> {
-        let n = self.db.with_conn(|c| {
-            c.execute(
+        // The run's cost joins its month's running total once, when it first finishes.
+        let n = self.db.transaction(|c| {
+            let open = c
+                .query(
+                    "SELECT CASE WHEN finished_at IS NULL THEN 1 ELSE 0 END FROM runs WHERE tenant_id = $1 AND id = $2",
+                    params![tenant.as_str(), id.as_str()],
+                )?
+                .first()
+                .map(|r| r.bool(0))
+                .transpose()?;
+            let Some(open) = open else {
+                return Ok(0);
+            };
+            let n = c.execute(
                 "UPDATE runs SET status = $3, finished_at = $4, cases_total = $5, passed = $6, failed = $7, errored = $8, tokens_input = $9, tokens_output = $10, cost_usd = $11
                  WHERE tenant_id = $1 AND id = $2",
                 params![tenant.as_str(), id.as_str(), status.as_str(), finished_at, t.cases, t.passed, t.failed, t.errored, t.tokens_input, t.tokens_output, t.cost_usd],
-            )
+            )?;
+            if open && t.cost_usd > 0.0 {
+                c.execute(
+                    "INSERT INTO tenant_spend (tenant_id, month, cost_usd)
+                     SELECT tenant_id, substr(started_at, 1, 7), cost_usd FROM runs WHERE tenant_id = $1 AND id = $2
+                     ON CONFLICT (tenant_id, month) DO UPDATE SET cost_usd = tenant_spend.cost_usd + excluded.cost_usd",
+                    params![tenant.as_str(), id.as_str()],
+                )?;
+            }
+            Ok(n)
         })?;
         if n == 0 {
             return Err(StoreError::RunNotFound(id.to_string()));

@@ -1,0 +1,32 @@
+-- What a tenant spent per calendar month (UTC, `YYYY-MM`), added to as each run finishes, so
+-- the monthly budget quota reads one row instead of scanning runs.
+CREATE TABLE tenant_spend (
+    tenant_id   TEXT    NOT NULL,
+    month       TEXT    NOT NULL,
+    cost_usd    REAL    NOT NULL DEFAULT 0,
+    PRIMARY KEY (tenant_id, month)
+);
+INSERT INTO tenant_spend (tenant_id, month, cost_usd)
+    SELECT tenant_id, substr(started_at, 1, 7), SUM(cost_usd) FROM runs
+    WHERE finished_at IS NOT NULL GROUP BY tenant_id, substr(started_at, 1, 7);
+
+-- The capabilities a platform administrator granted a tenant (JSON; absent: none).
+CREATE TABLE tenant_capabilities (
+    tenant_id   TEXT    NOT NULL PRIMARY KEY,
+    grant_json  TEXT    NOT NULL,
+    updated_at  TEXT    NOT NULL,
+    updated_by  TEXT    NOT NULL
+);
+
+-- A tenant's variables and secrets for `${NAME}` / `${secret:NAME}`. A secret's value is
+-- sealed (AES-256-GCM, `v1:` nonce and ciphertext in base64) with a key kept outside the
+-- database; a variable's is plain text.
+CREATE TABLE tenant_values (
+    tenant_id   TEXT    NOT NULL,
+    kind        TEXT    NOT NULL,
+    name        TEXT    NOT NULL,
+    value       TEXT    NOT NULL,
+    updated_at  TEXT    NOT NULL,
+    updated_by  TEXT    NOT NULL,
+    PRIMARY KEY (tenant_id, kind, name)
+);
