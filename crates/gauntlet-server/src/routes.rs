@@ -687,7 +687,7 @@ pub fn table() -> Vec<Route> {
         route(
             Method::GET,
             "/api/v1/audit/key",
-            Authenticated,
+            perm(Audit, R),
             "getAuditKey",
             "The public key that signs tree heads and bundles",
             "audit",

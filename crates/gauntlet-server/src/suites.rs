@@ -370,9 +370,12 @@ pub async fn event_proof(
     Extension(p): Extension<Principal>,
     Path(seq): Path<String>,
 ) -> ApiResult<axum::Json<Value>> {
-    let seq: u64 = seq
-        .parse()
-        .map_err(|_| ApiError::bad_request("the event index is a number"))?;
+    let seq: u64 = seq.parse().map_err(|_| {
+        ApiError::not_found(format!(
+            "audit event `{}`",
+            seq.chars().take(40).collect::<String>()
+        ))
+    })?;
     app.audit.flush().await;
     let proof = blocking(move || {
         use gauntlet_audit::log::AuditStorage;

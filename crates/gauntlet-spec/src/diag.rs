@@ -75,6 +75,9 @@ impl fmt::Display for Diagnostic {
             self.col,
             self.message
         )?;
+        if let Some(code) = self.code {
+            write!(f, " [{code}]")?;
+        }
         if let Some(hint) = &self.hint {
             write!(f, "\n  hint: {hint}")?;
         }

@@ -163,6 +163,15 @@ async fn another_tenants_objects_answer_404_on_every_endpoint_on(place: Place) {
         .as_str()
         .unwrap_or_default()
         .to_owned();
+    let (_, events) = s
+        .call(
+            admin_a,
+            Method::GET,
+            &format!("/api/v1/audit/events?resource=run/{run_id}"),
+            None,
+        )
+        .await;
+    let event_seq = events["events"][0]["seq"].as_u64().unwrap_or(0).to_string();
     let ids = BTreeMap::from([
         ("suite", "secret-suite".to_owned()),
         ("run", run_id.clone()),
@@ -171,6 +180,7 @@ async fn another_tenants_objects_answer_404_on_every_endpoint_on(place: Place) {
         ("role", "only-a-role".to_owned()),
         ("baseline", "gold".to_owned()),
         ("name", "only_a".to_owned()),
+        ("event", event_seq),
     ]);
     let admin_b = &b["admin"];
     for route in table() {

@@ -6,3 +6,4 @@ mod access;
 mod governance;
 mod runs;
 mod support;
+mod trust;

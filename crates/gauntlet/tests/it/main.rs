@@ -13,6 +13,7 @@ mod providers;
 mod reports;
 mod serve;
 mod simulate;
+mod trust;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 
 use crate::examples;
 
-struct Server {
+pub(crate) struct Server {
     child: Child,
     addr: String,
 }
@@ -27,7 +27,7 @@ impl Drop for Server {
     }
 }
 
-fn command(dir: &Path, db: &str, args: &[&str]) -> Command {
+pub(crate) fn command(dir: &Path, db: &str, args: &[&str]) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_gauntlet"));
     c.args(args)
         .current_dir(dir)
@@ -39,6 +39,11 @@ fn command(dir: &Path, db: &str, args: &[&str]) -> Command {
 
 /// Starts `gauntlet serve` on a free port and waits for the line that names its address.
 fn serve(dir: &Path, db: &str) -> Server {
+    serve_with(dir, db, &[])
+}
+
+/// [`serve`] with more variables in the server's environment.
+pub(crate) fn serve_with(dir: &Path, db: &str, env: &[(&str, &str)]) -> Server {
     let mut child = command(
         dir,
         db,
@@ -54,6 +59,8 @@ fn serve(dir: &Path, db: &str) -> Server {
             "100000",
         ],
     )
+    .envs(env.iter().copied())
+    .env("GAUNTLET_SECRETS_KEY", dir.join("secrets.key"))
     .stdout(Stdio::null())
     .stderr(Stdio::piped())
     .spawn()
@@ -76,7 +83,25 @@ fn serve(dir: &Path, db: &str) -> Server {
 }
 
 /// One HTTP/1.1 exchange (`Connection: close`), returning the status and the JSON body.
-fn call(s: &Server, key: &str, method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {
+pub(crate) fn call(
+    s: &Server,
+    key: &str,
+    method: &str,
+    path: &str,
+    body: Option<&Value>,
+) -> (u16, Value) {
+    let (status, body) = call_raw(s, key, method, path, body);
+    (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
+}
+
+/// One exchange, returning the status and the body's bytes.
+pub(crate) fn call_raw(
+    s: &Server,
+    key: &str,
+    method: &str,
+    path: &str,
+    body: Option<&Value>,
+) -> (u16, Vec<u8>) {
     let mut stream = TcpStream::connect(&s.addr).expect("the server accepts");
     let body = body.map(Value::to_string).unwrap_or_default();
     let request = format!(
@@ -89,8 +114,12 @@ fn call(s: &Server, key: &str, method: &str, path: &str, body: Option<&Value>) -
         .expect("the request is sent");
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw).expect("the response is read");
-    let text = String::from_utf8_lossy(&raw);
-    let (head, rest) = text.split_once("\r\n\r\n").expect("a complete response");
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a complete response");
+    let head = String::from_utf8_lossy(&raw[..split]).to_string();
+    let rest = &raw[split + 4..];
     let status = head
         .split(' ')
         .nth(1)
@@ -102,25 +131,31 @@ fn call(s: &Server, key: &str, method: &str, path: &str, body: Option<&Value>) -
     {
         dechunk(rest)
     } else {
-        rest.to_owned()
+        rest.to_vec()
     };
-    (status, serde_json::from_str(&body).unwrap_or(Value::Null))
+    (status, body)
 }
 
-fn dechunk(mut rest: &str) -> String {
-    let mut out = String::new();
-    while let Some((size, tail)) = rest.split_once("\r\n") {
+fn dechunk(mut rest: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Some(at) = rest.windows(2).position(|w| w == b"\r\n") {
+        let size = String::from_utf8_lossy(&rest[..at]).to_string();
+        let tail = &rest[at + 2..];
         let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
         if n == 0 || tail.len() < n {
             break;
         }
-        out.push_str(&tail[..n]);
-        rest = tail[n..].trim_start_matches("\r\n");
+        out.extend_from_slice(&tail[..n]);
+        rest = tail[n..].strip_prefix(b"\r\n").unwrap_or(&tail[n..]);
     }
     out
 }
 
-fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> Option<Value>) -> Value {
+pub(crate) fn wait_until(
+    what: &str,
+    timeout: Duration,
+    mut done: impl FnMut() -> Option<Value>,
+) -> Value {
     let deadline = Instant::now() + timeout;
     loop {
         if let Some(v) = done() {
