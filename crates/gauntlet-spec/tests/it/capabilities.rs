@@ -136,9 +136,7 @@ fn nothing_outside_the_set_is_read() {
     );
     // Files of the set itself are found, relative to the file that names them.
     let facts = "entities: [Paris]\n";
-    let ok = format!(
-        "include: [more/agents.yaml]\nsuites:\n  s:\n    target: bot\n    cases:\n      - id: c\n        input: hi\n        assert:\n          - type: factuality\n            facts: facts.yaml\n"
-    );
+    let ok = "include: [more/agents.yaml]\nsuites:\n  s:\n    target: bot\n    cases:\n      - id: c\n        input: hi\n        assert:\n          - type: factuality\n            facts: facts.yaml\n".to_owned();
     let v = load(
         &[
             ("suite.yaml", &ok),
@@ -172,9 +170,8 @@ fn only_the_given_variables_are_visible() {
     let v = load(&[("suite.yaml", &suite)], Capabilities::none(), &vars);
     let project = v.project.expect("valid");
     let input = &project.suites["s"].cases[0].input;
-    assert_eq!(
+    assert!(
         format!("{input:?}").contains("value=none tenant-value"),
-        true,
         "{input:?}"
     );
 }

@@ -27,7 +27,7 @@ impl Drop for Server {
     }
 }
 
-pub(crate) fn command(dir: &Path, db: &str, args: &[&str]) -> Command {
+fn command(dir: &Path, db: &str, args: &[&str]) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_gauntlet"));
     c.args(args)
         .current_dir(dir)
@@ -43,7 +43,7 @@ fn serve(dir: &Path, db: &str) -> Server {
 }
 
 /// [`serve`] with more variables in the server's environment.
-pub(crate) fn serve_with(dir: &Path, db: &str, env: &[(&str, &str)]) -> Server {
+fn serve_with(dir: &Path, db: &str, env: &[(&str, &str)]) -> Server {
     let mut child = command(
         dir,
         db,
@@ -169,29 +169,7 @@ pub(crate) fn wait_until(
 /// A platform admin, a server, a tenant `acme` with the quickstart uploaded, and a long run
 /// (12 cases × 60) started and running: (server, tenant admin key, run status path).
 fn running_run(dir: &Path, db: &str) -> (Server, String, String) {
-    let out = command(
-        dir,
-        db,
-        &["admin", "create", "--tenant", "ops", "--user", "root"],
-    )
-    .output()
-    .expect("gauntlet admin create runs");
-    assert!(out.status.success(), "{out:?}");
-    let root = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-
-    let s = serve(dir, db);
-    let (st, made) = call(
-        &s,
-        &root,
-        "POST",
-        "/api/v1/tenants",
-        Some(&json!({"id": "acme", "admin": "alice"})),
-    );
-    assert_eq!(st, 201, "{made}");
-    let key = made["admin_key"]["token"]
-        .as_str()
-        .expect("an admin key")
-        .to_owned();
+    let (s, key) = server_with_tenant(dir, db, &[]);
     let yaml = std::fs::read_to_string(examples().join("quickstart/gauntlet.yaml"))
         .expect("the quickstart suite");
     let (st, body) = call(
@@ -218,6 +196,34 @@ fn running_run(dir: &Path, db: &str) -> (Server, String, String) {
     });
     std::thread::sleep(Duration::from_millis(150));
     (s, key, status)
+}
+
+/// A platform admin, `gauntlet serve` on `db` with `env` in its environment, and a tenant
+/// `acme`: (server, the tenant admin's key).
+pub(crate) fn server_with_tenant(dir: &Path, db: &str, env: &[(&str, &str)]) -> (Server, String) {
+    let out = command(
+        dir,
+        db,
+        &["admin", "create", "--tenant", "ops", "--user", "root"],
+    )
+    .output()
+    .expect("gauntlet admin create runs");
+    assert!(out.status.success(), "{out:?}");
+    let root = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    let s = serve_with(dir, db, env);
+    let (st, made) = call(
+        &s,
+        &root,
+        "POST",
+        "/api/v1/tenants",
+        Some(&json!({"id": "acme", "admin": "alice"})),
+    );
+    assert_eq!(st, 201, "{made}");
+    let key = made["admin_key"]["token"]
+        .as_str()
+        .expect("an admin key")
+        .to_owned();
+    (s, key)
 }
 
 /// The run finished once, by a later attempt, with each of its 720 cases stored once.

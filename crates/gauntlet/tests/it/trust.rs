@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::serve::{call, call_raw, command, serve_with, wait_until};
+use crate::serve::{call, call_raw, wait_until};
 use crate::{examples, gauntlet, stdout};
 
 const SUITE: &str = "providers:\n  mock:\n    type: mock\nagents:\n  bot:\n    provider: mock\n    mock: { echo: true }\nsuites:\n  s:\n    target: bot\n    cases:\n      - id: c\n        input: \"value=${HOME:-none}\"\n        assert:\n          - type: custom\n            command: [sh, -c, \"id > marker; echo '{\\\"pass\\\":true}'\"]\n";
@@ -47,33 +47,9 @@ fn run_sandbox_applies_the_servers_policy_locally() {
     assert!(!report.contains("value=none"), "{report}");
 }
 
-/// A platform admin, `gauntlet serve` with `env` in its environment, and a tenant `acme`:
-/// (server, tenant admin key).
 fn server_with_tenant(dir: &Path, env: &[(&str, &str)]) -> (crate::serve::Server, String) {
     let db = dir.join("server.db").display().to_string();
-    let out = command(
-        dir,
-        &db,
-        &["admin", "create", "--tenant", "ops", "--user", "root"],
-    )
-    .output()
-    .unwrap();
-    assert!(out.status.success(), "{out:?}");
-    let root = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-    let s = serve_with(dir, &db, env);
-    let (st, made) = call(
-        &s,
-        &root,
-        "POST",
-        "/api/v1/tenants",
-        Some(&json!({"id": "acme", "admin": "alice"})),
-    );
-    assert_eq!(st, 201, "{made}");
-    let key = made["admin_key"]["token"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
-    (s, key)
+    crate::serve::server_with_tenant(dir, &db, env)
 }
 
 fn run_on_server(s: &crate::serve::Server, key: &str, request: Value) -> String {
