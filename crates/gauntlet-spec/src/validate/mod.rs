@@ -94,9 +94,9 @@ impl<'a> Ctx<'a> {
             );
             d.code = Some(Capability::Programs.code());
             d.hint = Some(if granted {
-                "the program is not in this tenant's allowlist of commands; ask a platform administrator to add it".into()
+                "the program is not in the allowlist of the `programs` capability; a platform administrator can add it for the tenant".into()
             } else {
-                "running programs is a capability this tenant has not been granted; ask a platform administrator".into()
+                "running programs needs the `programs` capability: on the server a platform administrator grants it per tenant; a local run without --sandbox has it".into()
             });
             return false;
         }
@@ -140,10 +140,10 @@ impl<'a> Ctx<'a> {
             let d = self.error(
                 src,
                 pointer,
-                format!("`{host}` is an internal address, which this tenant may not reach"),
+                format!("`{host}` is an internal address, which this suite may not reach"),
             );
             d.code = Some(Capability::Egress.code());
-            d.hint = Some("loopback, private, link-local and metadata addresses need a platform administrator's grant (`internal_hosts`)".into());
+            d.hint = Some("loopback, private, link-local and metadata addresses need the `internal_hosts` capability (granted per tenant by a platform administrator; a local run without --sandbox has it)".into());
             return false;
         }
         true
