@@ -107,6 +107,33 @@ fn check_role(role: &str, custom: bool) -> ApiResult<()> {
     }
 }
 
+/// Refuses to hand out (or act on a holder of) `role` unless the caller holds every
+/// permission it carries: no grant above the granter.
+async fn within(app: &AppState, p: &Principal, role: &str, what: &str) -> ApiResult<()> {
+    let grants = crate::http::grants_of(app, &p.tenant, role).await?;
+    within_grants(p, &grants, what)
+}
+
+fn within_grants(p: &Principal, grants: &rbac::Grants, what: &str) -> ApiResult<()> {
+    let missing: Vec<String> = p
+        .grants
+        .missing(grants)
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        Code::Forbidden,
+        format!(
+            "{what} needs {}, which you do not hold; nobody can grant more than they have",
+            missing.join(", ")
+        ),
+    )
+    .details(json!({ "required": missing })))
+}
+
 async fn role_exists(app: &AppState, tenant: &TenantId, role: &str) -> ApiResult<()> {
     if rbac::builtin(role).is_some() {
         return Ok(());
@@ -355,6 +382,13 @@ pub async fn create_user(
         return Err(ApiError::bad_request("`email` is not an email address"));
     }
     role_exists(&app, &p.tenant, &body.role).await?;
+    within(
+        &app,
+        &p,
+        &body.role,
+        &format!("giving a user the role `{}`", body.role),
+    )
+    .await?;
     let user = User {
         id: body.id.clone(),
         name: body.name.clone().unwrap_or_else(|| body.id.clone()),
@@ -397,6 +431,24 @@ pub async fn update_user(
     JsonBody(body): JsonBody<UserPatch>,
 ) -> ApiResult<axum::Json<User>> {
     role_exists(&app, &p.tenant, &body.role).await?;
+    let current = {
+        let (a, t, i) = (Arc::clone(&app), p.tenant.clone(), id.clone());
+        blocking(move || Ok(a.accounts.user(&t, &i)?.role)).await?
+    };
+    within(
+        &app,
+        &p,
+        &current,
+        &format!("changing a user with the role `{current}`"),
+    )
+    .await?;
+    within(
+        &app,
+        &p,
+        &body.role,
+        &format!("giving a user the role `{}`", body.role),
+    )
+    .await?;
     let (a, t, i, r) = (
         Arc::clone(&app),
         p.tenant.clone(),
@@ -427,6 +479,17 @@ pub async fn delete_user(
     if id == p.user {
         return Err(ApiError::new(Code::Conflict, "you cannot delete yourself"));
     }
+    let current = {
+        let (a, t, i) = (Arc::clone(&app), p.tenant.clone(), id.clone());
+        blocking(move || Ok(a.accounts.user(&t, &i)?.role)).await?
+    };
+    within(
+        &app,
+        &p,
+        &current,
+        &format!("removing a user with the role `{current}`"),
+    )
+    .await?;
     let (a, t, i) = (Arc::clone(&app), p.tenant.clone(), id.clone());
     blocking(move || Ok(a.accounts.delete_user(&t, &i, &now_rfc3339())?)).await?;
     app.sessions.clear();
@@ -485,7 +548,11 @@ pub async fn put_role(
         ));
     }
     let perms = rbac::parse_all(&body.permissions).map_err(ApiError::bad_request)?;
-    let normalised = rbac::Grants::new(perms).list();
+    let granted = rbac::Grants::new(perms);
+    within_grants(&p, &granted, &format!("the role `{name}`"))?;
+    // Changing a role changes what its holders may do: the caller must hold what it had too.
+    within(&app, &p, &name, &format!("changing the role `{name}`")).await?;
+    let normalised = granted.list();
     let role = CustomRole {
         name: name.clone(),
         permissions: normalised.clone(),
@@ -525,6 +592,7 @@ pub async fn delete_role(
             format!("`{name}` is a built-in role"),
         ));
     }
+    within(&app, &p, &name, &format!("removing the role `{name}`")).await?;
     let (a, t, n) = (Arc::clone(&app), p.tenant.clone(), name.clone());
     let before = blocking(move || Ok(a.accounts.delete_role(&t, &n)?)).await?;
     app.sessions.clear();
@@ -587,14 +655,25 @@ pub async fn create_key(
         Some(s) => Some(now_ms() + (s as i64) * 1000),
         None => None,
     };
-    let (a, t) = (Arc::clone(&app), p.tenant.clone());
-    let (name, role) = (body.name.clone(), body.role.clone());
-    let (key, token) = blocking(move || {
-        let owner = a.accounts.user(&t, &user)?;
-        let role = role.unwrap_or(owner.role);
-        issue_key(&a, &t, &owner.id, &name, &role, expires_at)
-    })
-    .await?;
+    let owner = {
+        let (a, t, u) = (Arc::clone(&app), p.tenant.clone(), user.clone());
+        blocking(move || Ok(a.accounts.user(&t, &u)?)).await?
+    };
+    let role = body.role.clone().unwrap_or_else(|| owner.role.clone());
+    // A key for another user acts as that user: only for one the caller could act as.
+    if owner.id != p.user {
+        within(
+            &app,
+            &p,
+            &owner.role,
+            &format!("a key for `{}` (role `{}`)", owner.id, owner.role),
+        )
+        .await?;
+    }
+    within(&app, &p, &role, &format!("a key with the role `{role}`")).await?;
+    let (a, t, name) = (Arc::clone(&app), p.tenant.clone(), body.name.clone());
+    let (key, token) =
+        blocking(move || issue_key(&a, &t, &owner.id, &name, &role, expires_at)).await?;
     app.sessions.clear();
     app.audit.send(
         app.audit

@@ -334,7 +334,11 @@ async fn authenticate(
     if rec.key.expires_at.is_some_and(|t| t <= now_ms()) {
         return Err(fail("the API key has expired", &subject));
     }
-    let grants = grants_of(state, &rec.tenant, &rec.key.role).await?;
+    // A key acts with the smaller of its own role and its user's current role: demoting the
+    // user demotes every key they hold at once.
+    let grants = grants_of(state, &rec.tenant, &rec.key.role)
+        .await?
+        .intersect(&grants_of(state, &rec.tenant, &rec.user_role).await?);
     let principal = Principal {
         tenant: rec.tenant,
         user: rec.key.user_id.clone(),

@@ -137,6 +137,14 @@ impl Grants {
     pub fn list(&self) -> Vec<String> {
         self.0.iter().map(ToString::to_string).collect()
     }
+    /// The permissions of `other` that these grants do not hold.
+    pub fn missing(&self, other: &Grants) -> Vec<Perm> {
+        other.0.difference(&self.0).copied().collect()
+    }
+    /// The permissions both hold.
+    pub fn intersect(&self, other: &Grants) -> Grants {
+        Grants(self.0.intersection(&other.0).copied().collect())
+    }
 }
 
 /// Parses a custom role's permission strings, naming the first bad one.

@@ -9,7 +9,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use gauntlet_core::ids::RunId;
-use gauntlet_store::queue::NewJob;
+use gauntlet_store::queue::{Admission, Admitted, NewJob};
 use gauntlet_store::{BaselineStore, RunStore};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -121,18 +121,6 @@ pub async fn create_run(
         let suite = a.suites.get(&who.tenant, &body.suite, body.version)?;
         let tenant = a.accounts.tenant(&who.tenant)?;
         let day_start = now_ms() - now_ms() % 86_400_000;
-        let (today, active) = a.queue.counts(&who.tenant, day_start)?;
-        if let Some(limit) = tenant.quotas.runs_per_day
-            && today as u64 >= limit
-        {
-            return Err(ApiError::new(Code::QuotaExceeded, format!("the tenant's quota of {limit} runs per day is used up"))
-                .retry_after(((day_start + 86_400_000 - now_ms()) / 1000).max(1) as u64));
-        }
-        if let Some(limit) = tenant.quotas.parallel_runs
-            && active as u64 >= limit
-        {
-            return Err(ApiError::new(Code::QuotaExceeded, format!("the tenant already has {active} runs queued or running; its quota is {limit}")).retry_after(5));
-        }
         if let Some(budget) = tenant.quotas.monthly_budget_usd {
             // A running total per month, kept as runs finish.
             let month = gauntlet_core::time::rfc3339(now_ms().max(0) as u64);
@@ -162,7 +150,7 @@ pub async fn create_run(
         };
         let request = serde_json::to_value(&plan).map_err(ApiError::internal)?;
         let id = RunId::from_parts(now_ms() as u64, u128::from_le_bytes(random16()?));
-        Ok(a.queue.enqueue(
+        let admitted = a.queue.enqueue_within(
             &who.tenant,
             &NewJob {
                 id: id.as_str().to_owned(),
@@ -173,7 +161,25 @@ pub async fn create_run(
                 request,
                 created_by: who.actor(),
             },
-        )?)
+                    &Admission {
+                runs_per_day: tenant.quotas.runs_per_day,
+                parallel_runs: tenant.quotas.parallel_runs,
+                day_start_ms: day_start,
+            },
+        )?;
+        match admitted {
+            Admitted::Queued(job, created) => Ok((job, created)),
+            Admitted::OverDaily { limit } => Err(ApiError::new(
+                Code::QuotaExceeded,
+                format!("the tenant's quota of {limit} runs per day is used up"),
+            )
+            .retry_after(((day_start + 86_400_000 - now_ms()) / 1000).max(1) as u64)),
+            Admitted::OverParallel { active, limit } => Err(ApiError::new(
+                Code::QuotaExceeded,
+                format!("the tenant already has {active} runs queued or running; its quota is {limit}"),
+            )
+            .retry_after(5)),
+        }
     })
     .await?;
     if created {

@@ -66,6 +66,8 @@ pub struct KeyRecord {
     pub key: ApiKey,
     pub secret_hash: String,
     pub platform_admin: bool,
+    /// The key's user's role now (a key never acts above it).
+    pub user_role: String,
 }
 
 /// Tables holding tenant data, children first; deprovisioning empties them all.
@@ -496,7 +498,7 @@ impl Accounts {
         self.db.with_conn(|c| {
             let Some(row) = c.query_opt(
                 &format!(
-                    "SELECT {KEY_COLUMNS}, k.tenant_id, k.secret_hash, u.platform_admin
+                    "SELECT {KEY_COLUMNS}, k.tenant_id, k.secret_hash, u.platform_admin, u.role
                      FROM api_keys k JOIN users u ON u.tenant_id = k.tenant_id AND u.id = k.user_id
                      WHERE k.id = $1"
                 ),
@@ -510,6 +512,7 @@ impl Accounts {
                 tenant: TenantId::new(row.text(7)?),
                 secret_hash: row.text(8)?,
                 platform_admin: row.bool(9)?,
+                user_role: row.text(10)?,
             }))
         })
     }

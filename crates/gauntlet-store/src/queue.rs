@@ -140,6 +140,41 @@ fn job_with_record(mut row: Row) -> Result<JobWithRecord> {
     Ok((job, record))
 }
 
+/// The run quotas an enqueue must stay within (none by default).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Admission {
+    pub runs_per_day: Option<u64>,
+    pub parallel_runs: Option<u64>,
+    /// Where today began (ms), for `runs_per_day`.
+    pub day_start_ms: i64,
+}
+
+/// What an enqueue under quotas did.
+#[derive(Debug)]
+pub enum Admitted {
+    /// Queued (`true`), or the run already queued under the idempotency key (`false`).
+    Queued(Job, bool),
+    OverDaily {
+        limit: u64,
+    },
+    OverParallel {
+        active: u64,
+        limit: u64,
+    },
+}
+
+/// Runs created since `since_ms`, and runs queued or running, of a tenant.
+fn counts_in(c: &mut dyn Conn, tenant: &TenantId, since_ms: i64) -> Result<(i64, i64)> {
+    let r = c.query_one(
+        "SELECT
+            CAST(COALESCE(SUM(CASE WHEN created_at >= $2 THEN 1 ELSE 0 END), 0) AS BIGINT),
+            CAST(COALESCE(SUM(CASE WHEN state IN ('running', 'pending', 'retryable') THEN 1 ELSE 0 END), 0) AS BIGINT)
+         FROM jobs WHERE tenant_id = $1",
+        params![tenant.as_str(), since_ms],
+    )?;
+    Ok((r.int(0)?, r.int(1)?))
+}
+
 /// A job to enqueue.
 #[derive(Clone, Debug)]
 pub struct NewJob {
@@ -194,6 +229,24 @@ impl Queue {
     /// Enqueues a job, or returns the one already enqueued under the same idempotency key
     /// (`false` then).
     pub fn enqueue(&self, tenant: &TenantId, job: &NewJob) -> Result<(Job, bool)> {
+        match self.enqueue_within(tenant, job, &Admission::default())? {
+            Admitted::Queued(job, created) => Ok((job, created)),
+            // No limits were given, so none can be exceeded.
+            other => Err(StoreError::Corrupt(format!(
+                "unexpected admission: {other:?}"
+            ))),
+        }
+    }
+
+    /// [`Queue::enqueue`] under the tenant's run quotas, counted and taken in the same
+    /// transaction, so concurrent requests cannot admit more runs than the limits allow. A
+    /// retried request (same idempotency key) answers its run without counting again.
+    pub fn enqueue_within(
+        &self,
+        tenant: &TenantId,
+        job: &NewJob,
+        admission: &Admission,
+    ) -> Result<Admitted> {
         let request = job.request.to_string();
         let existing = |c: &mut dyn Conn| -> Result<Option<Job>> {
             let Some(key) = &job.idempotency_key else {
@@ -209,7 +262,30 @@ impl Queue {
         };
         let inserted = self.db.transaction(|c| {
             if let Some(found) = existing(c)? {
-                return Ok(Some((found, false)));
+                return Ok(Some(Admitted::Queued(found, false)));
+            }
+            if admission.runs_per_day.is_some() || admission.parallel_runs.is_some() {
+                if c.dialect() == crate::db::Dialect::Postgres {
+                    // One admission per tenant at a time (SQLite's write lock already is).
+                    c.execute(
+                        "SELECT pg_advisory_xact_lock(hashtextextended($1, 7412027))",
+                        params![tenant.as_str()],
+                    )?;
+                }
+                let (today, active) = counts_in(c, tenant, admission.day_start_ms)?;
+                if let Some(limit) = admission.runs_per_day
+                    && today as u64 >= limit
+                {
+                    return Ok(Some(Admitted::OverDaily { limit }));
+                }
+                if let Some(limit) = admission.parallel_runs
+                    && active as u64 >= limit
+                {
+                    return Ok(Some(Admitted::OverParallel {
+                        active: active as u64,
+                        limit,
+                    }));
+                }
             }
             let n = c.execute(
                 "INSERT INTO jobs (tenant_id, id, queue, state, priority, run_at, max_attempts,
@@ -231,14 +307,17 @@ impl Queue {
                 // A concurrent enqueue with the same key won the race.
                 return Ok(None);
             }
-            Ok(Some((self.get_in(c, tenant, &job.id)?, true)))
+            Ok(Some(Admitted::Queued(
+                self.get_in(c, tenant, &job.id)?,
+                true,
+            )))
         })?;
         match inserted {
             Some(found) => Ok(found),
             None => self
                 .db
                 .with_conn(|c| existing(c))?
-                .map(|j| (j, false))
+                .map(|j| Admitted::Queued(j, false))
                 .ok_or_else(|| StoreError::Conflict(format!("job `{}`", job.id))),
         }
     }
@@ -494,16 +573,7 @@ impl Queue {
 
     /// Jobs of the tenant created since `since_ms`, and those running now (for quotas).
     pub fn counts(&self, tenant: &TenantId, since_ms: i64) -> Result<(i64, i64)> {
-        self.db.with_conn(|c| {
-            let r = c.query_one(
-                "SELECT
-                    CAST(COALESCE(SUM(CASE WHEN created_at >= $2 THEN 1 ELSE 0 END), 0) AS BIGINT),
-                    CAST(COALESCE(SUM(CASE WHEN state IN ('running', 'pending', 'retryable') THEN 1 ELSE 0 END), 0) AS BIGINT)
-                 FROM jobs WHERE tenant_id = $1",
-                params![tenant.as_str(), since_ms],
-            )?;
-            Ok((r.int(0)?, r.int(1)?))
-        })
+        self.db.with_conn(|c| counts_in(c, tenant, since_ms))
     }
 
     // ---- the journal ----

@@ -3,6 +3,7 @@
 //! PostgreSQL.
 
 mod access;
+mod escalation;
 mod governance;
 mod runs;
 mod support;

@@ -1,0 +1,278 @@
+//! Roles cannot be climbed: nobody grants more than they hold, nobody acts on a user more
+//! powerful than they are, and a demotion bites on the keys the user already has.
+
+use reqwest::Method;
+use serde_json::json;
+
+use gauntlet_server::rbac::{Grants, builtin};
+
+use crate::support::*;
+
+#[tokio::test]
+async fn no_role_can_grant_more_than_it_holds() {
+    for place in places("no_role_can_grant_more_than_it_holds") {
+        let s = start_on(place, None).await;
+        let keys = tenant_with_roles(&s, "acme").await;
+        let admin = &keys["admin"];
+        let (st, body) = s
+            .call(
+                admin,
+                Method::PUT,
+                "/api/v1/roles/usermgr",
+                Some(json!({"permissions": ["users:read", "users:write"]})),
+            )
+            .await;
+        assert_eq!(st, 200, "{body}");
+        let (st, _) = s
+            .call(
+                admin,
+                Method::POST,
+                "/api/v1/users",
+                Some(json!({"id": "mgr", "role": "usermgr"})),
+            )
+            .await;
+        assert_eq!(st, 201);
+        let (st, made) = s
+            .call(
+                admin,
+                Method::POST,
+                "/api/v1/keys",
+                Some(json!({"name": "mgr", "user": "mgr"})),
+            )
+            .await;
+        assert_eq!(st, 201, "{made}");
+        let mgr = made["token"].as_str().unwrap_or_default().to_owned();
+
+        // Each climb found by hand, refused.
+        let climbs = [
+            (
+                Method::POST,
+                "/api/v1/keys",
+                json!({"name": "up", "role": "admin"}),
+            ),
+            (
+                Method::POST,
+                "/api/v1/keys",
+                json!({"name": "as-boss", "user": "boss"}),
+            ),
+            (Method::PATCH, "/api/v1/users/mgr", json!({"role": "admin"})),
+            (
+                Method::PATCH,
+                "/api/v1/users/developer",
+                json!({"role": "viewer"}),
+            ),
+            (
+                Method::POST,
+                "/api/v1/users",
+                json!({"id": "sock", "role": "admin"}),
+            ),
+            (
+                Method::PUT,
+                "/api/v1/roles/usermgr",
+                json!({"permissions": ["users:read", "users:write", "runs:execute"]}),
+            ),
+        ];
+        for (method, path, body) in climbs {
+            let (st, answer) = s.call(&mgr, method.clone(), path, Some(body.clone())).await;
+            assert_eq!(st, 403, "{method} {path} {body}: {answer}");
+            assert_eq!(answer["code"], "forbidden");
+        }
+        let (st, _) = s
+            .call(&mgr, Method::DELETE, "/api/v1/users/boss", None)
+            .await;
+        assert_eq!(st, 403, "removing a more powerful user");
+        // What it does hold, it may hand out.
+        let (st, body) = s
+            .call(
+                &mgr,
+                Method::POST,
+                "/api/v1/users",
+                Some(json!({"id": "peer", "role": "usermgr"})),
+            )
+            .await;
+        assert_eq!(st, 201, "{body}");
+        let (st, body) = s
+            .call(
+                &mgr,
+                Method::POST,
+                "/api/v1/keys",
+                Some(json!({"name": "own"})),
+            )
+            .await;
+        assert_eq!(st, 201, "{body}");
+        // An admin cannot mint a role with a permission no admin has.
+        let (st, body) = s
+            .call(
+                admin,
+                Method::PUT,
+                "/api/v1/roles/scribe",
+                Some(json!({"permissions": ["audit:write"]})),
+            )
+            .await;
+        assert_eq!(st, 403, "{body}");
+
+        // Every grant every role could make: a user or a key with any role succeeds exactly
+        // when the role's permissions are the granter's.
+        let granters = ["admin", "usermgr"];
+        let targets = [
+            "admin",
+            "developer",
+            "analyst",
+            "auditor",
+            "viewer",
+            "usermgr",
+            "runner",
+        ];
+        let perms = |role: &str| -> Grants {
+            match role {
+                "usermgr" => Grants::new([
+                    gauntlet_server::rbac::Perm::parse("users:read").unwrap(),
+                    gauntlet_server::rbac::Perm::parse("users:write").unwrap(),
+                ]),
+                "runner" => Grants::new(
+                    ["suites:read", "suites:execute", "runs:read"]
+                        .map(|p| gauntlet_server::rbac::Perm::parse(p).unwrap()),
+                ),
+                r => Grants::new(builtin(r).unwrap()),
+            }
+        };
+        for (g, granter) in granters.iter().enumerate() {
+            let key = if *granter == "admin" {
+                admin.clone()
+            } else {
+                mgr.clone()
+            };
+            for (t, target) in targets.iter().enumerate() {
+                let allowed = perms(granter).missing(&perms(target)).is_empty();
+                let id = format!("u{g}-{t}");
+                let (st, body) = s
+                    .call(
+                        &key,
+                        Method::POST,
+                        "/api/v1/users",
+                        Some(json!({"id": id, "role": target})),
+                    )
+                    .await;
+                assert_eq!(
+                    st == 201,
+                    allowed,
+                    "{granter} → user with {target}: {st} {body}"
+                );
+                let (st, body) = s
+                    .call(
+                        &key,
+                        Method::POST,
+                        "/api/v1/keys",
+                        Some(json!({"name": id, "role": target})),
+                    )
+                    .await;
+                assert_eq!(
+                    st == 201,
+                    allowed,
+                    "{granter} → key with {target}: {st} {body}"
+                );
+            }
+        }
+        s.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn a_demotion_bites_on_the_keys_a_user_already_has() {
+    for place in places("a_demotion_bites_on_the_keys") {
+        let s = start_on(place, None).await;
+        let keys = tenant_with_roles(&s, "acme").await;
+        let (admin, dev) = (&keys["admin"], &keys["developer"]);
+        let (st, body) = s
+            .call(
+                admin,
+                Method::POST,
+                "/api/v1/suites",
+                Some(json!({"name": "qs", "files": quickstart()})),
+            )
+            .await;
+        assert_eq!(st, 201, "{body}");
+        let run = json!({"suite": "qs", "run": "basics"});
+        let (st, body) = s
+            .call(dev, Method::POST, "/api/v1/runs", Some(run.clone()))
+            .await;
+        assert_eq!(st, 202, "{body}");
+        let (st, body) = s
+            .call(
+                admin,
+                Method::PATCH,
+                "/api/v1/users/developer",
+                Some(json!({"role": "viewer"})),
+            )
+            .await;
+        assert_eq!(st, 200, "{body}");
+        let (st, body) = s.call(dev, Method::POST, "/api/v1/runs", Some(run)).await;
+        assert_eq!(
+            st, 403,
+            "the demoted developer's old key still starts runs: {body}"
+        );
+        // It still reads what a viewer reads.
+        let (st, _) = s.call(dev, Method::GET, "/api/v1/runs", None).await;
+        assert_eq!(st, 200);
+        s.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn concurrent_runs_cannot_pass_the_parallel_quota() {
+    for place in places("concurrent_runs_cannot_pass_the_parallel_quota") {
+        let s = start_on(place, None).await;
+        let keys = tenant_with_roles(&s, "acme").await;
+        let admin = keys["admin"].clone();
+        let (st, body) = s
+            .call(
+                &s.admin,
+                Method::PUT,
+                "/api/v1/tenants/acme/quotas",
+                Some(json!({"parallel_runs": 4})),
+            )
+            .await;
+        assert_eq!(st, 200, "{body}");
+        let (st, body) = s
+            .call(
+                &admin,
+                Method::POST,
+                "/api/v1/suites",
+                Some(json!({"name": "qs", "files": quickstart()})),
+            )
+            .await;
+        assert_eq!(st, 201, "{body}");
+        // Long runs: none ends while the requests are answered.
+        let run = json!({"suite": "qs", "run": "basics", "repeat": 100, "concurrency": 1});
+        let calls =
+            (0..12).map(|_| s.call(&admin, Method::POST, "/api/v1/runs", Some(run.clone())));
+        let answers = futures_util::future::join_all(calls).await;
+        let accepted = answers.iter().filter(|(st, _)| *st == 202).count();
+        let refused = answers
+            .iter()
+            .filter(|(st, b)| *st == 429 && b["code"] == "quota_exceeded")
+            .count();
+        assert_eq!((accepted, refused), (4, 8), "{answers:?}");
+        let (_, runs) = s.call(&admin, Method::GET, "/api/v1/runs", None).await;
+        let active = runs["runs"]
+            .as_array()
+            .map(|r| {
+                r.iter()
+                    .filter(|x| matches!(x["state"].as_str(), Some("pending" | "running")))
+                    .count()
+            })
+            .unwrap_or(0);
+        assert!(active <= 4, "{runs}");
+        for r in runs["runs"].as_array().cloned().unwrap_or_default() {
+            let id = r["id"].as_str().unwrap_or_default();
+            s.call(
+                &admin,
+                Method::POST,
+                &format!("/api/v1/runs/{id}/cancel"),
+                None,
+            )
+            .await;
+        }
+        s.stop().await;
+    }
+}
