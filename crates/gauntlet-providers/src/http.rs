@@ -59,6 +59,34 @@ impl Redactor {
         e.message = self.scrub(&e.message);
         e
     }
+
+    /// An answer with every secret replaced: its text, tool call arguments and reported
+    /// tool calls.
+    pub fn scrub_response(&self, mut r: ChatResponse) -> ChatResponse {
+        if self.secrets.is_empty() {
+            return r;
+        }
+        r.text = self.scrub(&r.text);
+        for c in &mut r.tool_calls {
+            self.scrub_value(&mut c.args);
+        }
+        for c in &mut r.reported_tool_calls {
+            self.scrub_value(&mut c.args);
+            if let Some(v) = c.result.as_mut() {
+                self.scrub_value(v);
+            }
+        }
+        r
+    }
+
+    fn scrub_value(&self, v: &mut Value) {
+        match v {
+            Value::String(s) => *s = self.scrub(s),
+            Value::Array(items) => items.iter_mut().for_each(|x| self.scrub_value(x)),
+            Value::Object(map) => map.values_mut().for_each(|x| self.scrub_value(x)),
+            _ => {}
+        }
+    }
 }
 
 /// The error class of an HTTP status.

@@ -187,6 +187,7 @@ impl Registry {
                         inner: adapter_on(def, host),
                         limiter: Arc::new(resilience::Limiter::new(&def.limits)),
                         breaker: resilience::Breaker::new(&def.limits),
+                        redactor: http::Redactor::for_provider(def),
                     }),
                 )
             })

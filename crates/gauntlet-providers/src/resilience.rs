@@ -250,6 +250,9 @@ pub struct Guarded {
     pub inner: Box<dyn Provider>,
     pub limiter: Arc<Limiter>,
     pub breaker: Breaker,
+    /// The provider's secrets, replaced by their references in every answer and error of
+    /// every adapter (an endpoint echoing its key cannot leak it).
+    pub redactor: crate::http::Redactor,
 }
 
 impl Guarded {
@@ -286,7 +289,10 @@ impl Guarded {
         let outcome = result.as_ref().err();
         self.breaker.record(outcome);
         slot.finish(outcome);
-        result
+        match result {
+            Ok(r) => Ok(self.redactor.scrub_response(r)),
+            Err(e) => Err(self.redactor.scrub_error(e)),
+        }
     }
 }
 

@@ -397,6 +397,17 @@ async fn jwt_principal(
     let (user, role, platform_admin) = match user {
         Some(u) => (u.id, u.role, u.platform_admin),
         None => {
+            // A deleted user's token does not fall back to its role claim.
+            let (app, t, sub) = (Arc::clone(state), tenant.clone(), v.subject.clone());
+            let deleted = blocking(move || Ok(app.accounts.is_deleted_user(&t, &sub)?))
+                .await
+                .map_err(|e| e.message)?;
+            if deleted {
+                return Err(format!(
+                    "the token's subject `{}` is a deleted user of tenant `{}`",
+                    v.subject, v.tenant
+                ));
+            }
             let Some(role) = v.role.clone() else {
                 return Err(format!(
                     "no user of tenant `{}` matches the token's subject or email, and it names no role",

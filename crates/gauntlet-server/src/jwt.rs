@@ -31,6 +31,9 @@ pub struct OidcConfig {
     pub jwks_url: Option<String>,
     pub tenant_claim: String,
     pub role_claim: String,
+    /// Match a token with an unknown subject to a stored user by its `email` claim (only when
+    /// the token says `email_verified: true`). Off by default.
+    pub match_email: bool,
     pub leeway_s: u64,
     /// The shortest time between two fetches caused by unknown key ids.
     pub refresh_min: Duration,
@@ -213,7 +216,11 @@ impl Jwks {
         let text = |name: &str| claims.get(name).and_then(Value::as_str).map(str::to_owned);
         Ok(Verified {
             subject: text("sub").unwrap_or_default(),
-            email: text("email"),
+            // An address the issuer has not verified names nobody.
+            email: text("email").filter(|_| {
+                self.config.match_email
+                    && claims.get("email_verified").and_then(Value::as_bool) == Some(true)
+            }),
             tenant: text(&self.config.tenant_claim).ok_or_else(|| {
                 format!("the token lacks the `{}` claim", self.config.tenant_claim)
             })?,

@@ -63,7 +63,10 @@ pub(crate) fn validate_files(
         .iter()
         .filter(|d| d.severity == gauntlet_spec::Severity::Error)
         .collect();
-    let denied = !errors.is_empty() && errors.iter().all(|d| d.code.is_some());
+    let denied = !errors.is_empty()
+        && errors
+            .iter()
+            .all(|d| d.code.is_some_and(|c| c.starts_with("capability.")));
     let errors: Vec<Value> = errors
         .iter()
         .map(|d| {

@@ -84,6 +84,7 @@ async fn jwt_bearer_tokens_are_verified_against_the_issuers_keys() {
             jwks_url: None,
             tenant_claim: "gauntlet_tenant".into(),
             role_claim: "gauntlet_role".into(),
+            match_email: true,
             leeway_s: 60,
             refresh_min: Duration::ZERO,
         }),
@@ -149,10 +150,21 @@ async fn jwt_bearer_tokens_are_verified_against_the_issuers_keys() {
     let (st, me) = get(token(
         "k1",
         &k1,
-        &claims("idp|123", json!({"email": "dev@acme.test"})),
+        &claims(
+            "idp|123",
+            json!({"email": "dev@acme.test", "email_verified": true}),
+        ),
     ))
     .await;
     assert_eq!((st, me["user"].as_str()), (200, Some("dev")), "{me}");
+    // An address the issuer did not verify matches nobody (and the token names no role).
+    for extra in [
+        json!({"email": "dev@acme.test"}),
+        json!({"email": "dev@acme.test", "email_verified": false}),
+    ] {
+        let (st, me) = get(token("k1", &k1, &claims("idp|123", extra.clone()))).await;
+        assert_eq!(st, 401, "{extra}: {me}");
+    }
     // Unknown user: the role claim, if it is a role of the tenant.
     let (st, me) = get(token(
         "k1",
@@ -161,6 +173,30 @@ async fn jwt_bearer_tokens_are_verified_against_the_issuers_keys() {
     ))
     .await;
     assert_eq!((st, me["role"].as_str()), (200, Some("viewer")), "{me}");
+    // A deleted user's token does not fall back to its role claim.
+    let r = http
+        .post(format!("{base}/api/v1/users"))
+        .bearer_auth(&admin)
+        .json(&json!({"id": "gone", "role": "viewer"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let r = http
+        .delete(format!("{base}/api/v1/users/gone"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    let (st, me) = get(token(
+        "k1",
+        &k1,
+        &claims("gone", json!({"gauntlet_role": "admin"})),
+    ))
+    .await;
+    assert_eq!(st, 401, "a deleted user's token was accepted: {me}");
+    assert!(me.to_string().contains("deleted user"), "{me}");
     for (name, t, reason) in [
         (
             "no role",

@@ -73,6 +73,9 @@ pub struct KeyRecord {
 /// Tables holding tenant data, children first; deprovisioning empties them all.
 /// The audit log is not among them: it is append-only and pins deleted data by digest.
 const TENANT_TABLES: &[&str] = &[
+    "tenant_values",
+    "tenant_capabilities",
+    "tenant_spend",
     "step_results",
     "jobs",
     "assertions",
@@ -168,6 +171,17 @@ impl Accounts {
             )? {
                 return Err(StoreError::Conflict(format!("tenant `{}`", tenant.id)));
             }
+            // A new tenant must not inherit a deleted one's audit trail under the same id.
+            if exists(
+                c,
+                "SELECT 1 FROM retired_ids WHERE kind = 'tenant' AND tenant_id = $1",
+                params![&tenant.id],
+            )? {
+                return Err(StoreError::Conflict(format!(
+                    "tenant `{}` was deleted, and its id is not given out again; choose another",
+                    tenant.id
+                )));
+            }
             c.execute(
                 "INSERT INTO tenants (id, name, quotas, created_at) VALUES ($1, $2, $3, $4)",
                 params![&tenant.id, &tenant.name, &quotas, &tenant.created_at],
@@ -235,6 +249,11 @@ impl Accounts {
                 "DELETE FROM tenants WHERE id = $1",
                 params![tenant.as_str()],
             )?;
+            c.execute(
+                "INSERT INTO retired_ids (kind, tenant_id, id, retired_at) VALUES ('tenant', $1, '', $2)
+                 ON CONFLICT DO NOTHING",
+                params![tenant.as_str(), &gauntlet_core::time::rfc3339(now_unix_ms())],
+            )?;
             Ok(removed + 1)
         })
     }
@@ -250,6 +269,11 @@ impl Accounts {
             )? {
                 return Err(StoreError::Conflict(format!("user `{}`", user.id)));
             }
+            // Created again on purpose: the id belongs to this user now.
+            c.execute(
+                "DELETE FROM retired_ids WHERE kind = 'user' AND tenant_id = $1 AND id = $2",
+                params![tenant.as_str(), &user.id],
+            )?;
             c.execute(
                 "INSERT INTO users (tenant_id, id, name, email, role, platform_admin, created_at)
                  VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -337,7 +361,23 @@ impl Accounts {
                  WHERE tenant_id = $1 AND user_id = $2 AND revoked_at IS NULL",
                 params![tenant.as_str(), id, at],
             )?;
+            c.execute(
+                "INSERT INTO retired_ids (kind, tenant_id, id, retired_at) VALUES ('user', $1, $2, $3)
+                 ON CONFLICT DO NOTHING",
+                params![tenant.as_str(), id, at],
+            )?;
             Ok(())
+        })
+    }
+
+    /// Whether `id` was a user of the tenant that was deleted (and not created again).
+    pub fn is_deleted_user(&self, tenant: &TenantId, id: &str) -> Result<bool> {
+        self.db.with_conn(|c| {
+            exists(
+                c,
+                "SELECT 1 FROM retired_ids WHERE kind = 'user' AND tenant_id = $1 AND id = $2",
+                params![tenant.as_str(), id],
+            )
         })
     }
 
@@ -516,4 +556,10 @@ impl Accounts {
             }))
         })
     }
+}
+
+fn now_unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }

@@ -125,6 +125,10 @@ pub struct ServeArgs {
     /// The claim naming a role, used when no stored user matches the token
     #[arg(long, default_value = "gauntlet_role")]
     pub oidc_role_claim: String,
+    /// Match a token whose subject is no stored user by its `email` claim, when the issuer
+    /// marked it `email_verified`
+    #[arg(long)]
+    pub oidc_match_email: bool,
     /// Clock skew allowed on `exp` and `nbf`, in seconds
     #[arg(long, default_value_t = 60)]
     pub oidc_leeway: u64,

@@ -68,6 +68,7 @@ pub fn serve(args: &ServeArgs) -> Result<Outcome> {
                 jwks_url: args.oidc_jwks_url.clone(),
                 tenant_claim: args.oidc_tenant_claim.clone(),
                 role_claim: args.oidc_role_claim.clone(),
+                match_email: args.oidc_match_email,
                 leeway_s: args.oidc_leeway,
                 refresh_min: gauntlet_server::jwt::REFRESH_MIN,
             }),

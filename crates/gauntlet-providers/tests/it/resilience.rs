@@ -164,3 +164,29 @@ async fn the_limiter_backs_off_on_429_and_recovers() {
         assert_eq!(limiter.limit(), expected);
     }
 }
+
+#[tokio::test]
+async fn an_endpoint_echoing_its_key_leaks_nothing() {
+    let (primary, backup) = (Server::start().await, Server::start().await);
+    let p = project(&primary, &backup, ProviderLimits::default());
+    let registry = Registry::new(&p);
+    let routed = registry.for_agent(&p, &agent());
+    let key = crate::KEY;
+    primary.reply(Reply::json(
+        200,
+        &ok_body(&format!("your key is Bearer {key}")),
+    ));
+    let r = complete(routed.as_ref(), "gpt-4o", &conversation()[..1])
+        .await
+        .unwrap();
+    assert_eq!(r.text, "your key is Bearer ${secret:TEST_KEY}");
+    // Errors too.
+    primary.reply(Reply::json(
+        400,
+        &json!({"error": {"message": format!("bad key {key}")}}),
+    ));
+    let e = complete(routed.as_ref(), "gpt-4o", &conversation()[..1])
+        .await
+        .unwrap_err();
+    assert!(!e.message.contains(key), "{}", e.message);
+}

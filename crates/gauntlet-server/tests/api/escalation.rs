@@ -276,3 +276,35 @@ async fn concurrent_runs_cannot_pass_the_parallel_quota() {
         s.stop().await;
     }
 }
+
+#[tokio::test]
+async fn a_deleted_tenants_id_is_not_given_out_again() {
+    for place in places("a_deleted_tenants_id_is_not_given_out_again") {
+        let s = start_on(place, None).await;
+        tenant_with_roles(&s, "acme").await;
+        let (st, _) = s
+            .call(&s.admin, Method::DELETE, "/api/v1/tenants/acme", None)
+            .await;
+        assert_eq!(st, 200);
+        let (st, body) = s
+            .call(
+                &s.admin,
+                Method::POST,
+                "/api/v1/tenants",
+                Some(json!({"id": "acme", "admin": "mallory"})),
+            )
+            .await;
+        assert_eq!(
+            (st, body["code"].as_str()),
+            (409, Some("conflict")),
+            "{body}"
+        );
+        assert!(
+            body["message"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("not given out again")
+        );
+        s.stop().await;
+    }
+}

@@ -53,7 +53,7 @@ pub(crate) struct Ctx<'a> {
     files: Vec<std::path::PathBuf>,
     facts: HashMap<std::path::PathBuf, std::sync::Arc<gauntlet_core::evaluators::Facts>>,
     /// Where files are read from, and what the suite may do.
-    origin: &'a crate::files::Origin,
+    pub(crate) origin: &'a crate::files::Origin,
 }
 
 impl<'a> Ctx<'a> {

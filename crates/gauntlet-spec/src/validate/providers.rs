@@ -361,7 +361,19 @@ fn secret(cx: &mut Ctx, src: &Source, pointer: &str, value: String) -> Secret {
         None if crate::interp::masks_literal(pointer) => "***".to_owned(),
         None => value.clone(),
     };
-    if reference == "***" {
+    if reference == "***" && !cx.origin.caps().operator {
+        // On the server every viewer of the suite would read it back.
+        let d = cx.error(
+            src,
+            pointer,
+            "credential written in plain text in the suite",
+        );
+        d.code = Some("credential.literal");
+        d.hint = Some(
+            "store it as a secret of the tenant (PUT /api/v1/settings/secrets/NAME) and write `${secret:NAME}`"
+                .into(),
+        );
+    } else if reference == "***" {
         cx.warning(src, pointer, "credential written in plain text in the file")
             .hint =
             Some("write `${secret:NAME}` and keep the value in the environment or `.env`".into());

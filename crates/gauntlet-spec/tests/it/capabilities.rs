@@ -175,3 +175,28 @@ fn only_the_given_variables_are_visible() {
         "{input:?}"
     );
 }
+
+#[test]
+fn a_literal_credential_is_refused_from_a_tenant_and_warned_locally() {
+    let suite = "providers:\n  p:\n    type: openai\n    api_key: sk-literal-0123456789\n";
+    let v = load(
+        &[("suite.yaml", suite)],
+        Capabilities::none(),
+        &Vars::default(),
+    );
+    assert_eq!(
+        refusals(&v),
+        vec![(Some("credential.literal"), "suite.yaml".into(), 4, 14)]
+    );
+    let v = load(
+        &[("suite.yaml", suite)],
+        Capabilities::operator(),
+        &Vars::default(),
+    );
+    assert!(refusals(&v).is_empty());
+    assert!(
+        v.diagnostics
+            .iter()
+            .any(|d| d.message.contains("plain text"))
+    );
+}

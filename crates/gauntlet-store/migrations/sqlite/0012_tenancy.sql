@@ -30,3 +30,14 @@ CREATE TABLE tenant_values (
     updated_by  TEXT    NOT NULL,
     PRIMARY KEY (tenant_id, kind, name)
 );
+
+-- Ids that are not given out again: deleted tenants (a new tenant must not read an old one's
+-- audit trail), and deleted users (a token naming one is refused, not mapped to its role
+-- claim) until an administrator creates the user again.
+CREATE TABLE retired_ids (
+    kind        TEXT    NOT NULL,
+    tenant_id   TEXT    NOT NULL,
+    id          TEXT    NOT NULL,
+    retired_at  TEXT    NOT NULL,
+    PRIMARY KEY (kind, tenant_id, id)
+);
