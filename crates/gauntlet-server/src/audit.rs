@@ -5,6 +5,7 @@
 //! one signed tree head, so that auditing every request does not cost a signature and an
 //! fsync per request. `flush` waits for everything sent so far; shutdown calls it.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,7 +23,30 @@ enum Msg {
 #[derive(Clone)]
 pub struct Sink {
     tx: mpsc::UnboundedSender<Msg>,
+    failures: Arc<std::sync::Mutex<HashMap<FailureKey, Failures>>>,
 }
+
+/// Authentication failures are counted per tenant (when the credential names one), subject,
+/// client address and reason, and logged as one event per window: a flood of bogus
+/// credentials cannot grow the log without limit.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct FailureKey {
+    tenant: String,
+    subject: String,
+    address: String,
+    reason: String,
+}
+
+struct Failures {
+    window_start: std::time::Instant,
+    first_ms: i64,
+    /// Failures since the window's first, not logged yet.
+    pending: u64,
+    last_request_id: String,
+}
+
+/// How long failures of one key are folded into one event.
+const FAILURE_WINDOW: Duration = Duration::from_secs(60);
 
 pub mod action {
     pub const AUTH_SUCCESS: &str = "auth.success";
@@ -83,7 +107,63 @@ impl Sink {
                 }
             }
         });
-        Sink { tx }
+        Sink {
+            tx,
+            failures: Arc::default(),
+        }
+    }
+
+    /// Records an authentication failure: the first of a window at once, the rest of the
+    /// window as one event with their count (at the window's end or the next flush).
+    pub fn auth_failure(
+        &self,
+        tenant: &str,
+        subject: &str,
+        address: &str,
+        reason: &str,
+        request_id: &str,
+    ) {
+        let key = FailureKey {
+            tenant: tenant.to_owned(),
+            subject: subject.to_owned(),
+            address: address.to_owned(),
+            reason: reason.to_owned(),
+        };
+        let now = std::time::Instant::now();
+        let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        let expired = map
+            .get(&key)
+            .is_none_or(|f| now.duration_since(f.window_start) >= FAILURE_WINDOW);
+        if expired {
+            if let Some(f) = map.remove(&key) {
+                self.failure_event(&key, &f);
+            }
+            if map.len() >= 10_000 {
+                // Bounded memory: fold everything pending into the log now.
+                for (k, f) in map.drain() {
+                    self.failure_event(&k, &f);
+                }
+            }
+            self.send(failure(&key, 1, crate::now_ms(), request_id));
+            map.insert(
+                key,
+                Failures {
+                    window_start: now,
+                    first_ms: crate::now_ms(),
+                    pending: 0,
+                    last_request_id: request_id.to_owned(),
+                },
+            );
+        } else if let Some(f) = map.get_mut(&key) {
+            f.pending += 1;
+            f.last_request_id = request_id.to_owned();
+        }
+    }
+
+    fn failure_event(&self, key: &FailureKey, f: &Failures) {
+        if f.pending > 0 {
+            self.send(failure(key, f.pending, f.first_ms, &f.last_request_id));
+        }
     }
 
     pub fn send(&self, event: NewEvent) {
@@ -92,6 +172,15 @@ impl Sink {
 
     /// Waits until every event sent before this call is in the log.
     pub async fn flush(&self) {
+        {
+            let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+            for (k, f) in map.iter_mut() {
+                if f.pending > 0 {
+                    self.send(failure(k, f.pending, f.first_ms, &f.last_request_id));
+                    f.pending = 0;
+                }
+            }
+        }
         let (tx, rx) = oneshot::channel();
         if self.tx.send(Msg::Flush(tx)).is_ok() {
             let _ = rx.await;
@@ -139,6 +228,23 @@ impl gauntlet_run::AuditTrail for Trail<'_> {
             Ok(())
         })
     }
+}
+
+fn failure(key: &FailureKey, count: u64, since_ms: i64, request_id: &str) -> NewEvent {
+    NewEvent::new(
+        &key.tenant,
+        "anonymous",
+        action::AUTH_FAILURE,
+        format!("credential/{}", key.subject),
+    )
+    .request_id(request_id)
+    .decision(Decision::Deny)
+    .reason(key.reason.clone())
+    .details(serde_json::json!({
+        "count": count,
+        "address": key.address,
+        "since": gauntlet_core::time::rfc3339(since_ms.max(0) as u64),
+    }))
 }
 
 /// The server has no log stream of its own yet: operational errors go to stderr.

@@ -155,6 +155,24 @@ async fn uniform(response: Response) -> Response {
     r
 }
 
+/// The client's address: the connection's peer, or, when the operator trusts a proxy in
+/// front (`--trust-forwarded-for`), the first address of `X-Forwarded-For`.
+fn client_address(req: &Request, trust_forwarded_for: bool) -> String {
+    if trust_forwarded_for
+        && let Some(first) = req
+            .headers()
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(',').next())
+            .and_then(|a| a.trim().parse::<std::net::IpAddr>().ok())
+    {
+        return first.to_string();
+    }
+    req.extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map_or_else(|| "unknown".to_owned(), |c| c.0.ip().to_string())
+}
+
 fn credential(headers: &HeaderMap) -> Option<&str> {
     if let Some(v) = headers
         .get(header::AUTHORIZATION)
@@ -225,7 +243,17 @@ async fn authorize(
     if need == Access::Public {
         return next.run(req).await;
     }
-    let principal = match authenticate(&state, req.headers(), &request_id).await {
+    // Before any credential is looked at: an address that keeps failing waits.
+    let address = client_address(&req, state.config.trust_forwarded_for);
+    if let Some(wait) = state.auth_failures.exhausted(&address) {
+        return ApiError::new(
+            Code::RateLimited,
+            format!("too many failed authentications from this address; retry in {wait} s"),
+        )
+        .retry_after(wait)
+        .into_response();
+    }
+    let principal = match authenticate(&state, req.headers(), &request_id, &address).await {
         Ok(p) => p,
         Err(e) => return e.into_response(),
     };
@@ -274,25 +302,21 @@ async fn authenticate(
     state: &AppState,
     headers: &HeaderMap,
     request_id: &str,
+    address: &str,
 ) -> Result<Principal, ApiError> {
-    let fail = |reason: &str, subject: &str| {
-        state.audit.send(
-            gauntlet_audit::NewEvent::new(
-                "",
-                "anonymous",
-                action::AUTH_FAILURE,
-                format!("credential/{subject}"),
-            )
-            .request_id(request_id)
-            .decision(Decision::Deny)
-            .reason(reason.to_owned()),
-        );
+    // Each failure spends one of the address's tokens and is counted for the audit log.
+    let fail = |reason: &str, subject: &str, tenant: &str| {
+        let _ = state.auth_failures.check(address);
+        state
+            .audit
+            .auth_failure(tenant, subject, address, reason, request_id);
         ApiError::new(Code::Unauthenticated, reason.to_owned())
     };
     let Some(token) = credential(headers) else {
         return Err(fail(
             "no credentials: send `Authorization: Bearer <API key>`",
             "none",
+            "",
         ));
     };
     let digest = auth::sha256_hex(token);
@@ -305,34 +329,37 @@ async fn authenticate(
                 let verified = jwks
                     .verify(token)
                     .await
-                    .map_err(|reason| fail(&reason, "jwt"))?;
+                    .map_err(|reason| fail(&reason, "jwt", ""))?;
                 let expires_at = verified.expires_at;
                 let p = jwt_principal(state, verified, request_id)
                     .await
-                    .map_err(|reason| fail(&reason, "jwt"))?;
+                    .map_err(|reason| fail(&reason, "jwt", ""))?;
                 state.sessions.put(digest, p.clone(), expires_at);
                 Ok(p)
             }
             _ => Err(fail(
                 "the credential is not a Gauntlet API key",
                 "malformed",
+                "",
             )),
         };
     };
     let app = Arc::clone(state);
     let found = blocking(move || Ok(app.accounts.key_for_auth(&id)?)).await?;
     let Some(rec) = found else {
-        return Err(fail("unknown API key", "unknown"));
+        return Err(fail("unknown API key", "unknown", ""));
     };
     let subject = format!("key:{}", rec.key.id);
+    // The key's tenant sees the failures against its keys.
+    let tenant = rec.tenant.as_str();
     if !auth::constant_time_eq(digest.as_bytes(), rec.secret_hash.as_bytes()) {
-        return Err(fail("unknown API key", &subject));
+        return Err(fail("unknown API key", &subject, tenant));
     }
     if rec.key.revoked_at.is_some() {
-        return Err(fail("the API key was revoked", &subject));
+        return Err(fail("the API key was revoked", &subject, tenant));
     }
     if rec.key.expires_at.is_some_and(|t| t <= now_ms()) {
-        return Err(fail("the API key has expired", &subject));
+        return Err(fail("the API key has expired", &subject, tenant));
     }
     // A key acts with the smaller of its own role and its user's current role: demoting the
     // user demotes every key they hold at once.
@@ -489,6 +516,16 @@ impl RateLimiter {
             per_s: f64::from(per_s.max(1)),
             buckets: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Without taking one: how many seconds until `who` has a token again, if it has none.
+    pub fn exhausted(&self, who: &str) -> Option<u64> {
+        let burst = self.per_s * 2.0;
+        let now = Instant::now();
+        let map = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        let (tokens, at) = map.get(who)?;
+        let tokens = (tokens + now.duration_since(*at).as_secs_f64() * self.per_s).min(burst);
+        (tokens < 1.0).then(|| ((1.0 - tokens) / self.per_s).ceil().max(1.0) as u64)
     }
 
     /// Takes a token, or says how many seconds until one is free.

@@ -64,6 +64,11 @@ pub struct ServerConfig {
     /// The key that seals tenants' secrets: a file outside the database, created on first
     /// use.
     pub secrets_key: std::path::PathBuf,
+    /// Failed authentications allowed per client address and second (burst: twice that);
+    /// past them the address is answered 429 before its credentials are looked at.
+    pub auth_failures_per_s: u32,
+    /// Take the client address from `X-Forwarded-For` (only behind a proxy that sets it).
+    pub trust_forwarded_for: bool,
 }
 
 impl Default for ServerConfig {
@@ -80,6 +85,8 @@ impl Default for ServerConfig {
             oidc: None,
             session_ttl: Duration::from_secs(30),
             secrets_key: std::env::temp_dir().join("gauntlet-server-secrets.key"),
+            auth_failures_per_s: 20,
+            trust_forwarded_for: false,
         }
     }
 }
@@ -94,6 +101,9 @@ pub struct App {
     pub tenancy: gauntlet_store::tenancy::Tenancy,
     /// Seals and opens tenants' secrets.
     pub sealer: settings::Sealer,
+    /// Validations of uploaded files running at once (each holds its files and their parse
+    /// in memory): the rest wait their turn.
+    pub validations: tokio::sync::Semaphore,
     pub queue: Queue,
     pub audit: audit::Sink,
     /// Signs the audit log's tree heads and run bundles.
@@ -101,6 +111,8 @@ pub struct App {
     pub hub: events::Hub,
     pub metrics: metrics::Metrics,
     pub limiter: http::RateLimiter,
+    /// Failed authentications per client address (before any credential is checked).
+    pub auth_failures: http::RateLimiter,
     /// Credentials verified recently.
     pub sessions: auth::Sessions,
     /// The OIDC issuer's keys, when JWTs are accepted.
@@ -143,12 +155,14 @@ pub fn app(
         suites: Suites::new(db.clone()),
         tenancy: gauntlet_store::tenancy::Tenancy::new(db.clone()),
         sealer,
+        validations: tokio::sync::Semaphore::new(2),
         queue: Queue::new(db.clone()),
         audit: audit::Sink::start(Arc::clone(&runs), Arc::clone(&signer)),
         signer,
         hub: events::Hub::default(),
         metrics: metrics::Metrics::default(),
         limiter: http::RateLimiter::new(config.rate_limit_per_s),
+        auth_failures: http::RateLimiter::new(config.auth_failures_per_s),
         jwks: config.oidc.clone().map(jwt::Jwks::new),
         sessions: auth::Sessions::new(config.session_ttl),
         wake: tokio::sync::Notify::new(),
@@ -175,13 +189,16 @@ pub async fn serve(
 ) -> Result<(), ServeError> {
     let workers = worker::start(Arc::clone(&state));
     let stop = state.stopping.clone();
-    axum::serve(listener, router(Arc::clone(&state)))
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            let _ = stop.send(true);
-        })
-        .await
-        .map_err(|e| ServeError::Setup(e.to_string()))?;
+    axum::serve(
+        listener,
+        router(Arc::clone(&state)).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        shutdown.await;
+        let _ = stop.send(true);
+    })
+    .await
+    .map_err(|e| ServeError::Setup(e.to_string()))?;
     let _ = state.stopping.send(true);
     workers.drain().await;
     state.audit.flush().await;

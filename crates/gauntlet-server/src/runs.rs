@@ -114,6 +114,11 @@ pub async fn create_run(
             gauntlet_core::chaos::Chaos::PROFILES.join(", ")
         )));
     }
+    let _turn = app
+        .validations
+        .acquire()
+        .await
+        .map_err(ApiError::internal)?;
     let a = Arc::clone(&app);
     let who = p.clone();
     let (job, created) = blocking(move || {

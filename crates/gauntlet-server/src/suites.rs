@@ -120,8 +120,14 @@ pub async fn validate_suite(
     JsonBody(body): JsonBody<Upload>,
 ) -> ApiResult<axum::Json<replies::Validated>> {
     check_name("suite", &body.name)?;
+    let _turn = app
+        .validations
+        .acquire()
+        .await
+        .map_err(ApiError::internal)?;
+    let a = Arc::clone(&app);
     let summary =
-        blocking(move || validate_files(&app, &p.tenant, &body.files).map(|(s, _)| s)).await?;
+        blocking(move || validate_files(&a, &p.tenant, &body.files).map(|(s, _)| s)).await?;
     Ok(axum::Json(replies::Validated {
         valid: true,
         summary,
@@ -135,6 +141,11 @@ pub async fn upload_suite(
     JsonBody(body): JsonBody<Upload>,
 ) -> ApiResult<impl IntoResponse> {
     check_name("suite", &body.name)?;
+    let _turn = app
+        .validations
+        .acquire()
+        .await
+        .map_err(ApiError::internal)?;
     let a = Arc::clone(&app);
     let (t, who) = (p.tenant.clone(), p.actor());
     let (version, created) = blocking(move || {

@@ -75,6 +75,13 @@ pub struct Document {
 
 const MAX_DEPTH: usize = 64;
 const MAX_NODES: usize = 2_000_000;
+/// What aliases may add to a document in all, in values and in bytes of text: a legitimate
+/// file reuses a few blocks; a "billion laughs" file of a kilobyte would expand to gigabytes.
+pub const MAX_ALIAS_NODES: usize = 100_000;
+pub const MAX_ALIAS_BYTES: usize = 8 << 20;
+/// Keys of one mapping: a suite's many cases are a list; no mapping of a specification needs
+/// more, and a million-key mapping costs hundreds of megabytes.
+pub const MAX_KEYS: usize = 10_000;
 
 /// Appends one reference token to a JSON pointer, escaping `~` and `/`.
 pub fn push_pointer(base: &str, token: &str) -> String {
@@ -123,6 +130,7 @@ fn parse_with(src: &str, record: bool, hook: Option<CaseHook<'_>>) -> Result<Doc
         anchors: HashMap::new(),
         spans: SpanMap::default(),
         nodes: 0,
+        expanded: (0, 0),
         record,
         keys: Vec::new(),
         hook,
@@ -164,6 +172,8 @@ struct Builder<'a, 'h> {
     anchors: HashMap<usize, Value>,
     spans: SpanMap,
     nodes: usize,
+    /// Values and bytes added by aliases so far.
+    expanded: (usize, usize),
     record: bool,
     /// Mapping keys on the path from the root, for the first three levels.
     keys: Vec<String>,
@@ -206,6 +216,22 @@ impl<'a> Builder<'a, '_> {
         Ok(())
     }
 
+    /// Counts what an alias adds against the expansion budget.
+    fn expand(&mut self, v: &Value, span: &Span) -> Result<(), YamlError> {
+        self.expanded.0 += size_of(v);
+        self.expanded.1 += bytes_of(v);
+        if self.expanded.0 > MAX_ALIAS_NODES || self.expanded.1 > MAX_ALIAS_BYTES {
+            return Err(YamlError {
+                pos: Pos::of(span),
+                message: format!(
+                    "aliases expand to more than {MAX_ALIAS_NODES} values or {} MiB of text in all (an alias bomb?); repeat the content instead of aliasing it",
+                    MAX_ALIAS_BYTES >> 20
+                ),
+            });
+        }
+        Ok(())
+    }
+
     /// Builds the value of `event`; `ptr` is the JSON pointer of the value, extended and
     /// truncated in place as children are visited (one buffer for the whole document).
     fn node(
@@ -240,6 +266,7 @@ impl<'a> Builder<'a, '_> {
                         message: "alias to an unknown anchor".into(),
                     });
                 };
+                self.expand(&v, &span)?;
                 self.count(size_of(&v), &span)?;
                 (v, 0)
             }
@@ -351,6 +378,12 @@ impl<'a> Builder<'a, '_> {
                     });
                 }
             };
+            if map.len() >= MAX_KEYS {
+                return Err(YamlError {
+                    pos: key_pos,
+                    message: format!("a mapping has more than {MAX_KEYS} keys"),
+                });
+            }
             if map.contains_key(&key) {
                 return Err(YamlError {
                     pos: key_pos,
@@ -381,6 +414,16 @@ impl<'a> Builder<'a, '_> {
             }
         }
         Ok(Value::Object(map))
+    }
+}
+
+/// Bytes of text in a value (strings and keys; other scalars count 8).
+fn bytes_of(v: &Value) -> usize {
+    match v {
+        Value::String(s) => s.len(),
+        Value::Array(a) => 8 + a.iter().map(bytes_of).sum::<usize>(),
+        Value::Object(m) => 8 + m.iter().map(|(k, x)| k.len() + bytes_of(x)).sum::<usize>(),
+        _ => 8,
     }
 }
 
@@ -484,7 +527,24 @@ mod tests {
             let p = i - 1;
             bomb.push_str(&format!("a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"));
         }
-        assert!(parse(&bomb).err().unwrap().message.contains("expands"));
+        assert!(parse(&bomb).err().unwrap().message.contains("expand"));
+        // A kilobyte of long strings aliased: refused by the size of what it expands to.
+        let mut wide = format!("a0: &a0 \"{}\"\n", "x".repeat(900));
+        for i in 1..6 {
+            let p = i - 1;
+            wide.push_str(&format!("a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"));
+        }
+        let e = parse(&wide).err().unwrap();
+        assert!(e.message.contains("alias bomb"), "{e:?}");
+        assert_eq!(e.pos.line, 5, "{e:?}");
+        let keys: String = (0..=MAX_KEYS).map(|i| format!("k{i}: 1\n")).collect();
+        assert!(
+            parse(&keys)
+                .err()
+                .unwrap()
+                .message
+                .contains("more than 10000 keys")
+        );
         assert!(parse("a: [1, 2").is_err());
         assert!(
             parse("---\na: 1\n---\nb: 2\n")

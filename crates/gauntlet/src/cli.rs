@@ -107,6 +107,12 @@ pub struct ServeArgs {
     /// database's backups) [default: ~/.config/gauntlet/secrets.key]
     #[arg(long, env = "GAUNTLET_SECRETS_KEY")]
     pub secrets_key: Option<PathBuf>,
+    /// Failed authentications allowed per client address and second (burst: twice that)
+    #[arg(long, default_value_t = 20)]
+    pub auth_failure_limit: u32,
+    /// Take the client address from `X-Forwarded-For` (only behind a proxy that sets it)
+    #[arg(long)]
+    pub trust_forwarded_for: bool,
     /// Where the server makes private directories for sandboxed programs
     #[arg(long, env = "GAUNTLET_WORK_DIR")]
     pub work_dir: Option<PathBuf>,

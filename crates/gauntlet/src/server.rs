@@ -60,6 +60,8 @@ pub fn serve(args: &ServeArgs) -> Result<Outcome> {
         workers: args.workers.max(1),
         lease: std::time::Duration::from_secs(args.lease),
         rate_limit_per_s: args.rate_limit,
+        auth_failures_per_s: args.auth_failure_limit,
+        trust_forwarded_for: args.trust_forwarded_for,
         max_body_bytes: args.max_body,
         oidc: match (&args.oidc_issuer, &args.oidc_audience) {
             (Some(issuer), Some(audience)) => Some(gauntlet_server::jwt::OidcConfig {

@@ -308,3 +308,61 @@ async fn a_deleted_tenants_id_is_not_given_out_again() {
         s.stop().await;
     }
 }
+
+#[tokio::test]
+async fn floods_of_bad_credentials_get_429_and_one_event_per_window() {
+    for place in places("floods_of_bad_credentials_get_429") {
+        let s = start_with(place, None, |c| c.auth_failures_per_s = 10).await;
+        let keys = tenant_with_roles(&s, "acme").await;
+        let admin = keys["admin"].clone();
+        // The same key id with a wrong secret: a failure the key's tenant must see.
+        let mut forged = admin.clone();
+        let last = forged.pop().unwrap_or('x');
+        forged.push(if last == 'a' { 'b' } else { 'a' });
+        let mut statuses = Vec::new();
+        for _ in 0..60 {
+            let (st, _) = s.call(&forged, Method::GET, "/api/v1/runs", None).await;
+            statuses.push(st);
+        }
+        let unauthorized = statuses.iter().filter(|&&st| st == 401).count();
+        let limited = statuses.iter().filter(|&&st| st == 429).count();
+        assert_eq!(unauthorized + limited, 60, "{statuses:?}");
+        assert!(
+            (20..=25).contains(&unauthorized),
+            "the burst is twice the rate: {statuses:?}"
+        );
+        // Bogus keys from the same address are answered 429 before they are looked at.
+        let (st, body) = s
+            .call("gnt_bogus_key", Method::GET, "/api/v1/runs", None)
+            .await;
+        assert_eq!(
+            (st, body["code"].as_str()),
+            (429, Some("rate_limited")),
+            "{body}"
+        );
+        // Let the address recover, then read the log as the tenant's admin.
+        tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+        let id = admin.split('_').nth(1).unwrap_or_default();
+        let (st, events) = s
+            .call(
+                &admin,
+                Method::GET,
+                &format!("/api/v1/audit/events?resource=credential/key:{id}"),
+                None,
+            )
+            .await;
+        assert_eq!(st, 200, "{events}");
+        let failures: Vec<&serde_json::Value> = events["events"]
+            .as_array()
+            .map(|e| e.iter().filter(|x| x["action"] == "auth.failure").collect())
+            .unwrap_or_default();
+        assert_eq!(failures.len(), 2, "one at once, the rest folded: {events}");
+        let counted: u64 = failures
+            .iter()
+            .filter_map(|e| e["details"]["count"].as_u64())
+            .sum();
+        assert_eq!(counted as usize, unauthorized, "{events}");
+        assert_eq!(failures[0]["details"]["address"], "127.0.0.1");
+        s.stop().await;
+    }
+}

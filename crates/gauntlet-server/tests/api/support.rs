@@ -76,6 +76,7 @@ pub async fn start_with(
         workers: 2,
         lease: Duration::from_millis(900),
         rate_limit_per_s: 10_000,
+        auth_failures_per_s: 100_000,
         max_body_bytes: 1 << 20,
         work_dir: dir.path().join("work"),
         ..ServerConfig::default()

@@ -228,3 +228,39 @@ fn a_suite_run_by_the_cli_and_by_the_server_is_recorded_the_same() {
     assert_eq!(a["events"], json!(["run.start", "run.finish"]));
     assert!(a["cases"].as_array().is_some_and(|c| !c.is_empty()));
 }
+
+#[test]
+fn hostile_files_get_a_located_error_within_a_memory_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut bomb = format!("a0: &a0 \"{}\"\n", "x".repeat(900));
+    for i in 1..9 {
+        let p = i - 1;
+        bomb.push_str(&format!(
+            "a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"
+        ));
+    }
+    let keys: String = (0..1_000_000).map(|i| format!("key{i}: {i}\n")).collect();
+    let deep = format!("a: {}1{}\n", "[".repeat(200), "]".repeat(200));
+    for (name, text, limit) in [
+        ("bomb.yaml", bomb, "alias bomb"),
+        ("keys.yaml", keys, "more than 10000 keys"),
+        ("deep.yaml", deep, "nesting deeper than"),
+    ] {
+        std::fs::write(dir.path().join(name), &text).unwrap();
+        // 512 MiB of address space: the parser must stop long before it.
+        let out = std::process::Command::new("prlimit")
+            .arg(format!("--as={}", 512u64 << 20))
+            .arg(env!("CARGO_BIN_EXE_gauntlet"))
+            .args(["validate", name])
+            .current_dir(dir.path())
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{name}: {err}");
+        assert!(
+            err.contains(&format!("{name}:")) && err.contains(limit),
+            "{name}: {err}"
+        );
+    }
+}
