@@ -155,7 +155,7 @@ impl From<gauntlet_store::StoreError> for ApiError {
             E::NotFound(_) | E::RunNotFound(_) | E::BaselineNotFound(_) => {
                 ApiError::new(Code::NotFound, e.to_string())
             }
-            E::Conflict(_) => ApiError::new(Code::Conflict, e.to_string()),
+            E::Conflict(_) | E::Refused(_) => ApiError::new(Code::Conflict, e.to_string()),
             E::AmbiguousRun { .. } => ApiError::new(Code::BadRequest, e.to_string()),
             E::Transient(_) | E::Open { .. } => ApiError::new(Code::Unavailable, e.to_string()),
             other => ApiError::internal(other),

@@ -96,6 +96,19 @@ pub(crate) fn check_name(what: &str, s: &str) -> ApiResult<()> {
     }
 }
 
+/// A free-text label (a tenant's, user's or key's name): 1-200 characters, no control
+/// characters (newlines and terminal escapes would forge lines in logs and terminals).
+pub(crate) fn check_label(what: &str, s: &str) -> ApiResult<()> {
+    let ok = !s.trim().is_empty() && s.chars().count() <= 200 && !s.chars().any(char::is_control);
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request(format!(
+            "{what} must be 1-200 characters without control characters"
+        )))
+    }
+}
+
 fn check_role(role: &str, custom: bool) -> ApiResult<()> {
     if rbac::builtin(role).is_some() || custom {
         Ok(())
@@ -169,6 +182,18 @@ pub struct QuotasBody {
     pub monthly_budget_usd: Option<f64>,
 }
 
+impl QuotasBody {
+    /// A budget is a non-negative amount; to remove one, leave it out.
+    fn check(&self) -> ApiResult<()> {
+        match self.monthly_budget_usd {
+            Some(b) if !b.is_finite() || b < 0.0 => Err(ApiError::bad_request(
+                "`monthly_budget_usd` must be a non-negative amount (leave it out for no budget)",
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
 impl From<QuotasBody> for Quotas {
     fn from(q: QuotasBody) -> Quotas {
         Quotas {
@@ -217,6 +242,12 @@ pub async fn create_tenant(
 ) -> ApiResult<impl IntoResponse> {
     check_name("tenant id", &body.id)?;
     check_name("user", &body.admin)?;
+    if let Some(n) = &body.name {
+        check_label("`name`", n)?;
+    }
+    if let Some(q) = &body.quotas {
+        q.check()?;
+    }
     let tenant = Tenant {
         id: body.id.clone(),
         name: body.name.clone().unwrap_or_else(|| body.id.clone()),
@@ -273,6 +304,7 @@ pub async fn set_quotas(
     Path(id): Path<String>,
     JsonBody(body): JsonBody<QuotasBody>,
 ) -> ApiResult<axum::Json<Tenant>> {
+    body.check()?;
     let quotas = Quotas::from(body);
     let a = Arc::clone(&app);
     let q = quotas.clone();
@@ -380,6 +412,9 @@ pub async fn create_user(
         && (e.len() > 254 || !e.contains('@'))
     {
         return Err(ApiError::bad_request("`email` is not an email address"));
+    }
+    if let Some(n) = &body.name {
+        check_label("`name`", n)?;
     }
     role_exists(&app, &p.tenant, &body.role).await?;
     within(
@@ -638,7 +673,8 @@ pub async fn create_key(
     Extension(rid): Extension<RequestId>,
     JsonBody(body): JsonBody<NewKey>,
 ) -> ApiResult<impl IntoResponse> {
-    if body.name.is_empty() || body.name.len() > 100 {
+    check_label("`name`", &body.name)?;
+    if body.name.len() > 100 {
         return Err(ApiError::bad_request("`name` must be 1-100 characters"));
     }
     let user = body.user.clone().unwrap_or_else(|| p.user.clone());

@@ -305,6 +305,21 @@ pub async fn delete_run(
                 format!("run `{i}` is {}; cancel it first", job.state.as_str()),
             ));
         }
+        // A baseline must not point at nothing.
+        if let Some(b) = a
+            .runs
+            .list_baselines(&t)?
+            .into_iter()
+            .find(|b| b.run_id.as_str() == i)
+        {
+            return Err(ApiError::new(
+                Code::Conflict,
+                format!(
+                    "run `{i}` is the baseline `{}`; point the baseline at another run first",
+                    b.name
+                ),
+            ));
+        }
         if a.runs.get_run(&t, &i).is_ok() {
             a.runs.delete_run(&t, &RunId::from_string(&i))?;
         }

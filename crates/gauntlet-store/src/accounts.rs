@@ -177,7 +177,7 @@ impl Accounts {
                 "SELECT 1 FROM retired_ids WHERE kind = 'tenant' AND tenant_id = $1",
                 params![&tenant.id],
             )? {
-                return Err(StoreError::Conflict(format!(
+                return Err(StoreError::Refused(format!(
                     "tenant `{}` was deleted, and its id is not given out again; choose another",
                     tenant.id
                 )));

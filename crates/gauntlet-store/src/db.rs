@@ -312,6 +312,25 @@ impl Db {
                 message: e.to_string(),
             })?;
         }
+        // A new database is readable by its owner only (SQLite gives its -wal and -shm files
+        // the same mode): it holds transcripts, keys' hashes and sealed secrets.
+        #[cfg(unix)]
+        if !path.exists() {
+            use std::os::unix::fs::OpenOptionsExt;
+            let created = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(path);
+            if let Err(e) = created
+                && e.kind() != std::io::ErrorKind::AlreadyExists
+            {
+                return Err(StoreError::Open {
+                    path: path.display().to_string(),
+                    message: e.to_string(),
+                });
+            }
+        }
         let db = Db::with_backend(
             Backend::Sqlite {
                 path: path.display().to_string(),

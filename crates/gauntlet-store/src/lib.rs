@@ -55,6 +55,9 @@ pub enum StoreError {
     /// A unique name or key is taken.
     #[error("{0} already exists")]
     Conflict(String),
+    /// The object's state forbids the change; the message says why.
+    #[error("{0}")]
+    Refused(String),
     /// A queued run's lease moved on: this worker may no longer write for it.
     #[error("run {0} is no longer leased by this worker; nothing was written")]
     Fenced(String),

@@ -262,6 +262,12 @@ impl Queue {
         };
         let inserted = self.db.transaction(|c| {
             if let Some(found) = existing(c)? {
+                if found.request != job.request {
+                    return Err(StoreError::Refused(format!(
+                        "the idempotency key `{}` was used for another request; use a new key",
+                        job.idempotency_key.as_deref().unwrap_or_default()
+                    )));
+                }
                 return Ok(Some(Admitted::Queued(found, false)));
             }
             if admission.runs_per_day.is_some() || admission.parallel_runs.is_some() {

@@ -211,8 +211,14 @@ pub struct ValidateArgs {
 
 #[derive(Args, Clone)]
 pub struct StoreArgs {
-    /// The result store: a SQLite file path or `sqlite://PATH` [default: .gauntlet/gauntlet.db beside the project]
-    #[arg(long, env = "GAUNTLET_DATABASE_URL", global = true)]
+    /// The result store: a SQLite file path or `sqlite://PATH` (commands that read, such as
+    /// `audit verify`, also a postgres:// URL) [default: .gauntlet/gauntlet.db beside the project]
+    #[arg(
+        long,
+        visible_alias = "database-url",
+        env = "GAUNTLET_DATABASE_URL",
+        global = true
+    )]
     pub db: Option<String>,
     /// The Ed25519 key (PKCS#8 PEM) that signs audit tree heads, created with mode 0600 on first use [default: ~/.config/gauntlet/audit-ed25519.pem]
     #[arg(long, env = "GAUNTLET_AUDIT_KEY", global = true)]

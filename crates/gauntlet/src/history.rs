@@ -26,6 +26,15 @@ pub fn open_store(args: &StoreArgs, project_dir: &Path) -> Result<SqliteStore> {
 
 /// Opens an existing store for reading; a missing one is a usage error, not a new empty file.
 pub fn open_existing(args: &ReadStoreArgs) -> Result<SqliteStore> {
+    // A server's PostgreSQL store reads the same way (`audit verify`, `runs list`, ...).
+    if let Some(url) = args
+        .store
+        .db
+        .as_deref()
+        .filter(|u| u.starts_with("postgres://") || u.starts_with("postgresql://"))
+    {
+        return SqliteStore::open_url(url).context("opening the PostgreSQL store");
+    }
     let path = store_path(&args.store, &args.project)?;
     if !path.exists() {
         return Err(UsageError(format!(

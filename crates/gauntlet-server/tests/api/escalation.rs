@@ -366,3 +366,107 @@ async fn floods_of_bad_credentials_get_429_and_one_event_per_window() {
         s.stop().await;
     }
 }
+
+#[tokio::test]
+async fn small_holes_stay_closed() {
+    for place in places("small_holes_stay_closed") {
+        let sqlite_file = place
+            .url
+            .is_none()
+            .then(|| place.dir.path().join("server.db"));
+        let s = start_on(place, None).await;
+        let keys = tenant_with_roles(&s, "acme").await;
+        let admin = &keys["admin"];
+        // The SQLite database is its owner's only.
+        if let Some(file) = sqlite_file {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+            assert_eq!(mode & 0o077, 0, "server.db is mode {mode:o}");
+        }
+        // An Idempotency-Key reused for another request is refused, not answered with the old run.
+        let (st, body) = s
+            .call(
+                admin,
+                Method::POST,
+                "/api/v1/suites",
+                Some(json!({"name": "qs", "files": quickstart()})),
+            )
+            .await;
+        assert_eq!(st, 201, "{body}");
+        let send = |request: serde_json::Value| {
+            s.http
+                .post(format!("{}/api/v1/runs", s.base))
+                .bearer_auth(admin)
+                .header("Idempotency-Key", "once")
+                .json(&request)
+                .send()
+        };
+        let first = send(json!({"suite": "qs", "run": "basics"})).await.unwrap();
+        assert_eq!(first.status().as_u16(), 202);
+        let first: serde_json::Value = first.json().await.unwrap();
+        let again = send(json!({"suite": "qs", "run": "basics"})).await.unwrap();
+        assert_eq!(
+            again.status().as_u16(),
+            200,
+            "the same request answers its run"
+        );
+        let other = send(json!({"suite": "qs", "run": "failure-demo"}))
+            .await
+            .unwrap();
+        assert_eq!(other.status().as_u16(), 409);
+        // A run that is a baseline is not deleted from under it.
+        let id = first["id"].as_str().unwrap_or_default().to_owned();
+        wait_for(&s, admin, &id, &["succeeded", "failed"]).await;
+        let (st, body) = s
+            .call(
+                admin,
+                Method::PUT,
+                "/api/v1/baselines/gold",
+                Some(json!({"run": id})),
+            )
+            .await;
+        assert_eq!(st, 200, "{body}");
+        let (st, body) = s
+            .call(admin, Method::DELETE, &format!("/api/v1/runs/{id}"), None)
+            .await;
+        assert_eq!(st, 409, "{body}");
+        assert!(
+            body["message"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("baseline `gold`")
+        );
+        // A negative budget is an error, not "unlimited".
+        let (st, body) = s
+            .call(
+                &s.admin,
+                Method::PUT,
+                "/api/v1/tenants/acme/quotas",
+                Some(json!({"monthly_budget_usd": -5.0})),
+            )
+            .await;
+        assert_eq!(st, 400, "{body}");
+        // Labels cannot forge log lines or fill the database.
+        for name in ["two\nlines", "\u{1b}[31mred", &"x".repeat(300)] {
+            let (st, body) = s
+                .call(
+                    admin,
+                    Method::POST,
+                    "/api/v1/keys",
+                    Some(json!({"name": name})),
+                )
+                .await;
+            assert_eq!(st, 400, "{name:?}: {body}");
+            let (st, body) = s
+                .call(
+                    admin,
+                    Method::POST,
+                    "/api/v1/users",
+                    Some(json!({"id": "labelled", "name": name, "role": "viewer"})),
+                )
+                .await;
+            assert_eq!(st, 400, "{name:?}: {body}");
+        }
+        s.stop().await;
+    }
+}

@@ -264,3 +264,39 @@ fn hostile_files_get_a_located_error_within_a_memory_limit() {
         );
     }
 }
+
+#[test]
+fn audit_verify_reads_a_postgresql_store_with_the_servers_flag() {
+    let Some(url) = gauntlet_store::db::scratch::postgres("audit_verify_reads_a_postgresql_store")
+        .expect("a scratch database")
+        .map(|(_, url)| url)
+    else {
+        gauntlet_store::db::scratch::skipped("audit_verify_reads_a_postgresql_store");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (s, key) = {
+        let (s, key) = crate::serve::server_with_tenant(dir.path(), &url, &[]);
+        (s, key)
+    };
+    let (st, _) = call(&s, &key, "GET", "/api/v1/runs", None);
+    assert_eq!(st, 200);
+    drop(s);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_gauntlet"))
+        .args(["audit", "verify", "--database-url", &url])
+        .env("GAUNTLET_AUDIT_KEY", dir.path().join("audit.pem"))
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        stdout(&out),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout(&out).contains("audit log verified"),
+        "{}",
+        stdout(&out)
+    );
+}
