@@ -20,12 +20,19 @@ pub struct Principal {
     pub platform_admin: bool,
     /// How the caller authenticated: `key:<id>`.
     pub credential: String,
+    /// Who issued the key, when another user did: the caller acts for `user`.
+    pub issued_by: Option<String>,
 }
 
 impl Principal {
     /// The actor recorded in audit events.
+    /// Who acts, as the audit log and run records name them: `user:B`, or `user:A for
+    /// user:B` for a key A issued for B.
     pub fn actor(&self) -> String {
-        format!("user:{}", self.user)
+        match &self.issued_by {
+            Some(issuer) => format!("user:{issuer} for user:{}", self.user),
+            None => format!("user:{}", self.user),
+        }
     }
 }
 

@@ -219,6 +219,7 @@ pub(crate) fn issue_key(
     name: &str,
     role: &str,
     expires_at: Option<i64>,
+    issued_by: Option<&str>,
 ) -> ApiResult<(ApiKey, String)> {
     let (id, token, hash) = auth::new_key().map_err(ApiError::internal)?;
     let key = ApiKey {
@@ -229,6 +230,7 @@ pub(crate) fn issue_key(
         created_at: now_rfc3339(),
         expires_at,
         revoked_at: None,
+        issued_by: issued_by.map(str::to_owned),
     };
     app.accounts.create_key(tenant, &key, &hash)?;
     Ok((key, token))
@@ -269,7 +271,7 @@ pub async fn create_tenant(
                 created_at: now_rfc3339(),
             },
         )?;
-        let (key, token) = issue_key(&a, &id, &body.admin, "bootstrap", "admin", None)?;
+        let (key, token) = issue_key(&a, &id, &body.admin, "bootstrap", "admin", None, None)?;
         Ok((tenant, key, token))
     })
     .await?;
@@ -708,8 +710,19 @@ pub async fn create_key(
     }
     within(&app, &p, &role, &format!("a key with the role `{role}`")).await?;
     let (a, t, name) = (Arc::clone(&app), p.tenant.clone(), body.name.clone());
-    let (key, token) =
-        blocking(move || issue_key(&a, &t, &owner.id, &name, &role, expires_at)).await?;
+    let issuer = (owner.id != p.user).then(|| p.user.clone());
+    let (key, token) = blocking(move || {
+        issue_key(
+            &a,
+            &t,
+            &owner.id,
+            &name,
+            &role,
+            expires_at,
+            issuer.as_deref(),
+        )
+    })
+    .await?;
     app.sessions.clear();
     app.audit.send(
         app.audit

@@ -373,6 +373,7 @@ async fn authenticate(
         grants,
         platform_admin: rec.platform_admin,
         credential: subject.clone(),
+        issued_by: rec.key.issued_by.clone(),
     };
     state.audit.send(
         state
@@ -466,6 +467,7 @@ async fn jwt_principal(
         grants,
         platform_admin,
         credential: format!("jwt:{}", v.subject),
+        issued_by: None,
     };
     state.audit.send(
         state

@@ -283,6 +283,7 @@ pub fn bootstrap_admin(
             created_at: now_rfc3339(),
             expires_at: None,
             revoked_at: None,
+            issued_by: None,
         },
         &hash,
     )?;

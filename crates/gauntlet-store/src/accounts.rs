@@ -57,6 +57,10 @@ pub struct ApiKey {
     /// Milliseconds since the epoch.
     pub expires_at: Option<i64>,
     pub revoked_at: Option<String>,
+    /// The user who issued the key, when it is not the key's own user: requests with it are
+    /// recorded as that user acting for the owner.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issued_by: Option<String>,
 }
 
 /// What authentication needs of a key.
@@ -125,7 +129,7 @@ fn user_from(row: &Row) -> Result<User> {
 }
 
 const KEY_COLUMNS: &str =
-    "k.id, k.user_id, k.name, k.role, k.created_at, k.expires_at, k.revoked_at";
+    "k.id, k.user_id, k.name, k.role, k.created_at, k.expires_at, k.revoked_at, k.issued_by";
 
 fn key_from(row: &Row) -> Result<ApiKey> {
     Ok(ApiKey {
@@ -136,6 +140,7 @@ fn key_from(row: &Row) -> Result<ApiKey> {
         created_at: row.text(4)?,
         expires_at: row.opt_int(5)?,
         revoked_at: row.opt_text(6)?,
+        issued_by: row.opt_text(7)?,
     })
 }
 
@@ -477,8 +482,8 @@ impl Accounts {
                 return Err(StoreError::NotFound(format!("user `{}`", key.user_id)));
             }
             c.execute(
-                "INSERT INTO api_keys (tenant_id, id, user_id, name, secret_hash, role, created_at, expires_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                "INSERT INTO api_keys (tenant_id, id, user_id, name, secret_hash, role, created_at, expires_at, issued_by)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
                 params![
                     tenant.as_str(),
                     &key.id,
@@ -487,7 +492,8 @@ impl Accounts {
                     secret_hash,
                     &key.role,
                     &key.created_at,
-                    key.expires_at
+                    key.expires_at,
+                    key.issued_by.as_deref()
                 ],
             )?;
             Ok(())
@@ -549,10 +555,10 @@ impl Accounts {
             };
             Ok(Some(KeyRecord {
                 key: key_from(&row)?,
-                tenant: TenantId::new(row.text(7)?),
-                secret_hash: row.text(8)?,
-                platform_admin: row.bool(9)?,
-                user_role: row.text(10)?,
+                tenant: TenantId::new(row.text(8)?),
+                secret_hash: row.text(9)?,
+                platform_admin: row.bool(10)?,
+                user_role: row.text(11)?,
             }))
         })
     }

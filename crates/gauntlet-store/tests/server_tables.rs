@@ -89,6 +89,7 @@ fn accounts_are_tenant_scoped_and_deprovisioning_removes_everything() {
             created_at: "2026-01-01T00:00:00Z".into(),
             expires_at: Some(1),
             revoked_at: None,
+            issued_by: None,
         };
         ok(accounts.create_key(&a, &key, "hash"));
         // A key for a user of another tenant is refused.

@@ -41,3 +41,6 @@ CREATE TABLE retired_ids (
     retired_at  TEXT    NOT NULL,
     PRIMARY KEY (kind, tenant_id, id)
 );
+
+-- A key issued by one user for another acts as "issuer for owner" in the audit log.
+ALTER TABLE api_keys ADD COLUMN issued_by TEXT;
