@@ -173,7 +173,7 @@ pub async fn create_run(
             },
         )?;
         match admitted {
-            Admitted::Queued(job, created) => Ok((job, created)),
+            Admitted::Queued(job, created) => Ok((*job, created)),
             Admitted::OverDaily { limit } => Err(ApiError::new(
                 Code::QuotaExceeded,
                 format!("the tenant's quota of {limit} runs per day is used up"),

@@ -153,7 +153,7 @@ pub struct Admission {
 #[derive(Debug)]
 pub enum Admitted {
     /// Queued (`true`), or the run already queued under the idempotency key (`false`).
-    Queued(Job, bool),
+    Queued(Box<Job>, bool),
     OverDaily {
         limit: u64,
     },
@@ -230,7 +230,7 @@ impl Queue {
     /// (`false` then).
     pub fn enqueue(&self, tenant: &TenantId, job: &NewJob) -> Result<(Job, bool)> {
         match self.enqueue_within(tenant, job, &Admission::default())? {
-            Admitted::Queued(job, created) => Ok((job, created)),
+            Admitted::Queued(job, created) => Ok((*job, created)),
             // No limits were given, so none can be exceeded.
             other => Err(StoreError::Corrupt(format!(
                 "unexpected admission: {other:?}"
@@ -268,7 +268,7 @@ impl Queue {
                         job.idempotency_key.as_deref().unwrap_or_default()
                     )));
                 }
-                return Ok(Some(Admitted::Queued(found, false)));
+                return Ok(Some(Admitted::Queued(Box::new(found), false)));
             }
             if admission.runs_per_day.is_some() || admission.parallel_runs.is_some() {
                 if c.dialect() == crate::db::Dialect::Postgres {
@@ -314,7 +314,7 @@ impl Queue {
                 return Ok(None);
             }
             Ok(Some(Admitted::Queued(
-                self.get_in(c, tenant, &job.id)?,
+                Box::new(self.get_in(c, tenant, &job.id)?),
                 true,
             )))
         })?;
@@ -323,7 +323,7 @@ impl Queue {
             None => self
                 .db
                 .with_conn(|c| existing(c))?
-                .map(|j| Admitted::Queued(j, false))
+                .map(|j| Admitted::Queued(Box::new(j), false))
                 .ok_or_else(|| StoreError::Conflict(format!("job `{}`", job.id))),
         }
     }
