@@ -147,6 +147,12 @@ fn within_grants(p: &Principal, grants: &rbac::Grants, what: &str) -> ApiResult<
     .details(json!({ "required": missing })))
 }
 
+/// The role a user of the tenant holds now.
+async fn user_role(app: &AppState, tenant: &TenantId, id: &str) -> ApiResult<String> {
+    let (a, t, i) = (Arc::clone(app), tenant.clone(), id.to_owned());
+    blocking(move || Ok(a.accounts.user(&t, &i)?.role)).await
+}
+
 async fn role_exists(app: &AppState, tenant: &TenantId, role: &str) -> ApiResult<()> {
     if rbac::builtin(role).is_some() {
         return Ok(());
@@ -468,10 +474,7 @@ pub async fn update_user(
     JsonBody(body): JsonBody<UserPatch>,
 ) -> ApiResult<axum::Json<User>> {
     role_exists(&app, &p.tenant, &body.role).await?;
-    let current = {
-        let (a, t, i) = (Arc::clone(&app), p.tenant.clone(), id.clone());
-        blocking(move || Ok(a.accounts.user(&t, &i)?.role)).await?
-    };
+    let current = user_role(&app, &p.tenant, &id).await?;
     within(
         &app,
         &p,
@@ -516,10 +519,7 @@ pub async fn delete_user(
     if id == p.user {
         return Err(ApiError::new(Code::Conflict, "you cannot delete yourself"));
     }
-    let current = {
-        let (a, t, i) = (Arc::clone(&app), p.tenant.clone(), id.clone());
-        blocking(move || Ok(a.accounts.user(&t, &i)?.role)).await?
-    };
+    let current = user_role(&app, &p.tenant, &id).await?;
     within(
         &app,
         &p,

@@ -145,32 +145,19 @@ async fn no_role_can_grant_more_than_it_holds() {
             for (t, target) in targets.iter().enumerate() {
                 let allowed = perms(granter).missing(&perms(target)).is_empty();
                 let id = format!("u{g}-{t}");
-                let (st, body) = s
-                    .call(
-                        &key,
-                        Method::POST,
-                        "/api/v1/users",
-                        Some(json!({"id": id, "role": target})),
-                    )
-                    .await;
-                assert_eq!(
-                    st == 201,
-                    allowed,
-                    "{granter} → user with {target}: {st} {body}"
-                );
-                let (st, body) = s
-                    .call(
-                        &key,
-                        Method::POST,
-                        "/api/v1/keys",
-                        Some(json!({"name": id, "role": target})),
-                    )
-                    .await;
-                assert_eq!(
-                    st == 201,
-                    allowed,
-                    "{granter} → key with {target}: {st} {body}"
-                );
+                for (what, body) in [
+                    ("users", json!({"id": id, "role": target})),
+                    ("keys", json!({"name": id, "role": target})),
+                ] {
+                    let (st, answer) = s
+                        .call(&key, Method::POST, &format!("/api/v1/{what}"), Some(body))
+                        .await;
+                    assert_eq!(
+                        st == 201,
+                        allowed,
+                        "{granter} → {what} with {target}: {st} {answer}"
+                    );
+                }
             }
         }
         s.stop().await;
