@@ -143,6 +143,105 @@ pub struct StepRecord {
     /// token).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub tokens_per_s: Option<f64>,
+    /// When the step began, in (virtual) milliseconds from the start of its case: graph nodes
+    /// of parallel branches overlap.
+    #[serde(skip_serializing_if = "is_zero_f64", default)]
+    pub start_ms: f64,
+    /// What the step spent its time on, in order: model calls, waits before retries, injected
+    /// faults and tool calls, each placed from the start of the step.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub spans: Vec<Span>,
+}
+
+/// One stretch of a step's time, for timelines and waterfalls.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Span {
+    pub kind: SpanKind,
+    /// The model for a model call, the tool for a tool call, the fault's kind for a fault.
+    pub name: String,
+    /// Milliseconds from the start of the step.
+    pub start_ms: f64,
+    pub duration_ms: f64,
+    /// The model call's number within the step (retries share it), starting at 1.
+    pub turn: u32,
+    /// Why it failed, when it did.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub error: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SpanKind {
+    Model,
+    Tool,
+    /// The wait before a retry.
+    Backoff,
+    /// Latency or an error injected by chaos.
+    Fault,
+}
+
+impl SpanKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SpanKind::Model => "model",
+            SpanKind::Tool => "tool",
+            SpanKind::Backoff => "backoff",
+            SpanKind::Fault => "fault",
+        }
+    }
+}
+
+/// How a graph case went through its graph: every node's fate and every edge's decision, as
+/// the engine decided them (so a view draws the route taken, not a guess from the steps).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct GraphTrace {
+    pub graph: String,
+    pub start: String,
+    pub nodes: Vec<NodeTrace>,
+    pub edges: Vec<EdgeTrace>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NodeTrace {
+    pub name: String,
+    pub agent: String,
+    pub state: NodeState,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NodeState {
+    /// Ran and succeeded.
+    Ran,
+    /// Ran and failed (an error or a contract violation): the case stopped there.
+    Failed,
+    /// Every incoming edge was dead: the route did not lead here.
+    Skipped,
+    /// Never decided, because an earlier node failed (or was still running when one did).
+    NotReached,
+}
+
+impl NodeState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NodeState::Ran => "ran",
+            NodeState::Failed => "failed",
+            NodeState::Skipped => "skipped",
+            NodeState::NotReached => "not reached",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EdgeTrace {
+    pub from: String,
+    pub to: String,
+    /// `Some(true)` taken, `Some(false)` not taken (its condition failed or its source did
+    /// not run), `None` never decided.
+    pub taken: Option<bool>,
+    /// The edge's condition as written, if any (`otherwise` for the fallback edge).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub when: Option<String>,
 }
 
 impl StepRecord {
@@ -173,6 +272,8 @@ impl StepRecord {
             faults: Vec::new(),
             served_by: None,
             tokens_per_s: None,
+            start_ms: 0.0,
+            spans: Vec::new(),
         }
     }
 }
@@ -239,6 +340,9 @@ pub struct CaseResult {
     pub assertions: Vec<AssertionResult>,
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub tags: Vec<String>,
+    /// For a graph target: the route through the graph.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub trace: Option<GraphTrace>,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -287,4 +391,49 @@ pub struct RunRecord {
 
 fn is_zero(n: &u32) -> bool {
     *n == 0
+}
+
+/// Statistics of a finished run, stored with it so that a view of a run with a million cases
+/// reads one row.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct RunStats {
+    /// Case latency percentiles (nearest rank), in milliseconds.
+    pub latency_ms: Percentiles,
+    /// Usage by agent and model, largest cost first.
+    pub usage: Vec<Usage>,
+    /// Assertions by type: how many passed of how many.
+    pub assertions: Vec<AssertionCount>,
+    /// Faults injected by chaos, by kind.
+    #[serde(default)]
+    pub faults: Vec<(String, u64)>,
+    pub targets: Vec<String>,
+    pub tags: Vec<String>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Percentiles {
+    pub p50: f64,
+    pub p90: f64,
+    pub p95: f64,
+    pub p99: f64,
+    pub max: f64,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Usage {
+    pub agent: String,
+    pub model: String,
+    pub steps: u64,
+    pub model_calls: u64,
+    pub tool_calls: u64,
+    pub tokens: Tokens,
+    pub cost_usd: f64,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct AssertionCount {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub passed: u64,
+    pub total: u64,
 }

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use gauntlet_core::hash::derive_seed;
 use gauntlet_core::model::{Agent, Contract, Suite};
-use gauntlet_core::result::{StepRecord, Tokens, ToolCallRecord};
+use gauntlet_core::result::{Span, SpanKind, StepRecord, Tokens, ToolCallRecord};
 use gauntlet_providers::{CallContext, ChatRequest, Message, Role, pricing};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -134,8 +134,18 @@ async fn turn(
                 } else {
                     0
                 };
+                let before = record.latency_ms;
+                let faults = record.faults.len();
                 let (added, error) = inj.before_model(record, turn_no, input_tokens).await;
                 record.latency_ms += added;
+                if record.faults.len() > faults {
+                    let kind = record.faults[faults..]
+                        .iter()
+                        .map(|f| f.kind.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ");
+                    push_span(record, SpanKind::Fault, kind, before, added, turn_no, None);
+                }
                 injected = error;
             }
             let started = Instant::now();
@@ -192,6 +202,7 @@ async fn turn(
                 }
             };
             record.model_calls += 1;
+            let model = record.model.clone();
             match result {
                 Ok(mut r) => {
                     let call_ms = r
@@ -200,6 +211,8 @@ async fn turn(
                     if record.ttft_ms.is_none() {
                         record.ttft_ms = Some(record.latency_ms + r.ttft_ms.unwrap_or(call_ms));
                     }
+                    let at = record.latency_ms;
+                    push_span(record, SpanKind::Model, model, at, call_ms, turn_no, None);
                     record.latency_ms += call_ms;
                     if let Some(inj) = injector.as_mut() {
                         inj.after_model(record, turn_no, &mut r);
@@ -207,9 +220,13 @@ async fn turn(
                     break r;
                 }
                 Err(e) => {
-                    record.latency_ms += e
+                    let call_ms = e
                         .latency_ms
                         .unwrap_or_else(|| started.elapsed().as_secs_f64() * 1000.0);
+                    let at = record.latency_ms;
+                    let why = Some(e.to_string());
+                    push_span(record, SpanKind::Model, model, at, call_ms, turn_no, why);
+                    record.latency_ms += call_ms;
                     if !e.kind.is_retryable() || attempt >= policy.max_retries {
                         let tries = if attempt > 0 {
                             format!(" (after {} retries)", attempt)
@@ -221,7 +238,10 @@ async fn turn(
                     attempt += 1;
                     record.retries += 1;
                     let wait = retry::backoff(&policy, attempt, e.retry_after_ms, &mut jitter);
-                    record.latency_ms += wait.as_secs_f64() * 1000.0;
+                    let (at, ms) = (record.latency_ms, wait.as_secs_f64() * 1000.0);
+                    let name = format!("retry {attempt}");
+                    push_span(record, SpanKind::Backoff, name, at, ms, turn_no, None);
+                    record.latency_ms += ms;
                     tokio::time::sleep(wait).await;
                 }
             }
@@ -333,6 +353,9 @@ async fn turn(
                     }
                 }
             };
+            let at = record.latency_ms;
+            let (name, why) = (call.name.clone(), error.clone());
+            push_span(record, SpanKind::Tool, name, at, latency, turn_no, why);
             record.latency_ms += latency;
             let content = match (&result, &error) {
                 (Some(v), _) => match v {
@@ -367,6 +390,31 @@ async fn turn(
         agent.name, agent.max_turns
     ))
 }
+
+fn push_span(
+    record: &mut StepRecord,
+    kind: SpanKind,
+    name: String,
+    start_ms: f64,
+    duration_ms: f64,
+    turn: u32,
+    error: Option<String>,
+) {
+    // A step that loops for thousands of turns keeps a bounded timeline.
+    if record.spans.len() < MAX_SPANS {
+        record.spans.push(Span {
+            kind,
+            name,
+            start_ms,
+            duration_ms,
+            turn,
+            error,
+        });
+    }
+}
+
+/// Spans kept per step.
+pub const MAX_SPANS: usize = 10_000;
 
 /// Per-step budgets and the output schema of the agent's contract.
 fn check_step_contract(c: &Contract, r: &mut StepRecord) {

@@ -15,6 +15,7 @@ struct Execution {
     steps: Vec<StepRecord>,
     output: Option<String>,
     latency_ms: f64,
+    trace: Option<gauntlet_core::result::GraphTrace>,
 }
 
 pub async fn run_case(
@@ -58,6 +59,7 @@ pub async fn run_case(
         steps: Vec::new(),
         assertions: Vec::new(),
         tags: case.tags.clone(),
+        trace: None,
     };
     let ex = match execution {
         Ok(ex) => ex,
@@ -73,6 +75,7 @@ pub async fn run_case(
     result.latency_ms = ex.latency_ms;
     result.output = ex.output;
     result.steps = ex.steps;
+    result.trace = ex.trace;
 
     if let Some(err) = result
         .steps
@@ -258,6 +261,7 @@ async fn execute(
                 output: step.output.clone(),
                 latency_ms: step.latency_ms,
                 steps: vec![step],
+                trace: None,
             }
         }
         Target::Agent(name) => {
@@ -266,6 +270,7 @@ async fn execute(
                     steps: Vec::new(),
                     output: None,
                     latency_ms: 0.0,
+                    trace: None,
                 };
             };
             let site = StepSite {
@@ -294,6 +299,7 @@ async fn execute(
                 latency_ms: step.latency_ms,
                 output,
                 steps: vec![step],
+                trace: None,
             }
         }
         Target::Graph(name) => match shared.project.graphs.get(name) {
@@ -303,12 +309,14 @@ async fn execute(
                     steps: g.steps,
                     output: g.output,
                     latency_ms: g.latency_ms,
+                    trace: Some(g.trace),
                 }
             }
             None => Execution {
                 steps: Vec::new(),
                 output: None,
                 latency_ms: 0.0,
+                trace: None,
             },
         },
     }

@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use gauntlet_core::model::{Case, Graph};
-use gauntlet_core::result::StepRecord;
+use gauntlet_core::result::{EdgeTrace, GraphTrace, NodeState, NodeTrace, StepRecord};
 use serde_json::{Map, Value, json};
 use tokio::task::JoinSet;
 
@@ -25,6 +25,7 @@ pub struct GraphRun {
     pub steps: Vec<StepRecord>,
     pub output: Option<String>,
     pub latency_ms: f64,
+    pub trace: GraphTrace,
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -103,6 +104,7 @@ pub async fn run_graph(
     spawn(&mut tasks, graph.start.clone(), case.input.clone());
 
     let mut failed = false;
+    let mut failed_nodes: Vec<String> = Vec::new();
     while let Some(joined) = tasks.join_next().await {
         let Ok((node, record)) = joined else { continue };
         let begin = start_at.get(&node).copied().unwrap_or(0.0);
@@ -121,6 +123,7 @@ pub async fn run_graph(
         if !ok {
             // A failed node fails the case; running branches are abandoned.
             failed = true;
+            failed_nodes.push(node.clone());
             tasks.abort_all();
             break;
         }
@@ -220,6 +223,45 @@ pub async fn run_graph(
     }
 
     steps.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+    for (begin, _, record) in &mut steps {
+        record.start_ms = *begin;
+    }
+    let trace = GraphTrace {
+        graph: graph.name.clone(),
+        start: graph.start.clone(),
+        nodes: graph
+            .nodes
+            .iter()
+            .map(|(name, n)| NodeTrace {
+                name: name.clone(),
+                agent: n.agent.clone(),
+                state: if failed_nodes.contains(name) {
+                    NodeState::Failed
+                } else {
+                    match state.get(name.as_str()) {
+                        Some(State::Done) => NodeState::Ran,
+                        Some(State::Skipped) => NodeState::Skipped,
+                        _ => NodeState::NotReached,
+                    }
+                },
+            })
+            .collect(),
+        edges: graph
+            .edges
+            .iter()
+            .zip(&edge_state)
+            .map(|(e, taken)| EdgeTrace {
+                from: e.from.clone(),
+                to: e.to.clone(),
+                taken: *taken,
+                when: if e.otherwise {
+                    Some("otherwise".to_owned())
+                } else {
+                    e.when.as_ref().map(|w| w.source().to_owned())
+                },
+            })
+            .collect(),
+    };
     let latency_ms = finish_at.values().fold(0.0_f64, |a, b| a.max(*b));
     let output = if failed {
         None
@@ -263,6 +305,7 @@ pub async fn run_graph(
         steps: steps.into_iter().map(|(_, _, r)| r).collect(),
         output,
         latency_ms,
+        trace,
     }
 }
 

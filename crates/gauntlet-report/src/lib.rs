@@ -1,5 +1,6 @@
-//! Reports of a run: JSON, JUnit XML, Markdown, CSV and a self-contained HTML page, plus the
-//! terminal summary.
+//! Reports of a run: JSON, JUnit XML, Markdown and CSV, plus the terminal summary. (The HTML
+//! report is the dashboard's run page, in `gauntlet-web`, whose `report::writer` serves every
+//! format.)
 //!
 //! Every format is a [`ReportWriter`] fed one case at a time, so a report of a 100,000-case run
 //! is written while reading the store, never holding the run in memory. Reports contain no
@@ -8,7 +9,6 @@
 pub mod comparison;
 mod csv;
 pub mod generate;
-mod html;
 mod json;
 mod junit;
 mod markdown;
@@ -61,18 +61,22 @@ pub trait ReportWriter {
     fn end(&mut self, run: &RunRecord, summary: &Summary) -> io::Result<()>;
 }
 
-pub fn writer<'a>(format: Format, out: Box<dyn Write + 'a>) -> Box<dyn ReportWriter + 'a> {
-    match format {
+/// The writer of a data format; `None` for HTML, which `gauntlet-web` renders.
+pub fn data_writer<'a>(
+    format: Format,
+    out: Box<dyn Write + 'a>,
+) -> Option<Box<dyn ReportWriter + 'a>> {
+    Some(match format {
         Format::Json => Box::new(json::JsonReport::new(out)),
         Format::Junit => Box::new(junit::JunitReport::new(out)),
         Format::Markdown => Box::new(markdown::MarkdownReport::new(out)),
         Format::Csv => Box::new(csv::CsvReport::new(out)),
-        Format::Html => Box::new(html::HtmlReport::new(out)),
-    }
+        Format::Html => return None,
+    })
 }
 
 /// Escapes text for XML and HTML content and attribute values.
-pub(crate) fn escape_xml(s: &str) -> String {
+pub fn escape_xml(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
@@ -92,7 +96,7 @@ pub(crate) fn escape_xml(s: &str) -> String {
 }
 
 /// Shortens text for one-line displays.
-pub(crate) fn clip(s: &str, max: usize) -> String {
+pub fn clip(s: &str, max: usize) -> String {
     let one_line: String = s
         .chars()
         .map(|c| if c == '\n' || c == '\r' { ' ' } else { c })

@@ -37,7 +37,15 @@ pub struct Summary {
     pub fallbacks: BTreeMap<String, u64>,
     /// What evaluators cost (LLM judges), apart from the cases' own cost.
     pub evaluator_cost_usd: f64,
+    /// Usage by (agent, model).
+    pub usage: BTreeMap<(String, String), gauntlet_core::result::Usage>,
+    /// The targets and tags seen (at most [`KEEP_LABELS`] of each).
+    pub targets: std::collections::BTreeSet<String>,
+    pub tags: std::collections::BTreeSet<String>,
 }
+
+/// Distinct targets and tags a summary keeps.
+pub const KEEP_LABELS: usize = 500;
 
 /// How cases fared under injected faults.
 #[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
@@ -178,6 +186,25 @@ impl Summary {
             if let Some(p) = &s.served_by {
                 *self.fallbacks.entry(p.clone()).or_default() += 1;
             }
+            let key = (s.agent.clone(), s.model.clone());
+            let u = self.usage.entry(key).or_insert_with(|| gauntlet_core::result::Usage {
+                agent: s.agent.clone(),
+                model: s.model.clone(),
+                ..Default::default()
+            });
+            u.steps += 1;
+            u.model_calls += u64::from(s.model_calls);
+            u.tool_calls += s.tool_calls.len() as u64;
+            u.tokens.add(s.tokens);
+            u.cost_usd += s.cost_usd;
+        }
+        if self.targets.len() < KEEP_LABELS {
+            self.targets.insert(c.target.clone());
+        }
+        for t in &c.tags {
+            if self.tags.len() < KEEP_LABELS {
+                self.tags.insert(t.clone());
+            }
         }
         for a in &c.assertions {
             self.evaluator_cost_usd += a.cost_usd;
@@ -200,6 +227,41 @@ impl Summary {
         self.latencies.sort_by(f64::total_cmp);
         let rank = ((p / 100.0) * self.latencies.len() as f64).ceil().max(1.0) as usize;
         self.latencies[rank.min(self.latencies.len()) - 1]
+    }
+
+    /// What is stored with a finished run for its views.
+    pub fn stats(&mut self) -> gauntlet_core::result::RunStats {
+        use gauntlet_core::result::{AssertionCount, Percentiles, RunStats};
+        let latency_ms = Percentiles {
+            p50: self.latency_percentile(50.0),
+            p90: self.latency_percentile(90.0),
+            p95: self.latency_percentile(95.0),
+            p99: self.latency_percentile(99.0),
+            max: self.latency_percentile(100.0),
+        };
+        let mut usage: Vec<_> = self.usage.values().cloned().collect();
+        usage.sort_by(|a, b| b.cost_usd.total_cmp(&a.cost_usd).then(b.steps.cmp(&a.steps)));
+        RunStats {
+            latency_ms,
+            usage,
+            assertions: self
+                .assertion_types
+                .iter()
+                .map(|(k, (passed, total))| AssertionCount {
+                    kind: k.clone(),
+                    passed: *passed,
+                    total: *total,
+                })
+                .collect(),
+            faults: self
+                .chaos
+                .by_kind
+                .iter()
+                .map(|(k, n)| (k.clone(), *n))
+                .collect(),
+            targets: self.targets.iter().cloned().collect(),
+            tags: self.tags.iter().cloned().collect(),
+        }
     }
 
     pub fn pass_rate(&self) -> f64 {

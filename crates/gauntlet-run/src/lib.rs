@@ -339,6 +339,7 @@ impl Runner<'_> {
         };
         observer.owns().map_err(RunError::Lost)?;
         let finished = now_rfc3339();
+        self.store.save_stats(tenant, &run.id, &summary.stats())?;
         self.store
             .finish_run(tenant, &run.id, run.status, &run.totals, &finished)?;
         run.finished_at = Some(finished);

@@ -40,16 +40,28 @@ pub fn router(state: AppState) -> axum::Router {
     }
     let access = AccessMap(Arc::new(access));
     router
-        .fallback(|| async { ApiError::new(Code::NotFound, "no such endpoint") })
         // Layers run bottom-up: the last added sees the request first.
         .layer(middleware::from_fn_with_state(
             (Arc::clone(&state), access),
             authorize,
         ))
+        // The dashboard's pages, behind their own guard (sessions, CSRF, the same grants).
+        .merge(crate::dashboard::router(Arc::clone(&state)))
+        .fallback(|| async { ApiError::new(Code::NotFound, "no such endpoint") })
         .layer(middleware::from_fn_with_state(Arc::clone(&state), observe))
         .layer(axum::extract::DefaultBodyLimit::max(
             state.config.max_body_bytes,
         ))
+        .with_state(state)
+}
+
+/// The dashboard alone, with the request id and metrics every request gets.
+pub fn dashboard_only(state: AppState) -> axum::Router {
+    crate::dashboard::router(Arc::clone(&state))
+        .fallback(|| async {
+            crate::dashboard::PageError::from(ApiError::new(Code::NotFound, "no such page"))
+        })
+        .layer(middleware::from_fn_with_state(Arc::clone(&state), observe))
         .with_state(state)
 }
 
@@ -157,7 +169,7 @@ async fn uniform(response: Response) -> Response {
 
 /// The client's address: the connection's peer, or, when the operator trusts a proxy in
 /// front (`--trust-forwarded-for`), the first address of `X-Forwarded-For`.
-fn client_address(req: &Request, trust_forwarded_for: bool) -> String {
+pub(crate) fn client_address(req: &Request, trust_forwarded_for: bool) -> String {
     if trust_forwarded_for
         && let Some(first) = req
             .headers()
@@ -298,7 +310,7 @@ async fn authorize(
     next.run(req).await
 }
 
-async fn authenticate(
+pub(crate) async fn authenticate(
     state: &AppState,
     headers: &HeaderMap,
     request_id: &str,
@@ -399,7 +411,16 @@ async fn jwt_principal(
     v: crate::jwt::Verified,
     request_id: &str,
 ) -> Result<Principal, String> {
-    let tenant = gauntlet_core::TenantId::new(&v.tenant);
+    let Some(tenant_name) = v.tenant.clone() else {
+        return Err(format!(
+            "the token lacks the `{}` claim",
+            state
+                .jwks
+                .as_ref()
+                .map_or("gauntlet_tenant", |j| j.config.tenant_claim.as_str())
+        ));
+    };
+    let tenant = gauntlet_core::TenantId::new(&tenant_name);
     let (app, t, sub, email) = (
         Arc::clone(state),
         tenant.clone(),
@@ -419,7 +440,7 @@ async fn jwt_principal(
     })
     .await
     .map_err(|e| match e.code {
-        Code::NotFound => format!("the token's tenant `{}` does not exist", v.tenant),
+        Code::NotFound => format!("the token's tenant `{tenant_name}` does not exist"),
         _ => e.message,
     })?;
     let (user, role, platform_admin) = match user {
@@ -432,14 +453,13 @@ async fn jwt_principal(
                 .map_err(|e| e.message)?;
             if deleted {
                 return Err(format!(
-                    "the token's subject `{}` is a deleted user of tenant `{}`",
-                    v.subject, v.tenant
+                    "the token's subject `{}` is a deleted user of tenant `{tenant_name}`",
+                    v.subject
                 ));
             }
             let Some(role) = v.role.clone() else {
                 return Err(format!(
-                    "no user of tenant `{}` matches the token's subject or email, and it names no role",
-                    v.tenant
+                    "no user of tenant `{tenant_name}` matches the token's subject or email, and it names no role"
                 ));
             };
             let known = rbac::builtin(&role).is_some() || {
@@ -450,8 +470,7 @@ async fn jwt_principal(
             };
             if !known {
                 return Err(format!(
-                    "the token's role `{role}` is not a role of tenant `{}`",
-                    v.tenant
+                    "the token's role `{role}` is not a role of tenant `{tenant_name}`"
                 ));
             }
             (v.subject.clone(), role, false)

@@ -44,10 +44,13 @@ pub struct OidcConfig {
 pub struct Verified {
     pub subject: String,
     pub email: Option<String>,
-    pub tenant: String,
+    /// The tenant claim, when the token has one.
+    pub tenant: Option<String>,
     pub role: Option<String>,
     /// `exp`, in milliseconds since the epoch.
     pub expires_at: Option<i64>,
+    /// Every claim, for single sign-on (its nonce, groups and name).
+    pub claims: Value,
 }
 
 #[derive(Default)]
@@ -64,7 +67,7 @@ enum KeyKind {
 }
 
 pub struct Jwks {
-    config: OidcConfig,
+    pub(crate) config: OidcConfig,
     http: reqwest::Client,
     cache: tokio::sync::Mutex<Cache>,
 }
@@ -167,8 +170,14 @@ impl Jwks {
             .ok_or_else(|| format!("the token's key `{kid}` is not in the issuer's key set"))
     }
 
-    /// Verifies a token's signature and claims.
+    /// Verifies a bearer token's signature and claims.
     pub async fn verify(&self, token: &str) -> Result<Verified, String> {
+        self.verify_for(token, &self.config.audience).await
+    }
+
+    /// Verifies a token issued for `audience` (single sign-on's ID tokens are for the
+    /// dashboard's client id).
+    pub async fn verify_for(&self, token: &str, audience: &str) -> Result<Verified, String> {
         let header =
             jsonwebtoken::decode_header(token).map_err(|e| format!("malformed token: {e}"))?;
         let kid = header
@@ -196,7 +205,7 @@ impl Jwks {
         }
         let mut v = Validation::new(header.alg);
         v.set_issuer(&[&self.config.issuer]);
-        v.set_audience(&[&self.config.audience]);
+        v.set_audience(&[audience]);
         v.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
         v.leeway = self.config.leeway_s;
         v.validate_nbf = true;
@@ -221,14 +230,13 @@ impl Jwks {
                 self.config.match_email
                     && claims.get("email_verified").and_then(Value::as_bool) == Some(true)
             }),
-            tenant: text(&self.config.tenant_claim).ok_or_else(|| {
-                format!("the token lacks the `{}` claim", self.config.tenant_claim)
-            })?,
+            tenant: text(&self.config.tenant_claim),
             role: text(&self.config.role_claim),
             expires_at: claims
                 .get("exp")
                 .and_then(Value::as_i64)
                 .map(|s| s.saturating_mul(1000)),
+            claims: claims.clone(),
         })
     }
 }

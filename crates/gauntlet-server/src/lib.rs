@@ -11,6 +11,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod dashboard;
 pub mod error;
 pub mod events;
 mod handlers;
@@ -69,6 +70,8 @@ pub struct ServerConfig {
     pub auth_failures_per_s: u32,
     /// Take the client address from `X-Forwarded-For` (only behind a proxy that sets it).
     pub trust_forwarded_for: bool,
+    /// The dashboard: how it is reached, its sessions, single sign-on.
+    pub dashboard: dashboard::DashboardConfig,
 }
 
 impl Default for ServerConfig {
@@ -87,6 +90,7 @@ impl Default for ServerConfig {
             secrets_key: std::env::temp_dir().join("gauntlet-server-secrets.key"),
             auth_failures_per_s: 20,
             trust_forwarded_for: false,
+            dashboard: dashboard::DashboardConfig::default(),
         }
     }
 }
@@ -105,6 +109,10 @@ pub struct App {
     /// in memory): the rest wait their turn.
     pub validations: tokio::sync::Semaphore,
     pub queue: Queue,
+    /// The dashboard's reads.
+    pub explore: gauntlet_store::explore::Explore,
+    /// Dashboard sessions and sign-ins under way.
+    pub web: gauntlet_store::web::WebSessions,
     pub audit: audit::Sink,
     /// Signs the audit log's tree heads and run bundles.
     pub signer: Arc<dyn gauntlet_audit::Signer>,
@@ -117,6 +125,8 @@ pub struct App {
     pub sessions: auth::Sessions,
     /// The OIDC issuer's keys, when JWTs are accepted.
     pub jwks: Option<jwt::Jwks>,
+    /// Talks to the OIDC issuer for single sign-on (an address the operator configured).
+    pub sso_http: reqwest::Client,
     pub config: ServerConfig,
     /// Wakes the workers when a run is enqueued or resumed.
     pub wake: tokio::sync::Notify,
@@ -157,6 +167,8 @@ pub fn app(
         sealer,
         validations: tokio::sync::Semaphore::new(2),
         queue: Queue::new(db.clone()),
+        explore: gauntlet_store::explore::Explore::new(db.clone()),
+        web: gauntlet_store::web::WebSessions::new(db.clone()),
         audit: audit::Sink::start(Arc::clone(&runs), Arc::clone(&signer)),
         signer,
         hub: events::Hub::default(),
@@ -164,6 +176,11 @@ pub fn app(
         limiter: http::RateLimiter::new(config.rate_limit_per_s),
         auth_failures: http::RateLimiter::new(config.auth_failures_per_s),
         jwks: config.oidc.clone().map(jwt::Jwks::new),
+        sso_http: reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| ServeError::Setup(format!("the HTTP client: {e}")))?,
         sessions: auth::Sessions::new(config.session_ttl),
         wake: tokio::sync::Notify::new(),
         running: worker::Running::default(),
@@ -177,6 +194,24 @@ pub fn app(
 /// The whole HTTP service.
 pub fn router(state: AppState) -> axum::Router {
     http::router(state)
+}
+
+/// Serves the dashboard alone (no API, no workers) until `shutdown` resolves: `gauntlet view`.
+pub async fn serve_dashboard(
+    state: AppState,
+    listener: tokio::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    axum::serve(
+        listener,
+        http::dashboard_only(Arc::clone(&state))
+            .into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+    .map_err(|e| ServeError::Setup(e.to_string()))?;
+    state.audit.flush().await;
+    Ok(())
 }
 
 /// Serves on `listener` until `shutdown` resolves, then stops taking requests, lets the

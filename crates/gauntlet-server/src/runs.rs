@@ -92,6 +92,23 @@ pub async fn create_run(
                 .to_owned(),
         ),
     };
+    let (job, created) = enqueue(&app, &p, &rid, body, key).await?;
+    let status = if created {
+        StatusCode::ACCEPTED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, axum::Json(replies::Run::of(&job, None))))
+}
+
+/// Queues a run: what `POST /runs` and the dashboard's re-run and replay buttons do.
+pub(crate) async fn enqueue(
+    app: &AppState,
+    p: &Principal,
+    rid: &RequestId,
+    body: NewRun,
+    key: Option<String>,
+) -> ApiResult<(gauntlet_store::queue::Job, bool)> {
     if body.repeat.is_some_and(|r| !(1..=100).contains(&r)) {
         return Err(ApiError::bad_request("`repeat` must be from 1 to 100"));
     }
@@ -119,7 +136,7 @@ pub async fn create_run(
         .acquire()
         .await
         .map_err(ApiError::internal)?;
-    let a = Arc::clone(&app);
+    let a = Arc::clone(app);
     let who = p.clone();
     let (job, created) = blocking(move || {
         // The suite must exist now (the run pins its version).
@@ -190,19 +207,30 @@ pub async fn create_run(
     if created {
         app.wake.notify_waiters();
         app.audit.mutation(
-            &p,
+            p,
             &rid.0,
             "run.create",
             format!("run/{}", job.id),
             json!({"request": job.request}),
         );
     }
-    let status = if created {
-        StatusCode::ACCEPTED
-    } else {
-        StatusCode::OK
-    };
-    Ok((status, axum::Json(replies::Run::of(&job, None))))
+    Ok((job, created))
+}
+
+/// A new run of what a stored run ran: the same suite version, cases, chaos and settings;
+/// the same seed for a replay, a new one for a re-run.
+pub(crate) fn again(plan: &gauntlet_run::RunPlan, seed: Option<u64>) -> NewRun {
+    NewRun {
+        suite: plan.project.clone(),
+        version: plan.version,
+        run: plan.suite.clone(),
+        seed,
+        baseline: plan.baseline.clone(),
+        chaos: plan.chaos.clone(),
+        cases: plan.cases.clone(),
+        repeat: Some(plan.repeat.max(1)),
+        concurrency: plan.concurrency,
+    }
 }
 
 fn random16() -> ApiResult<[u8; 16]> {
@@ -220,7 +248,8 @@ pub async fn get_run(
     Ok(axum::Json(replies::Run::of(&job, record.as_ref())))
 }
 
-async fn control(
+/// Cancels, pauses or resumes a run: the API's and the dashboard's buttons.
+pub(crate) async fn control(
     app: AppState,
     p: Principal,
     rid: RequestId,
@@ -295,11 +324,27 @@ pub async fn delete_run(
     Extension(rid): Extension<RequestId>,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    let (a, t, i) = (Arc::clone(&app), p.tenant.clone(), id.clone());
+    delete(&app, &p, &rid, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Deletes a finished run and its results (a CLI run has no job; a baseline's run stays).
+pub(crate) async fn delete(
+    app: &AppState,
+    p: &Principal,
+    rid: &RequestId,
+    id: &str,
+) -> ApiResult<()> {
+    let (a, t, i) = (Arc::clone(app), p.tenant.clone(), id.to_owned());
     blocking(move || {
         use gauntlet_store::RetentionStore;
-        let job = a.queue.get(&t, &i)?;
-        if !job.state.is_terminal() {
+        let job = match a.queue.get(&t, &i) {
+            Ok(job) => Some(job),
+            // A run the command line recorded has no job.
+            Err(gauntlet_store::StoreError::NotFound(_)) if a.runs.get_run(&t, &i).is_ok() => None,
+            Err(e) => return Err(e.into()),
+        };
+        if let Some(job) = job.filter(|j| !j.state.is_terminal()) {
             return Err(ApiError::new(
                 Code::Conflict,
                 format!("run `{i}` is {}; cancel it first", job.state.as_str()),
@@ -337,8 +382,8 @@ pub async fn delete_run(
     })
     .await?;
     app.audit
-        .mutation(&p, &rid.0, "run.delete", format!("run/{id}"), Value::Null);
-    Ok(StatusCode::NO_CONTENT)
+        .mutation(p, &rid.0, "run.delete", format!("run/{id}"), Value::Null);
+    Ok(())
 }
 
 /// The stored run of a job in the caller's tenant (404 until the run started).
@@ -400,7 +445,7 @@ pub async fn report(
     let bytes = blocking(move || {
         let mut out = Vec::new();
         {
-            let mut w = gauntlet_report::writer(format, Box::new(&mut out));
+            let mut w = gauntlet_web::report::writer(format, Box::new(&mut out));
             w.begin(&run).map_err(ApiError::internal)?;
             let repeated = a
                 .runs
@@ -444,67 +489,135 @@ pub async fn report(
     Ok(([(axum::http::header::CONTENT_TYPE, mime)], bytes))
 }
 
+/// Where a run stands for a new subscriber: its state, whether it ended, and its counts from
+/// the store (for a run no worker of this process is executing).
+async fn standing(app: &AppState, p: &Principal, id: &str) -> ApiResult<(String, bool, [u64; 3])> {
+    let (a, t, i) = (Arc::clone(app), p.tenant.clone(), id.to_owned());
+    blocking(move || {
+        let (state, done) = match a.queue.get(&t, &i) {
+            Ok(job) => (job.state.as_str().to_owned(), job.state.is_terminal()),
+            // A run recorded by the command line has no job.
+            Err(gauntlet_store::StoreError::NotFound(_)) => {
+                let run = a.runs.get_run(&t, &i).map_err(|_| ApiError::not_found(format!("run `{i}`")))?;
+                (run.status.as_str().to_owned(), run.finished_at.is_some())
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let mut counts = [0u64; 3];
+        for (status, n) in a.explore.case_counts(&t, &RunId::from_string(&i))? {
+            counts[match status {
+                gauntlet_core::result::CaseStatus::Passed => 0,
+                gauntlet_core::result::CaseStatus::Failed => 1,
+                gauntlet_core::result::CaseStatus::Error => 2,
+            }] += n;
+        }
+        Ok((state, done, counts))
+    })
+    .await
+}
+
+/// The events a subscriber receives first, and whether the run already ended.
+async fn opening(
+    app: &AppState,
+    p: &Principal,
+    id: &str,
+    after: Option<u64>,
+) -> ApiResult<(Vec<crate::events::Numbered>, bool, tokio::sync::broadcast::Receiver<crate::events::Numbered>)> {
+    let (start, rx) = app.hub.subscribe(id, after);
+    let (state, done, stored) = standing(app, p, id).await?;
+    let mut first = match start {
+        crate::events::Start::Missed(events) => events,
+        crate::events::Start::Fresh { seq, counts, planned } => vec![(
+            seq,
+            crate::events::snapshot(id, &state, counts.unwrap_or(stored), planned),
+        )],
+    };
+    if done && !first.iter().any(|(_, v)| v["type"] == "end") {
+        let seq = first.last().map_or(0, |(n, _)| *n);
+        first.push((seq, json!({"type": "end", "run_id": id, "state": state})));
+    }
+    Ok((first, done, rx))
+}
+
+fn last_event_id(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// Live events over SSE. Each event carries its number as its `id`; a client reconnecting
+/// with `Last-Event-ID` gets the events it missed, else a `snapshot` first.
 pub async fn events(
     State(app): State<AppState>,
     Extension(p): Extension<Principal>,
     Path(id): Path<String>,
+    headers: HeaderMap,
 ) -> ApiResult<impl IntoResponse> {
-    let rx = app.hub.subscribe(&id);
-    let (a, t, i) = (Arc::clone(&app), p.tenant.clone(), id.clone());
-    let job = blocking(move || Ok(a.queue.get(&t, &i)?)).await?;
-    let first = json!({"type": "status", "run_id": id, "state": job.state});
-    let done = job.state.is_terminal();
+    let (first, done, rx) = opening(&app, &p, &id, last_event_id(&headers)).await?;
     let stream = futures_util::stream::unfold(
-        (Some(first), done, rx),
-        |(pending, ended, mut rx)| async move {
-            let v = match pending {
-                Some(v) => v,
+        (std::collections::VecDeque::from(first), done, false, rx),
+        |(mut pending, ended, finished, mut rx)| async move {
+            if finished {
+                return None;
+            }
+            let (n, v) = match pending.pop_front() {
+                Some(e) => e,
                 None if ended => return None,
                 None => loop {
                     match rx.recv().await {
-                        Ok(v) => break v,
+                        Ok(e) => break e,
                         Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
                         Err(_) => return None,
                     }
                 },
             };
-            let end = ended || v["type"] == "end";
+            let end = v["type"] == "end";
             let event = Event::default()
+                .id(n.to_string())
                 .event(v["type"].as_str().unwrap_or("status"))
                 .data(v.to_string());
-            Some((Ok::<_, Infallible>(event), (None, end, rx)))
+            Some((Ok::<_, Infallible>(event), (pending, ended, end, rx)))
         },
     );
-    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+    Ok((
+        [(axum::http::header::CACHE_CONTROL, "no-cache")],
+        Sse::new(stream).keep_alive(KeepAlive::default()),
+    ))
 }
 
-/// The same events over WebSocket: one JSON text message each, closed after `end`.
+/// The same events over WebSocket: one JSON text message each (with its number as `seq`),
+/// closed after `end`. `?after=N` resumes after event N.
 pub async fn events_ws(
     State(app): State<AppState>,
     Extension(p): Extension<Principal>,
     Path(id): Path<String>,
+    Query(q): Query<AfterQuery>,
     ws: Result<
         axum::extract::ws::WebSocketUpgrade,
         axum::extract::ws::rejection::WebSocketUpgradeRejection,
     >,
 ) -> ApiResult<axum::response::Response> {
     use axum::extract::ws::Message;
-    let rx = app.hub.subscribe(&id);
-    let (a, t, i) = (Arc::clone(&app), p.tenant.clone(), id.clone());
-    let job = blocking(move || Ok(a.queue.get(&t, &i)?)).await?;
+    let (first, done, rx) = opening(&app, &p, &id, q.after).await?;
     let ws = ws.map_err(|_| {
         ApiError::bad_request("this endpoint speaks WebSocket: send an upgrade request")
     })?;
-    let first = json!({"type": "status", "run_id": id, "state": job.state});
-    let done = job.state.is_terminal();
+    let text = |(n, mut v): crate::events::Numbered| {
+        v["seq"] = n.into();
+        Message::Text(v.to_string().into())
+    };
     Ok(ws.on_upgrade(move |mut socket| async move {
         let mut rx = rx;
-        if socket
-            .send(Message::Text(first.to_string().into()))
-            .await
-            .is_err()
-        {
-            return;
+        for e in first {
+            let end = e.1["type"] == "end";
+            if socket.send(text(e)).await.is_err() {
+                return;
+            }
+            if end {
+                let _ = socket.send(Message::Close(None)).await;
+                return;
+            }
         }
         if done {
             let _ = socket.send(Message::Close(None)).await;
@@ -513,9 +626,9 @@ pub async fn events_ws(
         loop {
             tokio::select! {
                 event = rx.recv() => match event {
-                    Ok(v) => {
-                        let end = v["type"] == "end";
-                        if socket.send(Message::Text(v.to_string().into())).await.is_err() {
+                    Ok(e) => {
+                        let end = e.1["type"] == "end";
+                        if socket.send(text(e)).await.is_err() {
                             return;
                         }
                         if end {
@@ -533,6 +646,11 @@ pub async fn events_ws(
             }
         }
     }))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct AfterQuery {
+    after: Option<u64>,
 }
 
 // ---- baselines and diffs ----
@@ -610,7 +728,23 @@ pub async fn diff(
         stored(&app, &p, &a_id).await?,
         stored(&app, &p, &b_id).await?,
     );
-    let text = blocking(move || {
+    let d = run_diff(&app, &p, run_a, run_b).await?;
+    let text = gauntlet_diff::render::json(&d);
+    Ok((
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        text,
+    ))
+}
+
+/// The diff of two stored runs of the caller's tenant.
+pub(crate) async fn run_diff(
+    app: &AppState,
+    p: &Principal,
+    run_a: gauntlet_core::result::RunRecord,
+    run_b: gauntlet_core::result::RunRecord,
+) -> ApiResult<gauntlet_diff::RunDiff> {
+    let (app, p) = (Arc::clone(app), p.clone());
+    blocking(move || {
         let side = |run: gauntlet_core::result::RunRecord| -> ApiResult<gauntlet_diff::Side> {
             let snapshot = app.runs.snapshot(&p.tenant, &run.id)?;
             let mut cases = Vec::new();
@@ -624,12 +758,8 @@ pub async fn diff(
                 cases,
             })
         };
-        let d = gauntlet_diff::diff(side(run_a)?, side(run_b)?);
-        Ok(gauntlet_diff::render::json(&d))
+        Ok(gauntlet_diff::diff(side(run_a)?, side(run_b)?))
     })
-    .await?;
-    Ok((
-        [(axum::http::header::CONTENT_TYPE, "application/json")],
-        text,
-    ))
+    .await
 }
+

@@ -374,8 +374,16 @@ struct Watch<'a> {
 }
 
 impl gauntlet_run::Observer for Watch<'_> {
-    fn started(&mut self, _run: &RunRecord, planned: u64) {
+    fn started(&mut self, run: &RunRecord, planned: u64) {
         let id = &self.lease.id;
+        // A resumed run counts the cases its earlier attempts recorded.
+        let mut counts = [0u64; 3];
+        if let Ok(stored) = self.app.explore.case_counts(&self.lease.tenant, &run.id) {
+            for (status, n) in stored {
+                counts[status as usize] += n;
+            }
+        }
+        self.app.hub.open(id, counts, planned);
         self.app.hub.publish(id, json!({"type": "status", "run_id": id, "state": "running", "attempt": self.lease.attempt, "planned": planned}));
     }
 
@@ -389,7 +397,7 @@ impl gauntlet_run::Observer for Watch<'_> {
         self.app.hub.publish(
             id,
             json!({
-                "type": "case", "run_id": id, "index": case.index, "case": case.id,
+                "type": "case", "run_id": id, "index": case.index, "trial": case.trial, "case": case.id,
                 "target": case.target, "status": case.status, "score": case.score,
             }),
         );

@@ -10,11 +10,13 @@
 
 pub mod accounts;
 pub mod db;
+pub mod explore;
 pub mod queue;
 pub mod schema;
 mod store;
 pub mod suites;
 pub mod tenancy;
+pub mod web;
 
 pub use store::{Store, Writer, Written, migrations};
 
@@ -93,6 +95,13 @@ pub trait RunStore {
     fn get_run(&self, tenant: &TenantId, id_or_prefix: &str) -> Result<RunRecord>;
     fn snapshot(&self, tenant: &TenantId, id: &RunId) -> Result<Value>;
     /// Calls `f` with every case of the run in index order, reading as it goes.
+    /// Stores a finished run's statistics, and its targets and tags for filtering.
+    fn save_stats(
+        &self,
+        tenant: &TenantId,
+        id: &RunId,
+        stats: &gauntlet_core::result::RunStats,
+    ) -> Result<()>;
     fn for_each_case(
         &self,
         tenant: &TenantId,

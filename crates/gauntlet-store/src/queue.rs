@@ -338,6 +338,20 @@ impl Queue {
         .unwrap_or_else(|| Err(StoreError::NotFound(format!("run `{id}`"))))
     }
 
+    /// A tenant's runs waiting to start (queued, or waiting for a retry before their first
+    /// attempt recorded anything), oldest first.
+    pub fn waiting(&self, tenant: &TenantId, limit: i64) -> Result<Vec<Job>> {
+        self.db.with_conn(|c| {
+            c.query(
+                &format!("SELECT {COLUMNS} FROM jobs j WHERE j.tenant_id = $1 AND j.state IN ('pending', 'retryable') AND NOT EXISTS (SELECT 1 FROM runs r WHERE r.tenant_id = j.tenant_id AND r.id = j.id) ORDER BY j.created_at, j.id LIMIT $2"),
+                params![tenant.as_str(), limit],
+            )?
+            .iter()
+            .map(job_from)
+            .collect()
+        })
+    }
+
     pub fn get(&self, tenant: &TenantId, id: &str) -> Result<Job> {
         self.db.with_conn(|c| self.get_in(c, tenant, id))
     }

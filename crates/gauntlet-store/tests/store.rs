@@ -100,6 +100,15 @@ fn case(index: u32) -> CaseResult {
                 }],
                 served_by: None,
                 tokens_per_s: None,
+                start_ms: 0.0,
+                spans: vec![gauntlet_core::result::Span {
+                    kind: gauntlet_core::result::SpanKind::Model,
+                    name: "gpt-4o-mini".into(),
+                    start_ms: 0.0,
+                    duration_ms: 9.5,
+                    turn: 1,
+                    error: None,
+                }],
             },
             StepRecord {
                 node: Some("b".into()),
@@ -120,6 +129,8 @@ fn case(index: u32) -> CaseResult {
                 faults: vec![],
                 served_by: Some("backup".into()),
                 tokens_per_s: Some(42.5),
+                start_ms: 12.5,
+                spans: vec![],
             },
         ],
         assertions: vec![AssertionResult {
@@ -133,6 +144,21 @@ fn case(index: u32) -> CaseResult {
             details: Some(json!({"findings": [{"kind": "email"}]})),
             cost_usd: 0.002,
         }],
+        trace: Some(gauntlet_core::result::GraphTrace {
+            graph: "g".into(),
+            start: "a".into(),
+            nodes: vec![gauntlet_core::result::NodeTrace {
+                name: "a".into(),
+                agent: "agent-a".into(),
+                state: gauntlet_core::result::NodeState::Failed,
+            }],
+            edges: vec![gauntlet_core::result::EdgeTrace {
+                from: "a".into(),
+                to: "b".into(),
+                taken: None,
+                when: Some("otherwise".into()),
+            }],
+        }),
         tags: vec!["smoke".into()],
     }
 }

@@ -60,7 +60,9 @@ pub enum Command {
     Mcp(McpCommand),
     /// Print the JSON Schema of the specification format
     Schema,
-    /// Serve the multi-tenant REST API (/api/v1) with its run workers
+    /// Open the dashboard over the local store beside a project (loopback only, no sign-in)
+    View(ViewArgs),
+    /// Serve the multi-tenant REST API (/api/v1) and the dashboard, with its run workers
     Serve(ServeArgs),
     /// Apply the database migrations and exit
     Migrate(ServerDbArgs),
@@ -117,9 +119,9 @@ pub struct ServeArgs {
     #[arg(long, env = "GAUNTLET_WORK_DIR")]
     pub work_dir: Option<PathBuf>,
     /// Also accept JWT bearer tokens from this OIDC issuer (its `iss`)
-    #[arg(long, env = "GAUNTLET_OIDC_ISSUER", requires = "oidc_audience")]
+    #[arg(long, env = "GAUNTLET_OIDC_ISSUER")]
     pub oidc_issuer: Option<String>,
-    /// The audience (`aud`) tokens must be for
+    /// The audience (`aud`) bearer tokens must be for [default: --oidc-client-id]
     #[arg(long, env = "GAUNTLET_OIDC_AUDIENCE")]
     pub oidc_audience: Option<String>,
     /// The issuer's JWKS URL [default: the jwks_uri of its discovery document]
@@ -138,6 +140,42 @@ pub struct ServeArgs {
     /// Clock skew allowed on `exp` and `nbf`, in seconds
     #[arg(long, default_value_t = 60)]
     pub oidc_leeway: u64,
+    /// Single sign-on to the dashboard: this server's client id at the issuer
+    #[arg(long, env = "GAUNTLET_OIDC_CLIENT_ID", requires = "oidc_issuer")]
+    pub oidc_client_id: Option<String>,
+    /// The client secret, for issuers that want one besides PKCE
+    #[arg(long, env = "GAUNTLET_OIDC_CLIENT_SECRET", hide_env_values = true)]
+    pub oidc_client_secret: Option<String>,
+    /// The dashboard's callback URL as registered at the issuer [default: http://LISTEN/auth/callback]
+    #[arg(long, env = "GAUNTLET_OIDC_REDIRECT_URL")]
+    pub oidc_redirect_url: Option<String>,
+    /// The ID token claim that lists the user's groups
+    #[arg(long, default_value = "groups")]
+    pub oidc_groups_claim: String,
+    /// GROUP=ROLE: users in GROUP get ROLE (repeatable; the first match wins; synced at each sign-in)
+    #[arg(long = "oidc-group-role", value_name = "GROUP=ROLE")]
+    pub oidc_group_roles: Vec<String>,
+    /// The role of a new single sign-on user whose groups map to none [default: refuse them]
+    #[arg(long)]
+    pub oidc_default_role: Option<String>,
+    /// The tenant of single sign-on users whose token names none
+    #[arg(long)]
+    pub oidc_tenant: Option<String>,
+    /// How long a dashboard session lasts, in hours
+    #[arg(long, default_value_t = 12, value_parser = clap::value_parser!(u64).range(1..=720))]
+    pub session_hours: u64,
+}
+
+#[derive(Args)]
+pub struct ViewArgs {
+    /// The project whose results to show (its .gauntlet/gauntlet.db)
+    #[arg(default_value = ".")]
+    pub path: PathBuf,
+    /// Address to listen on (a loopback address: the local view has no sign-in)
+    #[arg(long, default_value = "127.0.0.1:8484")]
+    pub listen: String,
+    #[command(flatten)]
+    pub store: StoreArgs,
 }
 
 #[derive(Subcommand)]

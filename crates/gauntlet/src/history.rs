@@ -165,7 +165,7 @@ pub fn write_reports(
     let tenant = TenantId::local();
     let mut writers: Vec<Box<dyn ReportWriter + '_>> = targets
         .into_iter()
-        .map(|(f, w)| gauntlet_report::writer(f, w))
+        .map(|(f, w)| gauntlet_web::report::writer(f, w))
         .collect();
     for w in &mut writers {
         w.begin(run)?;

@@ -70,6 +70,7 @@ fn main() -> ExitCode {
         cli::Command::Retention(cli::RetentionCommand::Apply(a)) => retention::apply(&a),
         cli::Command::MockServer(a) => external::mock_server(&a),
         cli::Command::Serve(a) => server::serve(&a),
+        cli::Command::View(a) => server::view(&a),
         cli::Command::Migrate(a) => server::migrate(&a),
         cli::Command::Admin(cli::AdminCommand::Create(a)) => server::admin_create(&a),
         cli::Command::Mcp(cli::McpCommand::List(a)) => external::mcp_list(&a),

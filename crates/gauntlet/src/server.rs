@@ -6,7 +6,7 @@ use anyhow::{Context, Result};
 use gauntlet_server::{ServeError, ServerConfig};
 use gauntlet_store::Store;
 
-use crate::Outcome;
+use crate::{Outcome, UsageError};
 use crate::cli::{AdminCreateArgs, ServeArgs, ServerDbArgs};
 use crate::output;
 
@@ -63,7 +63,12 @@ pub fn serve(args: &ServeArgs) -> Result<Outcome> {
         auth_failures_per_s: args.auth_failure_limit,
         trust_forwarded_for: args.trust_forwarded_for,
         max_body_bytes: args.max_body,
-        oidc: match (&args.oidc_issuer, &args.oidc_audience) {
+        dashboard: gauntlet_server::dashboard::DashboardConfig {
+            mode: gauntlet_server::dashboard::Mode::Server,
+            session_ttl: std::time::Duration::from_secs(args.session_hours * 3600),
+            sso: sso(args)?,
+        },
+        oidc: match (&args.oidc_issuer, args.oidc_audience.as_ref().or(args.oidc_client_id.as_ref())) {
             (Some(issuer), Some(audience)) => Some(gauntlet_server::jwt::OidcConfig {
                 issuer: issuer.clone(),
                 audience: audience.clone(),
@@ -74,6 +79,9 @@ pub fn serve(args: &ServeArgs) -> Result<Outcome> {
                 leeway_s: args.oidc_leeway,
                 refresh_min: gauntlet_server::jwt::REFRESH_MIN,
             }),
+            (Some(_), None) => {
+                return Err(UsageError("--oidc-issuer needs --oidc-audience (bearer tokens) or --oidc-client-id (dashboard sign-on)".into()).into());
+            }
             _ => None,
         },
         ..ServerConfig::default()
@@ -95,11 +103,86 @@ pub fn serve(args: &ServeArgs) -> Result<Outcome> {
             .with_context(|| format!("cannot listen on {}", args.listen))?;
         let addr = listener.local_addr()?;
         output::err(&format!(
-            "gauntlet serve: http://{addr}/api/v1 on {} (OpenAPI at /api/v1/openapi.json); SIGTERM or Ctrl-C stops",
+            "gauntlet serve: dashboard http://{addr}/ and API http://{addr}/api/v1 on {} (OpenAPI at /api/v1/openapi.json); SIGTERM or Ctrl-C stops",
             app.db.location()
         ));
         gauntlet_server::serve(app, listener, shutdown_signal()).await?;
         output::err("gauntlet serve: stopped; running runs were paused and resume on the next start");
+        Ok::<_, anyhow::Error>(())
+    })?;
+    Ok(Outcome::Passed)
+}
+
+/// Single sign-on from the flags.
+fn sso(args: &ServeArgs) -> Result<Option<gauntlet_server::dashboard::sign_in::SsoConfig>> {
+    let Some(client_id) = &args.oidc_client_id else {
+        return Ok(None);
+    };
+    let mut group_roles = Vec::new();
+    for pair in &args.oidc_group_roles {
+        let Some((group, role)) = pair.split_once('=').filter(|(g, r)| !g.is_empty() && !r.is_empty()) else {
+            return Err(UsageError(format!("--oidc-group-role `{pair}`: write GROUP=ROLE")).into());
+        };
+        group_roles.push((group.to_owned(), role.to_owned()));
+    }
+    Ok(Some(gauntlet_server::dashboard::sign_in::SsoConfig {
+        client_id: client_id.clone(),
+        client_secret: args.oidc_client_secret.clone(),
+        redirect_url: args
+            .oidc_redirect_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}/auth/callback", args.listen)),
+        groups_claim: args.oidc_groups_claim.clone(),
+        group_roles,
+        default_role: args.oidc_default_role.clone(),
+        tenant: args.oidc_tenant.clone(),
+    }))
+}
+
+/// `gauntlet view`: the dashboard over the local store, on loopback, as its owner.
+pub fn view(args: &crate::cli::ViewArgs) -> Result<Outcome> {
+    let read = crate::cli::ReadStoreArgs {
+        project: args.path.clone(),
+        store: crate::cli::StoreArgs {
+            db: args.store.db.clone(),
+            audit_key: args.store.audit_key.clone(),
+        },
+    };
+    let store = crate::history::open_existing(&read)?;
+    let listen: std::net::SocketAddr = args
+        .listen
+        .parse()
+        .map_err(|_| UsageError(format!("--listen `{}` is not an address such as 127.0.0.1:8484", args.listen)))?;
+    if !listen.ip().is_loopback() {
+        return Err(UsageError(format!(
+            "--listen {listen}: the local view has no sign-in, so it listens on loopback only; use `gauntlet serve` to share a dashboard"
+        ))
+        .into());
+    }
+    let scratch = tempfile::tempdir().context("cannot make a scratch directory")?;
+    let config = ServerConfig {
+        workers: 0,
+        work_dir: scratch.path().join("work"),
+        secrets_key: scratch.path().join("secrets.key"),
+        dashboard: gauntlet_server::dashboard::DashboardConfig {
+            mode: gauntlet_server::dashboard::Mode::Local(gauntlet_core::TenantId::local()),
+            ..Default::default()
+        },
+        ..ServerConfig::default()
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    rt.block_on(async move {
+        let signer = crate::audit::signer(&read.store).await?;
+        let app = gauntlet_server::app(store, Arc::from(signer), config)?;
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("cannot listen on {listen}"))?;
+        let addr = listener.local_addr()?;
+        output::out(&format!("gauntlet view: http://{addr}/ ({}); Ctrl-C stops", app.db.location()));
+        gauntlet_server::serve_dashboard(app, listener, shutdown_signal()).await?;
         Ok::<_, anyhow::Error>(())
     })?;
     Ok(Outcome::Passed)

@@ -3,6 +3,7 @@
 //! PostgreSQL.
 
 mod access;
+mod dashboard;
 mod escalation;
 mod governance;
 mod runs;

@@ -26,12 +26,12 @@ macro_rules! migrations {
 const SQLITE: &[(&str, &str)] = migrations!("sqlite":
     "0001_runs", "0002_baselines", "0003_case_trials", "0004_experiments", "0005_sources",
     "0006_cassettes", "0007_audit", "0008_retention", "0009_evaluators", "0010_providers",
-    "0011_server", "0012_tenancy",
+    "0011_server", "0012_tenancy", "0013_dashboard",
 );
 const POSTGRES: &[(&str, &str)] = migrations!("postgres":
     "0001_runs", "0002_baselines", "0003_case_trials", "0004_experiments", "0005_sources",
     "0006_cassettes", "0007_audit", "0008_retention", "0009_evaluators", "0010_providers",
-    "0011_server", "0012_tenancy",
+    "0011_server", "0012_tenancy", "0013_dashboard",
 );
 
 /// Every migration of a backend.
@@ -237,15 +237,15 @@ pub(crate) fn json_text<T: serde::Serialize>(v: &T) -> String {
 fn insert_case(c: &mut dyn Conn, tenant: &TenantId, run: &RunId, case: &CaseResult) -> Result<()> {
     let (t, r) = (tenant.as_str(), run.as_str());
     c.execute(
-        "INSERT INTO cases (tenant_id, run_id, idx, case_id, target, status, score, input, output, reason, tokens_input, tokens_output, cost_usd, latency_ms, tags, trial)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
-        params![t, r, case.index, &case.id, &case.target, case.status.as_str(), case.score, &case.input, case.output.as_deref(), case.reason.as_deref(), case.tokens.input, case.tokens.output, case.cost_usd, case.latency_ms, json_text(&case.tags), case.trial],
+        "INSERT INTO cases (tenant_id, run_id, idx, case_id, target, status, score, input, output, reason, tokens_input, tokens_output, cost_usd, latency_ms, tags, trial, trace)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
+        params![t, r, case.index, &case.id, &case.target, case.status.as_str(), case.score, &case.input, case.output.as_deref(), case.reason.as_deref(), case.tokens.input, case.tokens.output, case.cost_usd, case.latency_ms, json_text(&case.tags), case.trial, case.trace.as_ref().map(json_text)],
     )?;
     for (si, s) in case.steps.iter().enumerate() {
         c.execute(
-            "INSERT INTO steps (tenant_id, run_id, case_idx, step_idx, node, agent, provider, model, input, output, tokens_input, tokens_output, cost_usd, latency_ms, model_calls, retries, error, violations, ttft_ms, faults, served_by, tokens_per_s)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)",
-            params![t, r, case.index, si, s.node.as_deref(), &s.agent, &s.provider, &s.model, &s.input, s.output.as_deref(), s.tokens.input, s.tokens.output, s.cost_usd, s.latency_ms, s.model_calls, s.retries, s.error.as_deref(), json_text(&s.violations), s.ttft_ms, (!s.faults.is_empty()).then(|| json_text(&s.faults)), s.served_by.as_deref(), s.tokens_per_s],
+            "INSERT INTO steps (tenant_id, run_id, case_idx, step_idx, node, agent, provider, model, input, output, tokens_input, tokens_output, cost_usd, latency_ms, model_calls, retries, error, violations, ttft_ms, faults, served_by, tokens_per_s, start_ms, spans)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24)",
+            params![t, r, case.index, si, s.node.as_deref(), &s.agent, &s.provider, &s.model, &s.input, s.output.as_deref(), s.tokens.input, s.tokens.output, s.cost_usd, s.latency_ms, s.model_calls, s.retries, s.error.as_deref(), json_text(&s.violations), s.ttft_ms, (!s.faults.is_empty()).then(|| json_text(&s.faults)), s.served_by.as_deref(), s.tokens_per_s, s.start_ms, (!s.spans.is_empty()).then(|| json_text(&s.spans))],
         )?;
         for (ci, call) in s.tool_calls.iter().enumerate() {
             c.execute(

@@ -77,6 +77,7 @@ impl RetentionStore for Store {
                 "cases",
                 "run_sources",
                 "experiments",
+                "run_facets",
             ] {
                 c.execute(
                     &format!("DELETE FROM {table} WHERE tenant_id = $1 AND run_id = $2"),

@@ -2,7 +2,7 @@
 
 use gauntlet_core::ids::{RunId, TenantId};
 use gauntlet_core::result::{
-    AssertionResult, CaseResult, CaseStatus, RunRecord, RunStatus, StepRecord, Tokens,
+    AssertionResult, CaseResult, CaseStatus, RunRecord, RunStats, RunStatus, StepRecord, Tokens,
     ToolCallRecord, Totals,
 };
 use serde_json::Value;
@@ -180,10 +180,60 @@ impl RunStore for Store {
         id: &RunId,
         f: &mut dyn FnMut(CaseResult) -> Result<()>,
     ) -> Result<()> {
+        self.cases_between(tenant, id, 0, i64::MAX, f)
+    }
+
+    fn save_stats(&self, tenant: &TenantId, id: &RunId, stats: &RunStats) -> Result<()> {
+        self.db.transaction(|c| {
+            let (t, r) = (tenant.as_str(), id.as_str());
+            c.execute(
+                "UPDATE runs SET stats = $3 WHERE tenant_id = $1 AND id = $2",
+                params![t, r, json_text(stats)],
+            )?;
+            let facets = stats
+                .targets
+                .iter()
+                .map(|v| ("target", v))
+                .chain(stats.tags.iter().map(|v| ("tag", v)));
+            for (kind, value) in facets {
+                c.execute(
+                    "INSERT INTO run_facets (tenant_id, kind, value, run_id) VALUES ($1, $2, $3, $4)
+                     ON CONFLICT (tenant_id, kind, value, run_id) DO NOTHING",
+                    params![t, kind, value.as_str(), r],
+                )?;
+            }
+            Ok(())
+        })
+    }
+}
+
+impl Store {
+    /// The case at `index` of a run, whole (steps, tool calls, assertions).
+    pub fn case_at(&self, tenant: &TenantId, id: &RunId, index: u32) -> Result<Option<CaseResult>> {
+        let mut found = None;
+        let at = i64::from(index);
+        self.cases_between(tenant, id, at, at + 1, &mut |c| {
+            found = Some(c);
+            Ok(())
+        })?;
+        Ok(found)
+    }
+
+    /// The cases with `from <= index < end`, in order.
+    fn cases_between(
+        &self,
+        tenant: &TenantId,
+        id: &RunId,
+        mut from: i64,
+        end: i64,
+        f: &mut dyn FnMut(CaseResult) -> Result<()>,
+    ) -> Result<()> {
         // Chunks of case indices, each read with four queries and merged in memory: one
         // connection, bounded memory, and no interleaved cursors (PostgreSQL has none).
-        let mut from: i64 = 0;
         loop {
+            if from >= end {
+                return Ok(());
+            }
             let chunk = self.db.with_conn(|c| {
                 let first = c.query_opt(
                     "SELECT idx FROM cases WHERE tenant_id = $1 AND run_id = $2 AND idx >= $3 ORDER BY idx LIMIT 1",
@@ -193,15 +243,18 @@ impl RunStore for Store {
                     return Ok(None);
                 };
                 let lo = first.int(0)?;
-                let hi = lo + CHUNK;
+                if lo >= end {
+                    return Ok(None);
+                }
+                let hi = lo.saturating_add(CHUNK).min(end);
                 let p = params![tenant.as_str(), id.as_str(), lo, hi];
                 let cases = c.query(
-                    "SELECT idx, case_id, target, status, score, input, output, reason, tokens_input, tokens_output, cost_usd, latency_ms, tags, trial
+                    "SELECT idx, case_id, target, status, score, input, output, reason, tokens_input, tokens_output, cost_usd, latency_ms, tags, trial, trace
                      FROM cases WHERE tenant_id = $1 AND run_id = $2 AND idx >= $3 AND idx < $4 ORDER BY idx",
                     p,
                 )?;
                 let steps = c.query(
-                    "SELECT case_idx, step_idx, node, agent, provider, model, input, output, tokens_input, tokens_output, cost_usd, latency_ms, model_calls, retries, error, violations, ttft_ms, faults, served_by, tokens_per_s
+                    "SELECT case_idx, step_idx, node, agent, provider, model, input, output, tokens_input, tokens_output, cost_usd, latency_ms, model_calls, retries, error, violations, ttft_ms, faults, served_by, tokens_per_s, start_ms, spans
                      FROM steps WHERE tenant_id = $1 AND run_id = $2 AND case_idx >= $3 AND case_idx < $4 ORDER BY case_idx, step_idx",
                     p,
                 )?;
@@ -293,6 +346,13 @@ fn read_case(row: &Row) -> Result<CaseResult> {
         assertions: Vec::new(),
         tags: serde_json::from_str(&tags)
             .map_err(|e| StoreError::Corrupt(format!("case tags: {e}")))?,
+        trace: match parse_json_column(row.opt_text(14)?, "case trace")? {
+            Some(v) => Some(
+                serde_json::from_value(v)
+                    .map_err(|e| StoreError::Corrupt(format!("case trace: {e}")))?,
+            ),
+            None => None,
+        },
     })
 }
 
@@ -328,6 +388,12 @@ fn read_step(row: &Row) -> Result<(i64, i64, StepRecord)> {
             },
             served_by: row.opt_text(18)?,
             tokens_per_s: row.opt_real(19)?,
+            start_ms: row.real(20)?,
+            spans: match parse_json_column(row.opt_text(21)?, "step spans")? {
+                Some(v) => serde_json::from_value(v)
+                    .map_err(|e| StoreError::Corrupt(format!("step spans: {e}")))?,
+                None => Vec::new(),
+            },
         },
     ))
 }
