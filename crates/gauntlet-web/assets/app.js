@@ -85,6 +85,7 @@
       }
       src.addEventListener("snapshot", function (m) {
         var d = JSON.parse(m.data);
+        if (node.hasAttribute("data-reload-on-start") && d.state === "running") { src.close(); window.location.reload(); return; }
         counts = { passed: d.passed || 0, failed: d.failed || 0, error: d.errored || 0 };
         if (d.planned) planned = d.planned;
         seen = {};
@@ -93,6 +94,7 @@
       src.addEventListener("status", function (m) {
         var d = JSON.parse(m.data);
         if (d.planned) planned = d.planned;
+        if (node.hasAttribute("data-reload-on-start") && d.state === "running") { src.close(); window.location.reload(); return; }
         var badge = (node.querySelector("[data-cell=status] .badge") || document.querySelector("[data-cell=status] .badge"));
         if (badge && d.state) { badge.textContent = d.state; }
         paint();

@@ -146,20 +146,20 @@ pub struct ServeArgs {
     /// The client secret, for issuers that want one besides PKCE
     #[arg(long, env = "GAUNTLET_OIDC_CLIENT_SECRET", hide_env_values = true)]
     pub oidc_client_secret: Option<String>,
-    /// The dashboard's callback URL as registered at the issuer [default: http://LISTEN/auth/callback]
+    /// The dashboard's callback URL as registered at the issuer [default: http://ADDRESS/auth/callback, the address it listens on]
     #[arg(long, env = "GAUNTLET_OIDC_REDIRECT_URL")]
     pub oidc_redirect_url: Option<String>,
     /// The ID token claim that lists the user's groups
     #[arg(long, default_value = "groups")]
     pub oidc_groups_claim: String,
     /// GROUP=ROLE: users in GROUP get ROLE (repeatable; the first match wins; synced at each sign-in)
-    #[arg(long = "oidc-group-role", value_name = "GROUP=ROLE")]
+    #[arg(long = "oidc-group-role", value_name = "GROUP=ROLE", env = "GAUNTLET_OIDC_GROUP_ROLES", value_delimiter = ',')]
     pub oidc_group_roles: Vec<String>,
     /// The role of a new single sign-on user whose groups map to none [default: refuse them]
-    #[arg(long)]
+    #[arg(long, env = "GAUNTLET_OIDC_DEFAULT_ROLE")]
     pub oidc_default_role: Option<String>,
     /// The tenant of single sign-on users whose token names none
-    #[arg(long)]
+    #[arg(long, env = "GAUNTLET_OIDC_TENANT")]
     pub oidc_tenant: Option<String>,
     /// How long a dashboard session lasts, in hours
     #[arg(long, default_value_t = 12, value_parser = clap::value_parser!(u64).range(1..=720))]

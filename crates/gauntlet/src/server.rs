@@ -97,11 +97,17 @@ pub fn serve(args: &ServeArgs) -> Result<Outcome> {
             audit_key: args.audit_key.clone(),
         })
         .await?;
-        let app = gauntlet_server::app(store, Arc::from(signer), config)?;
         let listener = tokio::net::TcpListener::bind(&args.listen)
             .await
             .with_context(|| format!("cannot listen on {}", args.listen))?;
         let addr = listener.local_addr()?;
+        let mut config = config;
+        if let Some(sso) = config.dashboard.sso.as_mut()
+            && args.oidc_redirect_url.is_none()
+        {
+            sso.redirect_url = format!("http://{addr}/auth/callback");
+        }
+        let app = gauntlet_server::app(store, Arc::from(signer), config)?;
         output::err(&format!(
             "gauntlet serve: dashboard http://{addr}/ and API http://{addr}/api/v1 on {} (OpenAPI at /api/v1/openapi.json); SIGTERM or Ctrl-C stops",
             app.db.location()

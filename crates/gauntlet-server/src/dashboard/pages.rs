@@ -148,6 +148,11 @@ pub async fn runs(
     Ok(html(gauntlet_web::pages::runs::page(&chrome(&app, &p, &v), &view)))
 }
 
+async fn has_record(app: &AppState, p: &Principal, id: &str) -> PageResult<bool> {
+    let (a, t, i) = (Arc::clone(app), p.tenant.clone(), id.to_owned());
+    Ok(blocking(move || Ok(a.runs.get_run(&t, &i).is_ok_and(|r| r.id.as_str() == i))).await?)
+}
+
 /// A stored run of the caller's tenant, by its whole id.
 async fn run_of(app: &AppState, p: &Principal, id: &str) -> PageResult<gauntlet_core::result::RunRecord> {
     let (a, t, i) = (Arc::clone(app), p.tenant.clone(), id.to_owned());
@@ -178,8 +183,15 @@ pub async fn run(
     Path(id): Path<String>,
     Query(q): Params,
 ) -> PageResult<Response> {
-    let record = run_of(&app, &p, &id).await?;
     let job = job_state(&app, &p, &id).await?;
+    // A queued run has no record yet: its page waits for it, live.
+    if let Some(j) = job.as_ref().filter(|j| !j.state.is_terminal())
+        && !has_record(&app, &p, &id).await?
+    {
+        let suite = j.request["project"].as_str().unwrap_or("").to_owned();
+        return Ok(html(gauntlet_web::pages::run::waiting(&chrome(&app, &p, &v), &id, &suite, j.state.as_str())));
+    }
+    let record = run_of(&app, &p, &id).await?;
     let filter = gauntlet_web::pages::run::CaseFilter {
         status: param(&q, "status"),
         target: param(&q, "target"),

@@ -208,6 +208,23 @@ fn actions(chrome: &Chrome, run: &RunRecord, job: Option<&str>) -> String {
     out
 }
 
+/// A run still waiting in the queue: the page reloads itself when it starts.
+pub fn waiting(chrome: &Chrome, id: &str, suite: &str, state: &str) -> String {
+    let body = format!(
+        r#"<nav class="crumbs" aria-label="Breadcrumb"><a href="/">Runs</a> / <span>{suite}</span></nav><div class="title"><h1>{suite} <code class="sub">{short}</code></h1><span data-cell="status">{badge}</span><span class="spacer"></span><div class="actions">{cancel}</div></div><section class="live" data-live="/ui/runs/{id}/events" data-reload-on-start aria-labelledby="live-h"><h2 id="live-h">Waiting for a worker</h2><p class="sub" data-live-state aria-live="polite">This run is queued; the page follows it as soon as a worker starts it.</p></section>"#,
+        suite = esc(suite),
+        short = esc(short_id(id)),
+        badge = badge(state),
+        id = esc(id),
+        cancel = if chrome.can.execute {
+            chrome.button(&format!("/runs/{id}/cancel"), "Cancel", "danger")
+        } else {
+            String::new()
+        },
+    );
+    layout(chrome, Nav::Runs, &format!("{suite} {}", short_id(id)), &body)
+}
+
 pub fn page(chrome: &Chrome, v: &View) -> String {
     let run = v.run;
     let id = run.id.as_str();

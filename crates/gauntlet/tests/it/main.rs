@@ -2,6 +2,7 @@
 //! End-to-end tests of the `gauntlet` binary: exit codes, output, stored history, reports.
 
 mod audit;
+mod browser;
 mod cassettes;
 mod cli;
 mod diff;

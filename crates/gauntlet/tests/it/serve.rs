@@ -17,7 +17,7 @@ use crate::examples;
 
 pub(crate) struct Server {
     child: Child,
-    addr: String,
+    pub(crate) addr: String,
 }
 
 impl Drop for Server {
@@ -27,7 +27,7 @@ impl Drop for Server {
     }
 }
 
-fn command(dir: &Path, db: &str, args: &[&str]) -> Command {
+pub(crate) fn command(dir: &Path, db: &str, args: &[&str]) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_gauntlet"));
     c.args(args)
         .current_dir(dir)
@@ -43,7 +43,7 @@ fn serve(dir: &Path, db: &str) -> Server {
 }
 
 /// [`serve`] with more variables in the server's environment.
-fn serve_with(dir: &Path, db: &str, env: &[(&str, &str)]) -> Server {
+pub(crate) fn serve_with(dir: &Path, db: &str, env: &[(&str, &str)]) -> Server {
     let mut child = command(
         dir,
         db,
