@@ -187,11 +187,14 @@ impl Summary {
                 *self.fallbacks.entry(p.clone()).or_default() += 1;
             }
             let key = (s.agent.clone(), s.model.clone());
-            let u = self.usage.entry(key).or_insert_with(|| gauntlet_core::result::Usage {
-                agent: s.agent.clone(),
-                model: s.model.clone(),
-                ..Default::default()
-            });
+            let u = self
+                .usage
+                .entry(key)
+                .or_insert_with(|| gauntlet_core::result::Usage {
+                    agent: s.agent.clone(),
+                    model: s.model.clone(),
+                    ..Default::default()
+                });
             u.steps += 1;
             u.model_calls += u64::from(s.model_calls);
             u.tool_calls += s.tool_calls.len() as u64;
@@ -240,7 +243,11 @@ impl Summary {
             max: self.latency_percentile(100.0),
         };
         let mut usage: Vec<_> = self.usage.values().cloned().collect();
-        usage.sort_by(|a, b| b.cost_usd.total_cmp(&a.cost_usd).then(b.steps.cmp(&a.steps)));
+        usage.sort_by(|a, b| {
+            b.cost_usd
+                .total_cmp(&a.cost_usd)
+                .then(b.steps.cmp(&a.steps))
+        });
         RunStats {
             latency_ms,
             usage,

@@ -59,16 +59,38 @@ pub enum Start {
 }
 
 impl Hub {
-    /// Subscribes to a run's events after event `after` (none: from now).
-    pub fn subscribe(&self, run: &str, after: Option<u64>) -> (Start, broadcast::Receiver<Numbered>) {
+    /// Subscribes to a run's events after event `after` (none: from now). A run that ended
+    /// gets no channel (there will be no events, and its channel would never be closed).
+    pub fn subscribe(
+        &self,
+        run: &str,
+        after: Option<u64>,
+        ended: bool,
+    ) -> (Start, broadcast::Receiver<Numbered>) {
         let mut map = self.channels.lock().unwrap_or_else(|p| p.into_inner());
         let known = map.contains_key(run);
+        if ended && !known {
+            let (_, rx) = broadcast::channel(1);
+            return (
+                Start::Fresh {
+                    seq: 0,
+                    counts: None,
+                    planned: None,
+                },
+                rx,
+            );
+        }
         let ch = map.entry(run.to_owned()).or_insert_with(Channel::new);
         let rx = ch.tx.subscribe();
         if let Some(after) = after {
             let oldest = ch.backlog.front().map_or(ch.seq + 1, |(n, _)| *n);
             if after <= ch.seq && after + 1 >= oldest {
-                let missed = ch.backlog.iter().filter(|(n, _)| *n > after).cloned().collect();
+                let missed = ch
+                    .backlog
+                    .iter()
+                    .filter(|(n, _)| *n > after)
+                    .cloned()
+                    .collect();
                 return (Start::Missed(missed), rx);
             }
         }
@@ -137,30 +159,39 @@ mod tests {
     #[test]
     fn a_reconnecting_client_gets_exactly_what_it_missed() {
         let hub = Hub::default();
-        let (start, _rx) = hub.subscribe("r", None);
+        let (start, _rx) = hub.subscribe("r", None, false);
         assert!(matches!(start, Start::Fresh { seq: 0, .. }));
         for i in 0..5 {
             hub.publish("r", json!({"type": "case", "index": i, "status": "passed"}));
         }
-        let (start, _rx) = hub.subscribe("r", Some(3));
-        let Start::Missed(missed) = start else { panic!("expected a replay") };
-        assert_eq!(missed.iter().map(|(n, _)| *n).collect::<Vec<_>>(), vec![4, 5]);
-        let (start, _rx) = hub.subscribe("r", None);
-        let Start::Fresh { seq, counts, .. } = start else { panic!("expected a snapshot") };
+        let (start, _rx) = hub.subscribe("r", Some(3), false);
+        let Start::Missed(missed) = start else {
+            panic!("expected a replay")
+        };
+        assert_eq!(
+            missed.iter().map(|(n, _)| *n).collect::<Vec<_>>(),
+            vec![4, 5]
+        );
+        let (start, _rx) = hub.subscribe("r", None, false);
+        let Start::Fresh { seq, counts, .. } = start else {
+            panic!("expected a snapshot")
+        };
         assert_eq!((seq, counts), (5, Some([5, 0, 0])));
     }
 
     #[test]
     fn a_gap_older_than_the_backlog_gets_a_snapshot() {
         let hub = Hub::default();
-        let _ = hub.subscribe("r", None);
+        let _ = hub.subscribe("r", None, false);
         for i in 0..(BACKLOG + 10) {
             hub.publish("r", json!({"type": "case", "index": i, "status": "failed"}));
         }
-        let (start, _rx) = hub.subscribe("r", Some(2));
-        assert!(matches!(start, Start::Fresh { counts: Some([0, c, 0]), .. } if c == (BACKLOG + 10) as u64));
+        let (start, _rx) = hub.subscribe("r", Some(2), false);
+        assert!(
+            matches!(start, Start::Fresh { counts: Some([0, c, 0]), .. } if c == (BACKLOG + 10) as u64)
+        );
         // An id from the future (another process's numbering) is not trusted either.
-        let (start, _rx) = hub.subscribe("r", Some(u64::MAX - 1));
+        let (start, _rx) = hub.subscribe("r", Some(u64::MAX - 1), false);
         assert!(matches!(start, Start::Fresh { .. }));
     }
 }

@@ -498,7 +498,10 @@ async fn standing(app: &AppState, p: &Principal, id: &str) -> ApiResult<(String,
             Ok(job) => (job.state.as_str().to_owned(), job.state.is_terminal()),
             // A run recorded by the command line has no job.
             Err(gauntlet_store::StoreError::NotFound(_)) => {
-                let run = a.runs.get_run(&t, &i).map_err(|_| ApiError::not_found(format!("run `{i}`")))?;
+                let run = a
+                    .runs
+                    .get_run(&t, &i)
+                    .map_err(|_| ApiError::not_found(format!("run `{i}`")))?;
                 (run.status.as_str().to_owned(), run.finished_at.is_some())
             }
             Err(e) => return Err(e.into()),
@@ -522,12 +525,21 @@ async fn opening(
     p: &Principal,
     id: &str,
     after: Option<u64>,
-) -> ApiResult<(Vec<crate::events::Numbered>, bool, tokio::sync::broadcast::Receiver<crate::events::Numbered>)> {
-    let (start, rx) = app.hub.subscribe(id, after);
+) -> ApiResult<(
+    Vec<crate::events::Numbered>,
+    bool,
+    tokio::sync::broadcast::Receiver<crate::events::Numbered>,
+)> {
+    // The run must be the caller's before anything is kept for it.
     let (state, done, stored) = standing(app, p, id).await?;
+    let (start, rx) = app.hub.subscribe(id, after, done);
     let mut first = match start {
         crate::events::Start::Missed(events) => events,
-        crate::events::Start::Fresh { seq, counts, planned } => vec![(
+        crate::events::Start::Fresh {
+            seq,
+            counts,
+            planned,
+        } => vec![(
             seq,
             crate::events::snapshot(id, &state, counts.unwrap_or(stored), planned),
         )],
@@ -743,9 +755,10 @@ pub(crate) async fn run_diff(
     run_a: gauntlet_core::result::RunRecord,
     run_b: gauntlet_core::result::RunRecord,
 ) -> ApiResult<gauntlet_diff::RunDiff> {
-    let (app, p) = (Arc::clone(app), p.clone());
-    blocking(move || {
-        let side = |run: gauntlet_core::result::RunRecord| -> ApiResult<gauntlet_diff::Side> {
+    // The two sides are read at once, each on its own connection.
+    let side = |run: gauntlet_core::result::RunRecord| {
+        let (app, p) = (Arc::clone(app), p.clone());
+        blocking(move || {
             let snapshot = app.runs.snapshot(&p.tenant, &run.id)?;
             let mut cases = Vec::new();
             app.runs.for_each_case(&p.tenant, &run.id, &mut |c| {
@@ -757,9 +770,9 @@ pub(crate) async fn run_diff(
                 snapshot,
                 cases,
             })
-        };
-        Ok(gauntlet_diff::diff(side(run_a)?, side(run_b)?))
-    })
-    .await
+        })
+    };
+    let (a, b) = tokio::join!(side(run_a), side(run_b));
+    let (a, b) = (a?, b?);
+    blocking(move || Ok(gauntlet_diff::diff(a, b))).await
 }
-

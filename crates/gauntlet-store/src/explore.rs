@@ -174,7 +174,9 @@ impl Explore {
     /// A page of runs, newest first.
     pub fn runs(&self, tenant: &TenantId, q: &RunQuery) -> Result<Page<RunRecord>> {
         let limit = page_size(q.limit);
-        let mut sql = Sql::new(format!("SELECT {RUN_COLUMNS} FROM runs WHERE tenant_id = $1"));
+        let mut sql = Sql::new(format!(
+            "SELECT {RUN_COLUMNS} FROM runs WHERE tenant_id = $1"
+        ));
         sql.values.push(tenant.as_str().into());
         if let Some(s) = &q.suite {
             sql.and("suite = ?", [s.as_str().into()]);

@@ -126,7 +126,7 @@ impl WebSessions {
                 params![tenant.as_str(), user, now],
             )
         })?;
-        Ok(n as u64)
+        Ok(n)
     }
 
     pub fn begin_login(&self, l: &Login) -> Result<()> {

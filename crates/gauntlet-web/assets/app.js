@@ -166,7 +166,10 @@
         seg.style.width = (r[4] / total * 100) + "%";
         track.appendChild(seg);
         var dur = el("span", "dur", fmtMs(r[4]));
-        dur.style.left = Math.min((r[3] + r[4]) / total * 100, 88) + "%";
+        var end = (r[3] + r[4]) / total * 100;
+        // Near the right edge the duration goes before the bar, not over it.
+        if (end > 85) { dur.style.right = (100 - r[3] / total * 100) + "%"; dur.style.paddingRight = "4px"; }
+        else dur.style.left = end + "%";
         track.appendChild(dur);
         b.appendChild(track);
         b.addEventListener("click", function () { open(r[7]); });
@@ -186,8 +189,10 @@
     });
   }
 
-  function loadMore() {
-    document.querySelectorAll("[data-load-more]").forEach(function (a) {
+  // "Show more steps": the next page of steps replaces the link, and brings its own link.
+  function loadMore(scope) {
+    scope.querySelectorAll("[data-load-more]:not([data-bound])").forEach(function (a) {
+      a.dataset.bound = "1";
       a.addEventListener("click", function (ev) {
         ev.preventDefault();
         a.textContent = "Loading…";
@@ -195,9 +200,11 @@
           if (!r.ok) throw new Error("HTTP " + r.status);
           return r.text();
         }).then(function (html) {
-          var steps = a.closest("section").querySelector("[data-steps]");
-          steps.insertAdjacentHTML("beforeend", html);
-          a.parentNode.removeChild(a);
+          var holder = a.closest("p");
+          var steps = holder.parentNode;
+          holder.insertAdjacentHTML("afterend", html);
+          steps.removeChild(holder);
+          loadMore(steps);
         }).catch(function (e) { a.textContent = "Could not load the steps (" + e.message + "); try again"; });
       });
     });
@@ -248,7 +255,7 @@
     live();
     // In the report, a case's waterfall is drawn when its row opens.
     if (document.body.dataset.mode === "standalone") report(); else waterfalls(document);
-    loadMore();
+    loadMore(document);
     openTarget();
     window.addEventListener("hashchange", openTarget);
   });

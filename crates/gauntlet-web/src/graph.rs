@@ -62,10 +62,7 @@ pub fn svg(trace: &GraphTrace, href: &dyn Fn(&str) -> Option<String>) -> String 
         let r = rows.entry(l).or_insert(0);
         pos.insert(
             n.name.as_str(),
-            (
-                PAD + l as f64 * (W + GAP_X),
-                PAD + *r as f64 * (H + GAP_Y),
-            ),
+            (PAD + l as f64 * (W + GAP_X), PAD + *r as f64 * (H + GAP_Y)),
         );
         *r += 1;
     }
@@ -177,8 +174,11 @@ pub fn summary(trace: &GraphTrace) -> String {
 /// Which nodes a failure kept from running: each failed node with the nodes it leads to that
 /// never ran, as nested lists.
 pub fn failure_tree(trace: &GraphTrace) -> Vec<(String, Vec<(String, usize)>)> {
-    let state: HashMap<&str, NodeState> =
-        trace.nodes.iter().map(|n| (n.name.as_str(), n.state)).collect();
+    let state: HashMap<&str, NodeState> = trace
+        .nodes
+        .iter()
+        .map(|n| (n.name.as_str(), n.state))
+        .collect();
     let mut out = Vec::new();
     for root in trace.nodes.iter().filter(|n| n.state == NodeState::Failed) {
         let mut seen = vec![root.name.as_str()];
@@ -251,7 +251,10 @@ mod tests {
     #[test]
     fn the_svg_shows_each_state_and_each_decision() {
         let s = svg(&trace(), &|n| Some(format!("#step-{n}")));
-        assert!(s.contains(r#"class="node failed" data-node="billing""#), "{s}");
+        assert!(
+            s.contains(r#"class="node failed" data-node="billing""#),
+            "{s}"
+        );
         assert!(s.contains(r#"class="node skipped" data-node="tech""#));
         assert!(s.contains(r#"class="edge taken""#));
         assert!(s.contains(r#"class="edge dead""#));

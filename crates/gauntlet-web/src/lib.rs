@@ -151,10 +151,7 @@ pub fn layout_open(chrome: &Chrome, nav: Nav, title: &str) -> String {
             if chrome.can.manage_sessions {
                 links.push(link(Nav::Sessions, "/sessions", "Sessions"));
             }
-            format!(
-                r#"<nav aria-label="Main">{}</nav>"#,
-                links.join("")
-            )
+            format!(r#"<nav aria-label="Main">{}</nav>"#, links.join(""))
         }
     };
     let who = match (&chrome.mode, &chrome.user) {
@@ -165,7 +162,9 @@ pub fn layout_open(chrome: &Chrome, nav: Nav, title: &str) -> String {
             role = esc(chrome.role.as_deref().unwrap_or("")),
             csrf = chrome.csrf_field(),
         ),
-        (Mode::Local, _) => r#"<div class="who"><span class="badge">local store</span></div>"#.to_owned(),
+        (Mode::Local, _) => {
+            r#"<div class="who"><span class="badge">local store</span></div>"#.to_owned()
+        }
         _ => String::new(),
     };
     format!(
@@ -181,7 +180,11 @@ pub fn layout_open(chrome: &Chrome, nav: Nav, title: &str) -> String {
             Mode::Server => "server",
             Mode::Standalone => "standalone",
         },
-        home = if chrome.mode == Mode::Standalone { "#main" } else { "/" },
+        home = if chrome.mode == Mode::Standalone {
+            "#main"
+        } else {
+            "/"
+        },
     )
 }
 
@@ -189,7 +192,10 @@ pub fn layout_open(chrome: &Chrome, nav: Nav, title: &str) -> String {
 /// the element.
 pub fn json_block(id: &str, value: &serde_json::Value) -> String {
     let text = value.to_string().replace('<', "\\u003c");
-    format!(r#"<script type="application/json" id="{}">{text}</script>"#, esc(id))
+    format!(
+        r#"<script type="application/json" id="{}">{text}</script>"#,
+        esc(id)
+    )
 }
 
 /// A query string from (name, value) pairs, values percent-encoded; empty values left out.
@@ -225,7 +231,10 @@ mod tests {
 
     #[test]
     fn json_blocks_cannot_close_their_element() {
-        let b = json_block("d", &serde_json::json!({"x": "</script><script>alert(1)</script>"}));
+        let b = json_block(
+            "d",
+            &serde_json::json!({"x": "</script><script>alert(1)</script>"}),
+        );
         assert_eq!(b.matches("</script>").count(), 1, "{b}");
     }
 

@@ -153,7 +153,12 @@ pub struct ServeArgs {
     #[arg(long, default_value = "groups")]
     pub oidc_groups_claim: String,
     /// GROUP=ROLE: users in GROUP get ROLE (repeatable; the first match wins; synced at each sign-in)
-    #[arg(long = "oidc-group-role", value_name = "GROUP=ROLE", env = "GAUNTLET_OIDC_GROUP_ROLES", value_delimiter = ',')]
+    #[arg(
+        long = "oidc-group-role",
+        value_name = "GROUP=ROLE",
+        env = "GAUNTLET_OIDC_GROUP_ROLES",
+        value_delimiter = ','
+    )]
     pub oidc_group_roles: Vec<String>,
     /// The role of a new single sign-on user whose groups map to none [default: refuse them]
     #[arg(long, env = "GAUNTLET_OIDC_DEFAULT_ROLE")]

@@ -6,9 +6,9 @@ use anyhow::{Context, Result};
 use gauntlet_server::{ServeError, ServerConfig};
 use gauntlet_store::Store;
 
-use crate::{Outcome, UsageError};
 use crate::cli::{AdminCreateArgs, ServeArgs, ServerDbArgs};
 use crate::output;
+use crate::{Outcome, UsageError};
 
 /// The server's store: a SQLite file or a PostgreSQL URL, migrated.
 fn open(args: &ServerDbArgs) -> Result<Store> {
@@ -68,7 +68,10 @@ pub fn serve(args: &ServeArgs) -> Result<Outcome> {
             session_ttl: std::time::Duration::from_secs(args.session_hours * 3600),
             sso: sso(args)?,
         },
-        oidc: match (&args.oidc_issuer, args.oidc_audience.as_ref().or(args.oidc_client_id.as_ref())) {
+        oidc: match (
+            &args.oidc_issuer,
+            args.oidc_audience.as_ref().or(args.oidc_client_id.as_ref()),
+        ) {
             (Some(issuer), Some(audience)) => Some(gauntlet_server::jwt::OidcConfig {
                 issuer: issuer.clone(),
                 audience: audience.clone(),
@@ -126,7 +129,10 @@ fn sso(args: &ServeArgs) -> Result<Option<gauntlet_server::dashboard::sign_in::S
     };
     let mut group_roles = Vec::new();
     for pair in &args.oidc_group_roles {
-        let Some((group, role)) = pair.split_once('=').filter(|(g, r)| !g.is_empty() && !r.is_empty()) else {
+        let Some((group, role)) = pair
+            .split_once('=')
+            .filter(|(g, r)| !g.is_empty() && !r.is_empty())
+        else {
             return Err(UsageError(format!("--oidc-group-role `{pair}`: write GROUP=ROLE")).into());
         };
         group_roles.push((group.to_owned(), role.to_owned()));
@@ -155,10 +161,12 @@ pub fn view(args: &crate::cli::ViewArgs) -> Result<Outcome> {
         },
     };
     let store = crate::history::open_existing(&read)?;
-    let listen: std::net::SocketAddr = args
-        .listen
-        .parse()
-        .map_err(|_| UsageError(format!("--listen `{}` is not an address such as 127.0.0.1:8484", args.listen)))?;
+    let listen: std::net::SocketAddr = args.listen.parse().map_err(|_| {
+        UsageError(format!(
+            "--listen `{}` is not an address such as 127.0.0.1:8484",
+            args.listen
+        ))
+    })?;
     if !listen.ip().is_loopback() {
         return Err(UsageError(format!(
             "--listen {listen}: the local view has no sign-in, so it listens on loopback only; use `gauntlet serve` to share a dashboard"
@@ -187,7 +195,10 @@ pub fn view(args: &crate::cli::ViewArgs) -> Result<Outcome> {
             .await
             .with_context(|| format!("cannot listen on {listen}"))?;
         let addr = listener.local_addr()?;
-        output::out(&format!("gauntlet view: http://{addr}/ ({}); Ctrl-C stops", app.db.location()));
+        output::out(&format!(
+            "gauntlet view: http://{addr}/ ({}); Ctrl-C stops",
+            app.db.location()
+        ));
         gauntlet_server::serve_dashboard(app, listener, shutdown_signal()).await?;
         Ok::<_, anyhow::Error>(())
     })?;

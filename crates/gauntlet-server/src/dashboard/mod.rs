@@ -90,23 +90,103 @@ pub fn pages() -> Vec<Page> {
         page(Method::GET, "/login", Public, get(sign_in::login_page)),
         page(Method::POST, "/login", Public, post(sign_in::login)),
         page(Method::GET, "/auth/sso", Public, get(sign_in::sso_start)),
-        page(Method::GET, "/auth/callback", Public, get(sign_in::sso_callback)),
-        page(Method::POST, "/logout", Authenticated, post(sign_in::logout)),
+        page(
+            Method::GET,
+            "/auth/callback",
+            Public,
+            get(sign_in::sso_callback),
+        ),
+        page(
+            Method::POST,
+            "/logout",
+            Authenticated,
+            post(sign_in::logout),
+        ),
         page(Method::GET, "/", perm(Runs, Read), get(pages::runs)),
-        page(Method::GET, "/runs/{run}", perm(Runs, Read), get(pages::run)),
-        page(Method::GET, "/runs/{run}/cases/{case}", perm(Runs, Read), get(pages::case)),
-        page(Method::GET, "/runs/{run}/cases/{case}/steps", perm(Runs, Read), get(pages::steps)),
-        page(Method::GET, "/runs/{run}/assertions", perm(Runs, Read), get(pages::assertions)),
-        page(Method::GET, "/compare", perm(Runs, Read), get(pages::compare)),
-        page(Method::GET, "/ui/runs/{run}/events", perm(Runs, Read), get(crate::runs::events)),
-        page(Method::POST, "/runs/{run}/cancel", perm(Suites, Execute), post(pages::cancel)),
-        page(Method::POST, "/runs/{run}/pause", perm(Suites, Execute), post(pages::pause)),
-        page(Method::POST, "/runs/{run}/resume", perm(Suites, Execute), post(pages::resume)),
-        page(Method::POST, "/runs/{run}/rerun", perm(Suites, Execute), post(pages::rerun)),
-        page(Method::POST, "/runs/{run}/replay", perm(Suites, Execute), post(pages::replay)),
-        page(Method::POST, "/runs/{run}/delete", perm(Runs, Delete), post(pages::delete)),
-        page(Method::GET, "/sessions", perm(Users, Write), get(sign_in::sessions)),
-        page(Method::POST, "/sessions/{session}/revoke", perm(Users, Write), post(sign_in::revoke)),
+        page(
+            Method::GET,
+            "/runs/{run}",
+            perm(Runs, Read),
+            get(pages::run),
+        ),
+        page(
+            Method::GET,
+            "/runs/{run}/cases/{case}",
+            perm(Runs, Read),
+            get(pages::case),
+        ),
+        page(
+            Method::GET,
+            "/runs/{run}/cases/{case}/steps",
+            perm(Runs, Read),
+            get(pages::steps),
+        ),
+        page(
+            Method::GET,
+            "/runs/{run}/assertions",
+            perm(Runs, Read),
+            get(pages::assertions),
+        ),
+        page(
+            Method::GET,
+            "/compare",
+            perm(Runs, Read),
+            get(pages::compare),
+        ),
+        page(
+            Method::GET,
+            "/ui/runs/{run}/events",
+            perm(Runs, Read),
+            get(crate::runs::events),
+        ),
+        page(
+            Method::POST,
+            "/runs/{run}/cancel",
+            perm(Suites, Execute),
+            post(pages::cancel),
+        ),
+        page(
+            Method::POST,
+            "/runs/{run}/pause",
+            perm(Suites, Execute),
+            post(pages::pause),
+        ),
+        page(
+            Method::POST,
+            "/runs/{run}/resume",
+            perm(Suites, Execute),
+            post(pages::resume),
+        ),
+        page(
+            Method::POST,
+            "/runs/{run}/rerun",
+            perm(Suites, Execute),
+            post(pages::rerun),
+        ),
+        page(
+            Method::POST,
+            "/runs/{run}/replay",
+            perm(Suites, Execute),
+            post(pages::replay),
+        ),
+        page(
+            Method::POST,
+            "/runs/{run}/delete",
+            perm(Runs, Delete),
+            post(pages::delete),
+        ),
+        page(
+            Method::GET,
+            "/sessions",
+            perm(Users, Write),
+            get(sign_in::sessions),
+        ),
+        page(
+            Method::POST,
+            "/sessions/{session}/revoke",
+            perm(Users, Write),
+            post(sign_in::revoke),
+        ),
     ]
 }
 
@@ -173,10 +253,10 @@ impl IntoResponse for PageError {
         };
         let page = gauntlet_web::pages::auth::error(&chrome, status.as_u16(), &self.0.message);
         let mut r = (status, html(page)).into_response();
-        if let Some(wait) = self.0.retry_after {
-            if let Ok(v) = HeaderValue::from_str(&wait.to_string()) {
-                r.headers_mut().insert(header::RETRY_AFTER, v);
-            }
+        if let Some(wait) = self.0.retry_after
+            && let Ok(v) = HeaderValue::from_str(&wait.to_string())
+        {
+            r.headers_mut().insert(header::RETRY_AFTER, v);
         }
         r
     }
@@ -188,7 +268,10 @@ pub type PageResult<T> = Result<T, PageError>;
 pub fn html(body: String) -> Response {
     let mut r = body.into_response();
     let h = r.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     // Pages load only their own script and style; no frame may hold them.
     h.insert(
@@ -198,7 +281,10 @@ pub fn html(body: String) -> Response {
         ),
     );
     h.insert("x-frame-options", HeaderValue::from_static("DENY"));
-    h.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    h.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
     h.insert("referrer-policy", HeaderValue::from_static("same-origin"));
     r
 }
@@ -231,7 +317,11 @@ pub fn loopback(headers: &HeaderMap) -> bool {
 
 /// Where to go after signing in: a path of this site only.
 pub fn safe_next(next: &str) -> String {
-    if next.starts_with('/') && !next.starts_with("//") && !next.starts_with("/\\") && !next.contains(['\r', '\n']) {
+    if next.starts_with('/')
+        && !next.starts_with("//")
+        && !next.starts_with("/\\")
+        && !next.contains(['\r', '\n'])
+    {
         next.to_owned()
     } else {
         "/".to_owned()
@@ -239,10 +329,7 @@ pub fn safe_next(next: &str) -> String {
 }
 
 fn login_redirect(req: &Request) -> Response {
-    let next = req
-        .uri()
-        .path_and_query()
-        .map_or("/", |p| p.as_str());
+    let next = req.uri().path_and_query().map_or("/", |p| p.as_str());
     Redirect::to(&format!("/login?next={}", gauntlet_web::encode(next))).into_response()
 }
 
@@ -268,7 +355,11 @@ async fn guard(
     req: Request,
     next: Next,
 ) -> Response {
-    let Some(path) = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned()) else {
+    let Some(path) = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+    else {
         return next.run(req).await;
     };
     let Some(need) = access
@@ -277,20 +368,34 @@ async fn guard(
         .find(|((m, p), _)| m == req.method() && *p == path)
         .map(|(_, a)| *a)
     else {
-        return PageError::from(ApiError::new(Code::MethodNotAllowed, "this page does not take that method")).into_response();
+        return PageError::from(ApiError::new(
+            Code::MethodNotAllowed,
+            "this page does not take that method",
+        ))
+        .into_response();
     };
     if need == Access::Public {
         return next.run(req).await;
     }
     let (principal, visitor) = match &state.config.dashboard.mode {
-        Mode::Local(tenant) => (local_principal(tenant), Visitor { csrf: None, session: None }),
+        Mode::Local(tenant) => (
+            local_principal(tenant),
+            Visitor {
+                csrf: None,
+                session: None,
+            },
+        ),
         Mode::Server => match sign_in::resolve(&state, req.headers()).await {
             Ok(Some((p, v))) => (p, v),
             Ok(None) => {
                 return if req.method() == Method::GET {
                     login_redirect(&req)
                 } else {
-                    PageError::from(ApiError::new(Code::Unauthenticated, "your session ended; sign in again")).into_response()
+                    PageError::from(ApiError::new(
+                        Code::Unauthenticated,
+                        "your session ended; sign in again",
+                    ))
+                    .into_response()
                 };
             }
             Err(e) => return PageError::from(e).into_response(),
@@ -299,17 +404,35 @@ async fn guard(
     let mut req = req;
     if req.method() == Method::POST {
         // A form from another site is refused by its origin, and by its token.
-        if let Some(origin) = req.headers().get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
-            let host = req.headers().get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("");
+        if let Some(origin) = req
+            .headers()
+            .get(header::ORIGIN)
+            .and_then(|v| v.to_str().ok())
+        {
+            let host = req
+                .headers()
+                .get(header::HOST)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
             let origin_host = origin.split("://").nth(1).unwrap_or("");
             if origin_host != host {
-                return PageError(ApiError::new(Code::Forbidden, "the form came from another site"), Some(principal)).into_response();
+                return PageError(
+                    ApiError::new(Code::Forbidden, "the form came from another site"),
+                    Some(principal),
+                )
+                .into_response();
             }
         }
         let (parts, body) = req.into_parts();
         let bytes = match axum::body::to_bytes(body, MAX_FORM).await {
             Ok(b) => b,
-            Err(_) => return PageError::from(ApiError::new(Code::PayloadTooLarge, "the form is too large")).into_response(),
+            Err(_) => {
+                return PageError::from(ApiError::new(
+                    Code::PayloadTooLarge,
+                    "the form is too large",
+                ))
+                .into_response();
+            }
         };
         if let Some(expected) = &visitor.csrf {
             let sent = form_value(&bytes, "csrf").unwrap_or_default();
@@ -333,11 +456,20 @@ async fn guard(
             Access::Perm(p) => p.to_string(),
             _ => "platform administration".to_owned(),
         };
-        let rid = req.extensions().get::<RequestId>().map(|r| r.0.clone()).unwrap_or_default();
+        let rid = req
+            .extensions()
+            .get::<RequestId>()
+            .map(|r| r.0.clone())
+            .unwrap_or_default();
         state.audit.send(
             state
                 .audit
-                .by(&principal, crate::audit::action::AUTHZ_DENY, format!("{} {path}", req.method()), &rid)
+                .by(
+                    &principal,
+                    crate::audit::action::AUTHZ_DENY,
+                    format!("{} {path}", req.method()),
+                    &rid,
+                )
                 .decision(gauntlet_audit::Decision::Deny)
                 .reason(format!("role `{}` lacks {needed}", principal.role)),
         );
@@ -406,7 +538,11 @@ pub fn chrome(state: &AppState, p: &Principal, v: &Visitor) -> gauntlet_web::Chr
 }
 
 /// A run's queue state, if the server started it.
-pub(crate) async fn job_state(state: &AppState, p: &Principal, id: &str) -> PageResult<Option<gauntlet_store::queue::Job>> {
+pub(crate) async fn job_state(
+    state: &AppState,
+    p: &Principal,
+    id: &str,
+) -> PageResult<Option<gauntlet_store::queue::Job>> {
     let (a, t, i) = (Arc::clone(state), p.tenant.clone(), id.to_owned());
     Ok(blocking(move || match a.queue.get(&t, &i) {
         Ok(j) => Ok(Some(j)),
@@ -426,7 +562,10 @@ mod tests {
 
     #[test]
     fn forms_decode_like_browsers_send_them() {
-        assert_eq!(form_value(b"a=1&csrf=x%2By+z&b", "csrf").as_deref(), Some("x+y z"));
+        assert_eq!(
+            form_value(b"a=1&csrf=x%2By+z&b", "csrf").as_deref(),
+            Some("x+y z")
+        );
         assert_eq!(form_value(b"b", "b").as_deref(), Some(""));
         assert_eq!(decode("%zz%4"), "%zz%4");
     }

@@ -31,10 +31,13 @@ pub async fn asset(Path(file): Path<String>) -> Response {
     let (body, mime) = match file.as_str() {
         "app.css" => (gauntlet_web::STYLE, "text/css; charset=utf-8"),
         "app.js" => (gauntlet_web::SCRIPT, "text/javascript; charset=utf-8"),
-        _ => return PageError::from(ApiError::not_found(format!("asset `{file}`"))).into_response(),
+        _ => {
+            return PageError::from(ApiError::not_found(format!("asset `{file}`"))).into_response();
+        }
     };
     let mut r = body.into_response();
-    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(mime));
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(mime));
     r.headers_mut().insert(
         header::CACHE_CONTROL,
         HeaderValue::from_static("public, max-age=31536000, immutable"),
@@ -118,7 +121,11 @@ pub async fn runs(
             let (a, t, id) = (Arc::clone(&app), p.tenant.clone(), run.id.clone());
             let counts = blocking(move || Ok(a.explore.case_counts(&t, &id)?)).await?;
             let n = |s: CaseStatus| counts.iter().find(|(c, _)| *c == s).map_or(0, |(_, n)| *n);
-            Some((n(CaseStatus::Passed), n(CaseStatus::Failed), n(CaseStatus::Error)))
+            Some((
+                n(CaseStatus::Passed),
+                n(CaseStatus::Failed),
+                n(CaseStatus::Error),
+            ))
         } else {
             None
         };
@@ -145,7 +152,10 @@ pub async fn runs(
         next,
         paged: !first_page,
     };
-    Ok(html(gauntlet_web::pages::runs::page(&chrome(&app, &p, &v), &view)))
+    Ok(html(gauntlet_web::pages::runs::page(
+        &chrome(&app, &p, &v),
+        &view,
+    )))
 }
 
 async fn has_record(app: &AppState, p: &Principal, id: &str) -> PageResult<bool> {
@@ -154,11 +164,17 @@ async fn has_record(app: &AppState, p: &Principal, id: &str) -> PageResult<bool>
 }
 
 /// A stored run of the caller's tenant, by its whole id.
-async fn run_of(app: &AppState, p: &Principal, id: &str) -> PageResult<gauntlet_core::result::RunRecord> {
+async fn run_of(
+    app: &AppState,
+    p: &Principal,
+    id: &str,
+) -> PageResult<gauntlet_core::result::RunRecord> {
     let (a, t, i) = (Arc::clone(app), p.tenant.clone(), id.to_owned());
     let found = blocking(move || match a.runs.get_run(&t, &i) {
         Ok(r) if r.id.as_str() == i => Ok(Some(r)),
-        Ok(_) | Err(gauntlet_store::StoreError::RunNotFound(_)) | Err(gauntlet_store::StoreError::AmbiguousRun { .. }) => Ok(None),
+        Ok(_)
+        | Err(gauntlet_store::StoreError::RunNotFound(_))
+        | Err(gauntlet_store::StoreError::AmbiguousRun { .. }) => Ok(None),
         Err(e) => Err(e.into()),
     })
     .await?;
@@ -168,10 +184,16 @@ async fn run_of(app: &AppState, p: &Principal, id: &str) -> PageResult<gauntlet_
             // A queued run has no results yet: its page says so.
             let job = job_state(app, p, id).await?;
             let message = match job {
-                Some(j) => format!("run `{id}` has not started yet ({}); its page opens once it does", j.state.as_str()),
+                Some(j) => format!(
+                    "run `{id}` has not started yet ({}); its page opens once it does",
+                    j.state.as_str()
+                ),
                 None => format!("there is no run `{id}`"),
             };
-            Err(PageError(ApiError::new(Code::NotFound, message), Some(p.clone())))
+            Err(PageError(
+                ApiError::new(Code::NotFound, message),
+                Some(p.clone()),
+            ))
         }
     }
 }
@@ -189,7 +211,12 @@ pub async fn run(
         && !has_record(&app, &p, &id).await?
     {
         let suite = j.request["project"].as_str().unwrap_or("").to_owned();
-        return Ok(html(gauntlet_web::pages::run::waiting(&chrome(&app, &p, &v), &id, &suite, j.state.as_str())));
+        return Ok(html(gauntlet_web::pages::run::waiting(
+            &chrome(&app, &p, &v),
+            &id,
+            &suite,
+            j.state.as_str(),
+        )));
     }
     let record = run_of(&app, &p, &id).await?;
     let filter = gauntlet_web::pages::run::CaseFilter {
@@ -200,7 +227,10 @@ pub async fn run(
     let status = match filter.status.as_str() {
         "" => None,
         s => Some(CaseStatus::parse(s).ok_or_else(|| {
-            PageError(ApiError::bad_request("`status` is passed, failed or error"), Some(p.clone()))
+            PageError(
+                ApiError::bad_request("`status` is passed, failed or error"),
+                Some(p.clone()),
+            )
         })?),
     };
     let after = param(&q, "after").parse::<u32>().ok();
@@ -220,7 +250,14 @@ pub async fn run(
         let cases = a.explore.cases(&who.tenant, &rid, &query)?;
         let others = a
             .explore
-            .runs(&who.tenant, &RunQuery { suite: Some(suite), limit: 21, ..RunQuery::default() })?
+            .runs(
+                &who.tenant,
+                &RunQuery {
+                    suite: Some(suite),
+                    limit: 21,
+                    ..RunQuery::default()
+                },
+            )?
             .items
             .into_iter()
             .filter(|r| r.id != rid && r.finished_at.is_some())
@@ -241,19 +278,36 @@ pub async fn run(
         after,
         others: &others,
     };
-    Ok(html(gauntlet_web::pages::run::page(&chrome(&app, &p, &v), &view)))
+    Ok(html(gauntlet_web::pages::run::page(
+        &chrome(&app, &p, &v),
+        &view,
+    )))
 }
 
-async fn case_of(app: &AppState, p: &Principal, id: &str, index: &str) -> PageResult<(gauntlet_core::result::RunRecord, gauntlet_core::result::CaseResult)> {
+async fn case_of(
+    app: &AppState,
+    p: &Principal,
+    id: &str,
+    index: &str,
+) -> PageResult<(
+    gauntlet_core::result::RunRecord,
+    gauntlet_core::result::CaseResult,
+)> {
     let record = run_of(app, p, id).await?;
-    let idx: u32 = index
-        .parse()
-        .map_err(|_| PageError(ApiError::not_found(format!("case `{index}`")), Some(p.clone())))?;
+    let idx: u32 = index.parse().map_err(|_| {
+        PageError(
+            ApiError::not_found(format!("case `{index}`")),
+            Some(p.clone()),
+        )
+    })?;
     let (a, t, rid) = (Arc::clone(app), p.tenant.clone(), record.id.clone());
     let case = blocking(move || Ok(a.runs.case_at(&t, &rid, idx)?)).await?;
     match case {
         Some(c) => Ok((record, c)),
-        None => Err(PageError(ApiError::not_found(format!("case {idx} of run `{id}`")), Some(p.clone()))),
+        None => Err(PageError(
+            ApiError::not_found(format!("case {idx} of run `{id}`")),
+            Some(p.clone()),
+        )),
     }
 }
 
@@ -264,10 +318,14 @@ pub async fn case(
     Path((id, index)): Path<(String, String)>,
 ) -> PageResult<Response> {
     let (record, case) = case_of(&app, &p, &id, &index).await?;
-    Ok(html(gauntlet_web::pages::case::page(&chrome(&app, &p, &v), &record, &case)))
+    Ok(html(gauntlet_web::pages::case::page(
+        &chrome(&app, &p, &v),
+        &record,
+        &case,
+    )))
 }
 
-/// The steps of a case after the first page of them, as a fragment.
+/// A page of a case's steps after the first, as a fragment ending with the link to the next.
 pub async fn steps(
     State(app): State<AppState>,
     Extension(p): Extension<Principal>,
@@ -276,7 +334,10 @@ pub async fn steps(
 ) -> PageResult<Response> {
     let (_, case) = case_of(&app, &p, &id, &index).await?;
     let from = param(&q, "from").parse::<usize>().unwrap_or(0);
-    Ok(html(gauntlet_web::pages::case::steps(&case, "", from, case.steps.len())))
+    let base = format!("/runs/{id}/cases/{index}/steps");
+    Ok(html(gauntlet_web::pages::case::more_steps(
+        &case, &base, from,
+    )))
 }
 
 pub async fn assertions(
@@ -301,7 +362,10 @@ pub async fn assertions(
     };
     let (a, t, rid) = (Arc::clone(&app), p.tenant.clone(), record.id.clone());
     let (stats, rows) = blocking(move || {
-        Ok((a.explore.stats(&t, &rid)?, a.explore.assertions(&t, &rid, &query)?))
+        Ok((
+            a.explore.stats(&t, &rid)?,
+            a.explore.assertions(&t, &rid, &query)?,
+        ))
     })
     .await?;
     let view = gauntlet_web::pages::assertions::View {
@@ -312,7 +376,10 @@ pub async fn assertions(
         failed_only,
         paged: after.is_some(),
     };
-    Ok(html(gauntlet_web::pages::assertions::page(&chrome(&app, &p, &v), &view)))
+    Ok(html(gauntlet_web::pages::assertions::page(
+        &chrome(&app, &p, &v),
+        &view,
+    )))
 }
 
 pub async fn compare(
@@ -323,7 +390,15 @@ pub async fn compare(
 ) -> PageResult<Response> {
     let (a, t) = (Arc::clone(&app), p.tenant.clone());
     let recent = blocking(move || {
-        Ok(a.explore.runs(&t, &RunQuery { limit: 50, ..RunQuery::default() })?.items)
+        Ok(a.explore
+            .runs(
+                &t,
+                &RunQuery {
+                    limit: 50,
+                    ..RunQuery::default()
+                },
+            )?
+            .items)
     })
     .await?;
     let c = chrome(&app, &p, &v);
@@ -340,35 +415,77 @@ pub async fn compare(
     }
     let d = crate::runs::run_diff(&app, &p, ra, rb).await?;
     let from = param(&q, "from").parse::<usize>().unwrap_or(0);
-    Ok(html(gauntlet_web::pages::compare::page(&c, &d, &runs, from)))
+    Ok(html(gauntlet_web::pages::compare::page(
+        &c, &d, &runs, from,
+    )))
 }
 
-async fn control(app: AppState, p: Principal, rid: RequestId, id: String, what: &'static str) -> PageResult<Response> {
+async fn control(
+    app: AppState,
+    p: Principal,
+    rid: RequestId,
+    id: String,
+    what: &'static str,
+) -> PageResult<Response> {
     let _state = crate::runs::control(app, p.clone(), rid, id.clone(), what)
         .await
         .map_err(|e| PageError(e, Some(p)))?;
     Ok(see_other(&format!("/runs/{id}")))
 }
 
-pub async fn cancel(State(app): State<AppState>, Extension(p): Extension<Principal>, Extension(rid): Extension<RequestId>, Path(id): Path<String>) -> PageResult<Response> {
+pub async fn cancel(
+    State(app): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Extension(rid): Extension<RequestId>,
+    Path(id): Path<String>,
+) -> PageResult<Response> {
     control(app, p, rid, id, "cancel").await
 }
 
-pub async fn pause(State(app): State<AppState>, Extension(p): Extension<Principal>, Extension(rid): Extension<RequestId>, Path(id): Path<String>) -> PageResult<Response> {
+pub async fn pause(
+    State(app): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Extension(rid): Extension<RequestId>,
+    Path(id): Path<String>,
+) -> PageResult<Response> {
     control(app, p, rid, id, "pause").await
 }
 
-pub async fn resume(State(app): State<AppState>, Extension(p): Extension<Principal>, Extension(rid): Extension<RequestId>, Path(id): Path<String>) -> PageResult<Response> {
+pub async fn resume(
+    State(app): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Extension(rid): Extension<RequestId>,
+    Path(id): Path<String>,
+) -> PageResult<Response> {
     control(app, p, rid, id, "resume").await
 }
 
 /// Queues the run again: a new seed for a re-run, the same seed for a replay.
-async fn again(app: AppState, p: Principal, rid: RequestId, id: String, same_seed: bool) -> PageResult<Response> {
-    let job = job_state(&app, &p, &id)
-        .await?
-        .ok_or_else(|| PageError(ApiError::new(Code::Conflict, "this run was started from the command line; run it again there"), Some(p.clone())))?;
-    let plan: gauntlet_run::RunPlan = serde_json::from_value(job.request.clone())
-        .map_err(|e| PageError(ApiError::new(Code::Conflict, format!("this run's plan cannot be read again: {e}")), Some(p.clone())))?;
+async fn again(
+    app: AppState,
+    p: Principal,
+    rid: RequestId,
+    id: String,
+    same_seed: bool,
+) -> PageResult<Response> {
+    let job = job_state(&app, &p, &id).await?.ok_or_else(|| {
+        PageError(
+            ApiError::new(
+                Code::Conflict,
+                "this run was started from the command line; run it again there",
+            ),
+            Some(p.clone()),
+        )
+    })?;
+    let plan: gauntlet_run::RunPlan = serde_json::from_value(job.request.clone()).map_err(|e| {
+        PageError(
+            ApiError::new(
+                Code::Conflict,
+                format!("this run's plan cannot be read again: {e}"),
+            ),
+            Some(p.clone()),
+        )
+    })?;
     let seed = if same_seed {
         let (a, t, i) = (Arc::clone(&app), p.tenant.clone(), id.clone());
         Some(blocking(move || Ok(a.runs.get_run(&t, &i)?.seed)).await?)
@@ -381,15 +498,30 @@ async fn again(app: AppState, p: Principal, rid: RequestId, id: String, same_see
     Ok(see_other(&format!("/runs/{}", new.id)))
 }
 
-pub async fn rerun(State(app): State<AppState>, Extension(p): Extension<Principal>, Extension(rid): Extension<RequestId>, Path(id): Path<String>) -> PageResult<Response> {
+pub async fn rerun(
+    State(app): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Extension(rid): Extension<RequestId>,
+    Path(id): Path<String>,
+) -> PageResult<Response> {
     again(app, p, rid, id, false).await
 }
 
-pub async fn replay(State(app): State<AppState>, Extension(p): Extension<Principal>, Extension(rid): Extension<RequestId>, Path(id): Path<String>) -> PageResult<Response> {
+pub async fn replay(
+    State(app): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Extension(rid): Extension<RequestId>,
+    Path(id): Path<String>,
+) -> PageResult<Response> {
     again(app, p, rid, id, true).await
 }
 
-pub async fn delete(State(app): State<AppState>, Extension(p): Extension<Principal>, Extension(rid): Extension<RequestId>, Path(id): Path<String>) -> PageResult<Response> {
+pub async fn delete(
+    State(app): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Extension(rid): Extension<RequestId>,
+    Path(id): Path<String>,
+) -> PageResult<Response> {
     crate::runs::delete(&app, &p, &rid, &id)
         .await
         .map_err(|e| PageError(e, Some(p.clone())))?;

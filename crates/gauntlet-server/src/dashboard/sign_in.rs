@@ -16,7 +16,10 @@ use base64::Engine;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use super::{PageError, PageResult, SESSION_COOKIE, Visitor, chrome, cookie, html, loopback, safe_next, see_other};
+use super::{
+    PageError, PageResult, SESSION_COOKIE, Visitor, chrome, cookie, html, loopback, safe_next,
+    see_other,
+};
 use crate::auth::{self, Principal};
 use crate::error::{ApiError, Code, RequestId};
 use crate::{AppState, blocking, now_ms};
@@ -66,7 +69,11 @@ fn user_agent(headers: &HeaderMap) -> String {
         .unwrap_or_default()
 }
 
-fn address(headers: &HeaderMap, peer: Option<std::net::SocketAddr>, trust_forwarded: bool) -> String {
+fn address(
+    headers: &HeaderMap,
+    peer: Option<std::net::SocketAddr>,
+    trust_forwarded: bool,
+) -> String {
     if trust_forwarded
         && let Some(first) = headers
             .get("x-forwarded-for")
@@ -81,7 +88,10 @@ fn address(headers: &HeaderMap, peer: Option<std::net::SocketAddr>, trust_forwar
 
 /// The session a request's cookie names, resolved to its principal; `None` when there is no
 /// valid session.
-pub(super) async fn resolve(state: &AppState, headers: &HeaderMap) -> Result<Option<(Principal, Visitor)>, ApiError> {
+pub(super) async fn resolve(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<Option<(Principal, Visitor)>, ApiError> {
     let Some(secret) = cookie(headers, SESSION_COOKIE) else {
         return Ok(None);
     };
@@ -89,7 +99,9 @@ pub(super) async fn resolve(state: &AppState, headers: &HeaderMap) -> Result<Opt
     let (a, h) = (Arc::clone(state), hash.clone());
     let now = now_ms();
     let found = blocking(move || {
-        let Some(s) = a.web.by_hash(&h)? else { return Ok(None) };
+        let Some(s) = a.web.by_hash(&h)? else {
+            return Ok(None);
+        };
         if s.revoked_at.is_some() || s.expires_at <= now {
             return Ok(None);
         }
@@ -101,7 +113,9 @@ pub(super) async fn resolve(state: &AppState, headers: &HeaderMap) -> Result<Opt
         };
         let key = match &s.key_id {
             Some(k) => match a.accounts.key(&s.tenant, k) {
-                Ok(key) if key.revoked_at.is_none() && key.expires_at.is_none_or(|t| t > now) => Some(key),
+                Ok(key) if key.revoked_at.is_none() && key.expires_at.is_none_or(|t| t > now) => {
+                    Some(key)
+                }
                 Ok(_) | Err(gauntlet_store::StoreError::NotFound(_)) => return Ok(None),
                 Err(e) => return Err(e.into()),
             },
@@ -110,7 +124,9 @@ pub(super) async fn resolve(state: &AppState, headers: &HeaderMap) -> Result<Opt
         Ok(Some((s, user, key)))
     })
     .await?;
-    let Some((s, user, key)) = found else { return Ok(None) };
+    let Some((s, user, key)) = found else {
+        return Ok(None);
+    };
     let mut grants = crate::http::grants_of(state, &s.tenant, &user.role).await?;
     let mut role = user.role.clone();
     if let Some(k) = &key {
@@ -126,7 +142,22 @@ pub(super) async fn resolve(state: &AppState, headers: &HeaderMap) -> Result<Opt
         credential: format!("session:{}", &hash[..12]),
         issued_by: key.and_then(|k| k.issued_by),
     };
-    Ok(Some((principal, Visitor { csrf: Some(s.csrf), session: Some(hash) })))
+    Ok(Some((
+        principal,
+        Visitor {
+            csrf: Some(s.csrf),
+            session: Some(hash),
+        },
+    )))
+}
+
+/// Who a new session is for.
+struct Holder {
+    tenant: gauntlet_core::TenantId,
+    user: String,
+    /// The API key it begins with.
+    key_id: Option<String>,
+    method: &'static str,
 }
 
 /// Begins a session for a signed-in user and answers with its cookie and where to go.
@@ -134,10 +165,7 @@ async fn begin(
     state: &AppState,
     headers: &HeaderMap,
     peer: Option<std::net::SocketAddr>,
-    tenant: gauntlet_core::TenantId,
-    user: String,
-    key_id: Option<String>,
-    method: &str,
+    who: Holder,
     next: &str,
 ) -> Result<Response, ApiError> {
     let secret = random_token()?;
@@ -145,10 +173,10 @@ async fn begin(
     let ttl = state.config.dashboard.session_ttl.as_millis() as i64;
     let session = Session {
         id: auth::sha256_hex(&secret),
-        tenant,
-        user,
-        key_id,
-        method: method.to_owned(),
+        tenant: who.tenant,
+        user: who.user,
+        key_id: who.key_id,
+        method: who.method.to_owned(),
         csrf: random_token()?,
         address: address(headers, peer, state.config.trust_forwarded_for),
         user_agent: user_agent(headers),
@@ -160,7 +188,10 @@ async fn begin(
     blocking(move || Ok(a.web.create(&s)?)).await?;
     let mut r = see_other(&safe_next(next));
     let h = r.headers_mut();
-    h.append(header::SET_COOKIE, set_cookie(headers, SESSION_COOKIE, &secret, ttl / 1000));
+    h.append(
+        header::SET_COOKIE,
+        set_cookie(headers, SESSION_COOKIE, &secret, ttl / 1000),
+    );
     h.append(header::SET_COOKIE, set_cookie(headers, LOGIN_COOKIE, "", 0));
     Ok(r)
 }
@@ -177,7 +208,10 @@ fn anonymous(state: &AppState) -> gauntlet_web::Chrome {
             credential: String::new(),
             issued_by: None,
         },
-        &Visitor { csrf: None, session: None },
+        &Visitor {
+            csrf: None,
+            session: None,
+        },
     );
     c.user = None;
     c
@@ -191,7 +225,8 @@ fn login_form(state: &AppState, error: Option<&str>, next: &str, status: u16) ->
         &safe_next(next),
     );
     let mut r = html(page);
-    *r.status_mut() = axum::http::StatusCode::from_u16(status).unwrap_or(axum::http::StatusCode::OK);
+    *r.status_mut() =
+        axum::http::StatusCode::from_u16(status).unwrap_or(axum::http::StatusCode::OK);
     r
 }
 
@@ -201,10 +236,17 @@ pub async fn login_page(
     Query(q): Query<std::collections::HashMap<String, String>>,
 ) -> PageResult<Response> {
     let next = q.get("next").cloned().unwrap_or_else(|| "/".into());
-    if matches!(state.config.dashboard.mode, super::Mode::Local(_)) || resolve(&state, &headers).await?.is_some() {
+    if matches!(state.config.dashboard.mode, super::Mode::Local(_))
+        || resolve(&state, &headers).await?.is_some()
+    {
         return Ok(see_other(&safe_next(&next)));
     }
-    Ok(login_form(&state, q.get("error").map(String::as_str), &next, 200))
+    Ok(login_form(
+        &state,
+        q.get("error").map(String::as_str),
+        &next,
+        200,
+    ))
 }
 
 /// Signs in with an API key: checked exactly as the API checks it (the same failure limits and
@@ -221,11 +263,21 @@ pub async fn login(
     let peer = connect.map(|c| c.0.0);
     let addr = address(&headers, peer, state.config.trust_forwarded_for);
     if let Some(wait) = state.auth_failures.exhausted(&addr) {
-        return Err(ApiError::new(Code::RateLimited, format!("too many failed sign-ins from this address; retry in {wait} s")).retry_after(wait).into());
+        return Err(ApiError::new(
+            Code::RateLimited,
+            format!("too many failed sign-ins from this address; retry in {wait} s"),
+        )
+        .retry_after(wait)
+        .into());
     }
     if auth::key_id(key.trim()).is_none() {
         let _ = state.auth_failures.check(&addr);
-        return Ok(login_form(&state, Some("That is not a Gauntlet API key (they begin with gnt_)."), &next, 401));
+        return Ok(login_form(
+            &state,
+            Some("That is not a Gauntlet API key (they begin with gnt_)."),
+            &next,
+            401,
+        ));
     }
     let mut h = HeaderMap::new();
     let bearer = HeaderValue::from_str(&format!("Bearer {}", key.trim()))
@@ -236,8 +288,20 @@ pub async fn login(
         Err(e) => return Ok(login_form(&state, Some(&e.message), &next, 401)),
     };
     let key_id = principal.credential.strip_prefix("key:").map(str::to_owned);
-    state.audit.mutation(&principal, &rid.0, "session.begin", "session".to_owned(), json!({"method": "key"}));
-    Ok(begin(&state, &headers, peer, principal.tenant, principal.user, key_id, "key", &next).await?)
+    state.audit.mutation(
+        &principal,
+        &rid.0,
+        "session.begin",
+        "session".to_owned(),
+        json!({"method": "key"}),
+    );
+    let who = Holder {
+        tenant: principal.tenant,
+        user: principal.user,
+        key_id,
+        method: "key",
+    };
+    Ok(begin(&state, &headers, peer, who, &next).await?)
 }
 
 pub async fn logout(
@@ -250,38 +314,64 @@ pub async fn logout(
     if let Some(hash) = v.session {
         let (a, t) = (Arc::clone(&state), p.tenant.clone());
         blocking(move || Ok(a.web.revoke(&t, &hash, now_ms())?)).await?;
-        state.audit.mutation(&p, &rid.0, "session.end", "session".to_owned(), Value::Null);
+        state
+            .audit
+            .mutation(&p, &rid.0, "session.end", "session".to_owned(), Value::Null);
     }
     let mut r = see_other("/login");
-    r.headers_mut().append(header::SET_COOKIE, set_cookie(&headers, SESSION_COOKIE, "", 0));
+    r.headers_mut().append(
+        header::SET_COOKIE,
+        set_cookie(&headers, SESSION_COOKIE, "", 0),
+    );
     Ok(r)
 }
 
 fn sso_of(state: &AppState) -> Result<(&SsoConfig, &crate::jwt::Jwks), ApiError> {
     match (&state.config.dashboard.sso, &state.jwks) {
         (Some(s), Some(j)) => Ok((s, j)),
-        _ => Err(ApiError::new(Code::NotFound, "single sign-on is not configured on this server (see `gauntlet serve --help`, --oidc-client-id)")),
+        _ => Err(ApiError::new(
+            Code::NotFound,
+            "single sign-on is not configured on this server (see `gauntlet serve --help`, --oidc-client-id)",
+        )),
     }
 }
 
 /// The issuer's endpoints, from its discovery document.
 async fn discover(state: &AppState, issuer: &str) -> Result<(String, String), ApiError> {
-    let url = format!("{}/.well-known/openid-configuration", issuer.trim_end_matches('/'));
+    let url = format!(
+        "{}/.well-known/openid-configuration",
+        issuer.trim_end_matches('/')
+    );
     let doc: Value = state
         .sso_http
         .get(&url)
         .send()
         .await
         .and_then(|r| r.error_for_status())
-        .map_err(|e| ApiError::new(Code::Unavailable, format!("the sign-in provider's discovery document is unavailable: {e}")))?
+        .map_err(|e| {
+            ApiError::new(
+                Code::Unavailable,
+                format!("the sign-in provider's discovery document is unavailable: {e}"),
+            )
+        })?
         .json()
         .await
-        .map_err(|e| ApiError::new(Code::Unavailable, format!("the sign-in provider's discovery document is not JSON: {e}")))?;
+        .map_err(|e| {
+            ApiError::new(
+                Code::Unavailable,
+                format!("the sign-in provider's discovery document is not JSON: {e}"),
+            )
+        })?;
     let field = |name: &str| {
         doc.get(name)
             .and_then(Value::as_str)
             .map(str::to_owned)
-            .ok_or_else(|| ApiError::new(Code::Unavailable, format!("the sign-in provider's discovery document has no `{name}`")))
+            .ok_or_else(|| {
+                ApiError::new(
+                    Code::Unavailable,
+                    format!("the sign-in provider's discovery document has no `{name}`"),
+                )
+            })
     };
     Ok((field("authorization_endpoint")?, field("token_endpoint")?))
 }
@@ -294,7 +384,8 @@ pub async fn sso_start(
     let (sso, jwks) = sso_of(&state)?;
     let (authorize, _) = discover(&state, &jwks.config.issuer).await?;
     let (login_state, nonce, verifier) = (random_token()?, random_token()?, random_token()?);
-    let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
+    let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(Sha256::digest(verifier.as_bytes()));
     let login = Login {
         state: login_state.clone(),
         nonce: nonce.clone(),
@@ -315,7 +406,10 @@ pub async fn sso_start(
         sep = if authorize.contains('?') { "&" } else { "?" },
     );
     let mut r = see_other(&url);
-    r.headers_mut().append(header::SET_COOKIE, set_cookie(&headers, LOGIN_COOKIE, &login_state, LOGIN_TTL_MS / 1000));
+    r.headers_mut().append(
+        header::SET_COOKIE,
+        set_cookie(&headers, LOGIN_COOKIE, &login_state, LOGIN_TTL_MS / 1000),
+    );
     Ok(r)
 }
 
@@ -332,19 +426,33 @@ pub async fn sso_callback(
 ) -> PageResult<Response> {
     let (sso, jwks) = sso_of(&state)?;
     if let Some(err) = q.get("error") {
-        let why = q.get("error_description").map_or(err.as_str(), String::as_str);
-        return Ok(refused(&state, &format!("The sign-in provider refused: {why}")));
+        let why = q
+            .get("error_description")
+            .map_or(err.as_str(), String::as_str);
+        return Ok(refused(
+            &state,
+            &format!("The sign-in provider refused: {why}"),
+        ));
     }
     let (Some(code), Some(st)) = (q.get("code"), q.get("state")) else {
-        return Ok(refused(&state, "The sign-in provider's answer has no code or state."));
+        return Ok(refused(
+            &state,
+            "The sign-in provider's answer has no code or state.",
+        ));
     };
     // The state must be the one this browser began with, and unused.
     if cookie(&headers, LOGIN_COOKIE) != Some(st.as_str()) {
-        return Ok(refused(&state, "This sign-in was not begun in this browser; start again."));
+        return Ok(refused(
+            &state,
+            "This sign-in was not begun in this browser; start again.",
+        ));
     }
     let (a, s) = (Arc::clone(&state), st.clone());
     let Some(login) = blocking(move || Ok(a.web.take_login(&s, now_ms())?)).await? else {
-        return Ok(refused(&state, "This sign-in expired or was already used; start again."));
+        return Ok(refused(
+            &state,
+            "This sign-in expired or was already used; start again.",
+        ));
     };
     let (_, token_url) = discover(&state, &jwks.config.issuer).await?;
     let mut form = vec![
@@ -369,30 +477,59 @@ pub async fn sso_callback(
         .body(body)
         .send()
         .await
-        .map_err(|e| ApiError::new(Code::Unavailable, format!("the sign-in provider's token endpoint is unavailable: {e}")))?;
+        .map_err(|e| {
+            ApiError::new(
+                Code::Unavailable,
+                format!("the sign-in provider's token endpoint is unavailable: {e}"),
+            )
+        })?;
     let status = answer.status();
     let tokens: Value = answer.json().await.unwrap_or(Value::Null);
     if !status.is_success() {
-        let why = tokens["error_description"].as_str().or(tokens["error"].as_str()).unwrap_or("no reason given");
-        return Ok(refused(&state, &format!("The sign-in provider did not accept the code: {why}")));
+        let why = tokens["error_description"]
+            .as_str()
+            .or(tokens["error"].as_str())
+            .unwrap_or("no reason given");
+        return Ok(refused(
+            &state,
+            &format!("The sign-in provider did not accept the code: {why}"),
+        ));
     }
     let Some(id_token) = tokens["id_token"].as_str() else {
-        return Ok(refused(&state, "The sign-in provider answered without an ID token."));
+        return Ok(refused(
+            &state,
+            "The sign-in provider answered without an ID token.",
+        ));
     };
     let verified = match jwks.verify_for(id_token, &sso.client_id).await {
         Ok(v) => v,
         Err(e) => return Ok(refused(&state, &format!("The ID token was refused: {e}"))),
     };
-    let nonce_ok = verified.claims["nonce"].as_str().is_some_and(|n| auth::constant_time_eq(n.as_bytes(), login.nonce.as_bytes()));
+    let nonce_ok = verified.claims["nonce"]
+        .as_str()
+        .is_some_and(|n| auth::constant_time_eq(n.as_bytes(), login.nonce.as_bytes()));
     if !nonce_ok {
-        return Ok(refused(&state, "The ID token's nonce does not match this sign-in; start again."));
+        return Ok(refused(
+            &state,
+            "The ID token's nonce does not match this sign-in; start again.",
+        ));
     }
     let Some(tenant_name) = verified.tenant.clone().or_else(|| sso.tenant.clone()) else {
-        return Ok(refused(&state, &format!("The ID token names no tenant (claim `{}`), and the server has no default (--oidc-tenant).", jwks.config.tenant_claim)));
+        return Ok(refused(
+            &state,
+            &format!(
+                "The ID token names no tenant (claim `{}`), and the server has no default (--oidc-tenant).",
+                jwks.config.tenant_claim
+            ),
+        ));
     };
     let tenant = gauntlet_core::TenantId::new(&tenant_name);
     let groups: Vec<String> = match &verified.claims[&sso.groups_claim] {
-        Value::Array(a) => a.iter().filter_map(Value::as_str).map(str::to_owned).collect(),
+        Value::Array(a) => a
+            .iter()
+            .filter_map(Value::as_str)
+            .map(str::to_owned)
+            .collect(),
         Value::String(s) => vec![s.clone()],
         _ => Vec::new(),
     };
@@ -401,8 +538,17 @@ pub async fn sso_callback(
         .iter()
         .find(|(g, _)| groups.contains(g))
         .map(|(_, r)| r.clone());
-    let name = verified.claims["name"].as_str().or(verified.claims["email"].as_str()).unwrap_or(&verified.subject).to_owned();
-    let (a, t, sub, email) = (Arc::clone(&state), tenant.clone(), verified.subject.clone(), verified.email.clone());
+    let name = verified.claims["name"]
+        .as_str()
+        .or(verified.claims["email"].as_str())
+        .unwrap_or(&verified.subject)
+        .to_owned();
+    let (a, t, sub, email) = (
+        Arc::clone(&state),
+        tenant.clone(),
+        verified.subject.clone(),
+        verified.email.clone(),
+    );
     let default_role = sso.default_role.clone();
     let outcome = blocking(move || {
         a.accounts.tenant(&t).map_err(|_| ApiError::not_found(format!("tenant `{}`", t.as_str())))?;
@@ -450,12 +596,30 @@ pub async fn sso_callback(
         issued_by: None,
     };
     if !event.is_empty() {
-        state.audit.mutation(&who, &rid.0, event, format!("user/{}", verified.subject), json!({"role": role, "groups": groups}));
+        state.audit.mutation(
+            &who,
+            &rid.0,
+            event,
+            format!("user/{}", verified.subject),
+            json!({"role": role, "groups": groups}),
+        );
         state.sessions.clear();
     }
-    state.audit.mutation(&who, &rid.0, "session.begin", "session".to_owned(), json!({"method": "sso"}));
+    state.audit.mutation(
+        &who,
+        &rid.0,
+        "session.begin",
+        "session".to_owned(),
+        json!({"method": "sso"}),
+    );
     let peer = connect.map(|c| c.0.0);
-    Ok(begin(&state, &headers, peer, tenant, verified.subject, None, "sso", &login.return_to).await?)
+    let who = Holder {
+        tenant,
+        user: verified.subject,
+        key_id: None,
+        method: "sso",
+    };
+    Ok(begin(&state, &headers, peer, who, &login.return_to).await?)
 }
 
 pub async fn sessions(
@@ -471,14 +635,21 @@ pub async fn sessions(
             current: v.session.as_deref() == Some(s.id.as_str()),
             id: s.id,
             user: s.user,
-            method: if s.key_id.is_some() { format!("{} (key)", s.method) } else { s.method },
+            method: if s.key_id.is_some() {
+                format!("{} (key)", s.method)
+            } else {
+                s.method
+            },
             address: s.address,
             user_agent: s.user_agent,
             created_at: gauntlet_core::time::rfc3339(s.created_at.max(0) as u64),
             expires_at: gauntlet_core::time::rfc3339(s.expires_at.max(0) as u64),
         })
         .collect();
-    Ok(html(gauntlet_web::pages::auth::sessions(&chrome(&state, &p, &v), &rows)))
+    Ok(html(gauntlet_web::pages::auth::sessions(
+        &chrome(&state, &p, &v),
+        &rows,
+    )))
 }
 
 pub async fn revoke(
@@ -490,8 +661,17 @@ pub async fn revoke(
     let (a, t, i) = (Arc::clone(&state), p.tenant.clone(), id.clone());
     let done = blocking(move || Ok(a.web.revoke(&t, &i, now_ms())?)).await?;
     if !done {
-        return Err(PageError(ApiError::not_found("that session (it may have ended already)"), Some(p)));
+        return Err(PageError(
+            ApiError::not_found("that session (it may have ended already)"),
+            Some(p),
+        ));
     }
-    state.audit.mutation(&p, &rid.0, "session.revoke", format!("session/{}", &id[..id.len().min(12)]), Value::Null);
+    state.audit.mutation(
+        &p,
+        &rid.0,
+        "session.revoke",
+        format!("session/{}", &id[..id.len().min(12)]),
+        Value::Null,
+    );
     Ok(see_other("/sessions"))
 }

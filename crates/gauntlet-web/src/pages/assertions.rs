@@ -88,7 +88,9 @@ pub fn page(chrome: &Chrome, v: &View) -> String {
         ));
     }
     if !pager.is_empty() {
-        body.push_str(&format!(r#"<nav class="pager" aria-label="Pages">{pager}</nav>"#));
+        body.push_str(&format!(
+            r#"<nav class="pager" aria-label="Pages">{pager}</nav>"#
+        ));
     }
     layout(chrome, Nav::Assertions, "Assertions", &body)
 }

@@ -36,7 +36,9 @@ pub struct SessionRow {
 }
 
 pub fn sessions(chrome: &Chrome, rows: &[SessionRow]) -> String {
-    let mut body = String::from(r#"<div class="title"><h1>Sessions</h1></div><p class="sub">Dashboard sessions of this tenant that have not expired. Revoking one signs its browser out at its next request.</p>"#);
+    let mut body = String::from(
+        r#"<div class="title"><h1>Sessions</h1></div><p class="sub">Dashboard sessions of this tenant that have not expired. Revoking one signs its browser out at its next request.</p>"#,
+    );
     if rows.is_empty() {
         body.push_str(r#"<p class="empty">No open sessions.</p>"#);
     } else {

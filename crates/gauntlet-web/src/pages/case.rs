@@ -7,15 +7,22 @@ use gauntlet_core::result::{CaseResult, NodeState, RunRecord, StepRecord};
 use crate::format::{badge, cost, count, ms, short_id};
 use crate::{Chrome, Nav, esc, json_block, layout};
 
-/// Steps rendered with the page; the rest load when asked for.
+/// Steps rendered with the page; the rest load when asked for, this many at a time.
 pub const STEPS_INLINE: usize = 100;
+pub const STEPS_PER_LOAD: usize = 500;
 
 /// The anchor of a step: its node's name, or its position.
 pub fn step_anchor(prefix: &str, i: usize, s: &StepRecord) -> String {
     let key: String = match &s.node {
         Some(n) => n
             .chars()
-            .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '-' })
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                    c
+                } else {
+                    '-'
+                }
+            })
             .collect(),
         None => i.to_string(),
     };
@@ -34,7 +41,11 @@ fn json_pre(v: &serde_json::Value) -> String {
 pub fn step(prefix: &str, i: usize, s: &StepRecord, open: bool) -> String {
     let failed = s.error.is_some() || !s.violations.is_empty();
     let title = match &s.node {
-        Some(n) => format!("{} <span class=\"sub\">agent {}</span>", esc(n), esc(&s.agent)),
+        Some(n) => format!(
+            "{} <span class=\"sub\">agent {}</span>",
+            esc(n),
+            esc(&s.agent)
+        ),
         None => esc(&s.agent),
     };
     let mut out = format!(
@@ -51,11 +62,19 @@ pub fn step(prefix: &str, i: usize, s: &StepRecord, open: bool) -> String {
     );
     let mut facts = vec![
         format!("starts at {}", ms(s.start_ms)),
-        format!("{} model call{}", s.model_calls, if s.model_calls == 1 { "" } else { "s" }),
+        format!(
+            "{} model call{}",
+            s.model_calls,
+            if s.model_calls == 1 { "" } else { "s" }
+        ),
         format!("{} in / {} out tokens", s.tokens.input, s.tokens.output),
     ];
     if s.retries > 0 {
-        facts.push(format!("{} retr{}", s.retries, if s.retries == 1 { "y" } else { "ies" }));
+        facts.push(format!(
+            "{} retr{}",
+            s.retries,
+            if s.retries == 1 { "y" } else { "ies" }
+        ));
     }
     if let Some(t) = s.ttft_ms {
         facts.push(format!("first token after {}", ms(t)));
@@ -68,10 +87,16 @@ pub fn step(prefix: &str, i: usize, s: &StepRecord, open: bool) -> String {
     }
     out.push_str(&format!(r#"<p class="sub">{}</p>"#, facts.join(" · ")));
     if let Some(e) = &s.error {
-        out.push_str(&format!(r#"<p class="problem" role="alert"><b>Error:</b> {}</p>"#, esc(e)));
+        out.push_str(&format!(
+            r#"<p class="problem" role="alert"><b>Error:</b> {}</p>"#,
+            esc(e)
+        ));
     }
     for v in &s.violations {
-        out.push_str(&format!(r#"<p class="problem"><b>Contract:</b> {}</p>"#, esc(v)));
+        out.push_str(&format!(
+            r#"<p class="problem"><b>Contract:</b> {}</p>"#,
+            esc(v)
+        ));
     }
     for f in &s.faults {
         out.push_str(&format!(
@@ -84,7 +109,10 @@ pub fn step(prefix: &str, i: usize, s: &StepRecord, open: bool) -> String {
     }
     // The conversation as recorded: the input, each tool call with its result, the answer.
     out.push_str(r#"<ol class="conversation" aria-label="Conversation">"#);
-    out.push_str(&format!(r#"<li class="msg user"><span class="who">input</span>{}</li>"#, pre(&s.input)));
+    out.push_str(&format!(
+        r#"<li class="msg user"><span class="who">input</span>{}</li>"#,
+        pre(&s.input)
+    ));
     for c in &s.tool_calls {
         let result = match (&c.result, &c.error) {
             (_, Some(e)) => format!(r#"<div class="problem">error: {}</div>"#, esc(e)),
@@ -122,8 +150,28 @@ pub fn steps(case: &CaseResult, prefix: &str, from: usize, to: usize) -> String 
         .collect()
 }
 
+/// The steps from `from` for the "show more" link: a page of them, then the link to the next.
+pub fn more_steps(case: &CaseResult, href_base: &str, from: usize) -> String {
+    let to = (from + STEPS_PER_LOAD).min(case.steps.len());
+    let mut out = steps(case, "", from, to);
+    if to < case.steps.len() {
+        out.push_str(&load_more(href_base, to, case.steps.len()));
+    }
+    out
+}
+
+fn load_more(href_base: &str, from: usize, total: usize) -> String {
+    let href = format!("{href_base}?from={from}");
+    format!(
+        r#"<p class="more"><a class="button" href="{href}" data-load-more="{href}">Show steps {} to {} of {total}</a></p>"#,
+        from + 1,
+        (from + STEPS_PER_LOAD).min(total),
+        href = esc(&href)
+    )
+}
+
 /// Everything about a case below its header. `prefix` keeps anchors unique when several cases
-/// share a page (the report); `more` is where the remaining steps load from.
+/// share a page (the report); `more` is where further steps load from (`?from=N`).
 pub fn detail(case: &CaseResult, prefix: &str, more: Option<&str>) -> String {
     let mut out = String::new();
     out.push_str(&format!(
@@ -185,7 +233,9 @@ pub fn detail(case: &CaseResult, prefix: &str, more: Option<&str>) -> String {
                 out.push_str("</li>");
             }
             out.push_str("</ul></section>");
-        } else if trace.nodes.iter().all(|n| n.state != NodeState::Failed) && case.assertions.iter().any(|a| !a.pass) {
+        } else if trace.nodes.iter().all(|n| n.state != NodeState::Failed)
+            && case.assertions.iter().any(|a| !a.pass)
+        {
             out.push_str(&format!(
                 r#"<section aria-labelledby="{prefix}tree-h"><h3 id="{prefix}tree-h">Failure tree</h3><p>Every node ran; the case failed on its assertions: {}.</p></section>"#,
                 esc(&case.assertions.iter().filter(|a| !a.pass).map(|a| match &a.node {
@@ -202,24 +252,20 @@ pub fn detail(case: &CaseResult, prefix: &str, more: Option<&str>) -> String {
             n = case.steps.len(),
             json = json_block(&id, &crate::timeline::rows(case, prefix)),
         ));
+        out.push_str(&usage(case, prefix));
         out.push_str(&format!(
             r#"<section aria-labelledby="{prefix}steps-h"><h3 id="{prefix}steps-h">Steps <span class="count">{}</span></h3><div class="steps" data-steps>"#,
             case.steps.len()
         ));
         let inline = case.steps.len().min(STEPS_INLINE);
         out.push_str(&steps(case, prefix, 0, inline));
-        out.push_str("</div>");
         if case.steps.len() > inline {
             match more {
-                Some(href) => out.push_str(&format!(
-                    r#"<p><a class="button" href="{href}" data-load-more="{href}">Show the other {} steps</a></p>"#,
-                    case.steps.len() - inline,
-                    href = esc(href)
-                )),
+                Some(base) => out.push_str(&load_more(base, inline, case.steps.len())),
                 None => out.push_str(&steps(case, prefix, inline, case.steps.len())),
             }
         }
-        out.push_str("</section>");
+        out.push_str("</div></section>");
         let violations: Vec<(&StepRecord, &String)> = case
             .steps
             .iter()
@@ -241,7 +287,9 @@ pub fn detail(case: &CaseResult, prefix: &str, more: Option<&str>) -> String {
         }
         out.push_str("</section>");
     }
-    out.push_str(&format!(r#"<section aria-labelledby="{prefix}asserts-h"><h3 id="{prefix}asserts-h">Assertions</h3>"#));
+    out.push_str(&format!(
+        r#"<section aria-labelledby="{prefix}asserts-h"><h3 id="{prefix}asserts-h">Assertions</h3>"#
+    ));
     if case.assertions.is_empty() {
         out.push_str(r#"<p class="sub">This case has no assertions.</p>"#);
     } else {
@@ -250,7 +298,12 @@ pub fn detail(case: &CaseResult, prefix: &str, more: Option<&str>) -> String {
             let details = a
                 .details
                 .as_ref()
-                .map(|d| format!("<details><summary>details</summary>{}</details>", json_pre(d)))
+                .map(|d| {
+                    format!(
+                        "<details><summary>details</summary>{}</details>",
+                        json_pre(d)
+                    )
+                })
                 .unwrap_or_default();
             out.push_str(&format!(
                 r#"<tr data-pass="{}"><td><code>{}</code></td><td>{}</td><td class="num">{:.2}</td><td class="num">{}</td><td>{}</td><td>{}{}</td></tr>"#,
@@ -270,6 +323,47 @@ pub fn detail(case: &CaseResult, prefix: &str, more: Option<&str>) -> String {
     out
 }
 
+/// Tokens and cost of the case by agent and model.
+fn usage(case: &CaseResult, prefix: &str) -> String {
+    let mut rows: Vec<(&str, &str, u64, u64, u64, f64, f64)> = Vec::new();
+    for s in &case.steps {
+        match rows.iter_mut().find(|r| r.0 == s.agent && r.1 == s.model) {
+            Some(r) => {
+                r.2 += 1;
+                r.3 += s.tokens.input;
+                r.4 += s.tokens.output;
+                r.5 += s.cost_usd;
+                r.6 += s.latency_ms;
+            }
+            None => rows.push((
+                &s.agent,
+                &s.model,
+                1,
+                s.tokens.input,
+                s.tokens.output,
+                s.cost_usd,
+                s.latency_ms,
+            )),
+        }
+    }
+    let mut out = format!(
+        r#"<section aria-labelledby="{prefix}usage-h"><h3 id="{prefix}usage-h">Tokens and cost by agent and model</h3><div class="scroll"><table><thead><tr><th scope="col">Agent</th><th scope="col">Model</th><th scope="col" class="num">Steps</th><th scope="col" class="num">Tokens in</th><th scope="col" class="num">Tokens out</th><th scope="col" class="num">Cost</th><th scope="col" class="num">Time</th></tr></thead><tbody>"#
+    );
+    for (agent, model, n, i, o, c, l) in rows {
+        out.push_str(&format!(
+            r#"<tr><td>{}</td><td><code>{}</code></td><td class="num">{n}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td></tr>"#,
+            esc(agent),
+            esc(model),
+            count(i),
+            count(o),
+            cost(c),
+            ms(l)
+        ));
+    }
+    out.push_str("</tbody></table></div></section>");
+    out
+}
+
 /// The facts of a case, as one line of chips.
 pub fn header(case: &CaseResult) -> String {
     format!(
@@ -282,7 +376,11 @@ pub fn header(case: &CaseResult) -> String {
         tokens = count(case.tokens.total()),
         steps = case.steps.len(),
         s = if case.steps.len() == 1 { "" } else { "s" },
-        tags = case.tags.iter().map(|t| format!(r#"<span class="chip tag">#{}</span>"#, esc(t))).collect::<String>(),
+        tags = case
+            .tags
+            .iter()
+            .map(|t| format!(r#"<span class="chip tag">#{}</span>"#, esc(t)))
+            .collect::<String>(),
         reason = case
             .reason
             .as_deref()
@@ -293,7 +391,7 @@ pub fn header(case: &CaseResult) -> String {
 
 pub fn page(chrome: &Chrome, run: &RunRecord, case: &CaseResult) -> String {
     let id = run.id.as_str();
-    let more = format!("/runs/{id}/cases/{}/steps?from={STEPS_INLINE}", case.index);
+    let more = format!("/runs/{id}/cases/{}/steps", case.index);
     let body = format!(
         r#"<nav class="crumbs" aria-label="Breadcrumb"><a href="/">Runs</a> / <a href="/runs/{id}">{suite} <code>{short}</code></a> / <span>case {idx}</span></nav><div class="title"><h1>{case_id}{trial}</h1></div>{header}{detail}"#,
         id = esc(id),
@@ -301,9 +399,18 @@ pub fn page(chrome: &Chrome, run: &RunRecord, case: &CaseResult) -> String {
         short = esc(short_id(id)),
         idx = case.index,
         case_id = esc(&case.id),
-        trial = if case.trial > 0 { format!(" <span class=\"sub\">trial {}</span>", case.trial) } else { String::new() },
+        trial = if case.trial > 0 {
+            format!(" <span class=\"sub\">trial {}</span>", case.trial)
+        } else {
+            String::new()
+        },
         header = header(case),
         detail = detail(case, "", Some(&more)),
     );
-    layout(chrome, Nav::Runs, &format!("{} · {}", case.id, run.suite), &body)
+    layout(
+        chrome,
+        Nav::Runs,
+        &format!("{} · {}", case.id, run.suite),
+        &body,
+    )
 }

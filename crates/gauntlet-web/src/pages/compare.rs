@@ -16,7 +16,11 @@ fn option_list(runs: &[RunRecord], selected: &str) -> String {
             format!(
                 r#"<option value="{id}"{sel}>{suite} · {short} · {at} · {p}/{n} passed</option>"#,
                 id = esc(r.id.as_str()),
-                sel = if r.id.as_str() == selected { " selected" } else { "" },
+                sel = if r.id.as_str() == selected {
+                    " selected"
+                } else {
+                    ""
+                },
                 suite = esc(&r.suite),
                 short = esc(short_id(r.id.as_str())),
                 at = esc(r.started_at.get(..16).unwrap_or(&r.started_at)),
@@ -110,7 +114,11 @@ pub fn page(chrome: &Chrome, d: &RunDiff, runs: &[RunRecord], from: usize) -> St
         b_time = time(&d.b.started_at),
     );
     let rate = |t: &gauntlet_core::result::Totals| {
-        if t.cases == 0 { 0.0 } else { t.passed as f64 / t.cases as f64 }
+        if t.cases == 0 {
+            0.0
+        } else {
+            t.passed as f64 / t.cases as f64
+        }
     };
     body.push_str(&format!(
         r#"<section class="cards" aria-label="What changed"><div class="card {rc}"><span>Newly failing</span><b>{}</b></div><div class="card {fc}"><span>Fixed</span><b>{}</b></div><div class="card"><span>Changed</span><b>{}</b></div><div class="card"><span>New · removed</span><b>{} · {}</b></div><div class="card"><span>Unchanged</span><b>{}</b></div><div class="card wide"><span>Pass rate</span><b>{}</b></div><div class="card"><span>Cost</span><b>{}</b></div><div class="card"><span>Tokens</span><b>{}</b></div><div class="card"><span>Mean latency</span><b>{}</b></div></section>"#,
@@ -134,7 +142,10 @@ pub fn page(chrome: &Chrome, d: &RunDiff, runs: &[RunRecord], from: usize) -> St
         body.push_str(r#"<div class="scroll"><table><thead><tr><th scope="col">Where</th><th scope="col">A</th><th scope="col">B</th></tr></thead><tbody>"#);
         for ch in &d.config {
             let show = |v: &Option<serde_json::Value>| match v {
-                Some(v) => format!("<code>{}</code>", esc(&gauntlet_report::clip(&v.to_string(), 200))),
+                Some(v) => format!(
+                    "<code>{}</code>",
+                    esc(&gauntlet_report::clip(&v.to_string(), 200))
+                ),
                 None => r#"<span class="sub">absent</span>"#.to_owned(),
             };
             body.push_str(&format!(
@@ -152,7 +163,9 @@ pub fn page(chrome: &Chrome, d: &RunDiff, runs: &[RunRecord], from: usize) -> St
         d.cases.len()
     ));
     if d.cases.is_empty() {
-        body.push_str(r#"<p class="ok-text">Every case ended the same way with the same output.</p>"#);
+        body.push_str(
+            r#"<p class="ok-text">Every case ended the same way with the same output.</p>"#,
+        );
     }
     for cd in d.cases.iter().skip(from).take(CASES_PER_PAGE) {
         let change = match cd.change {
@@ -163,7 +176,8 @@ pub fn page(chrome: &Chrome, d: &RunDiff, runs: &[RunRecord], from: usize) -> St
             Change::Removed => ("removed", "mute"),
         };
         let st = |s: Option<gauntlet_core::result::CaseStatus>| {
-            s.map(|s| badge(s.as_str())).unwrap_or_else(|| r#"<span class="sub">–</span>"#.to_owned())
+            s.map(|s| badge(s.as_str()))
+                .unwrap_or_else(|| r#"<span class="sub">–</span>"#.to_owned())
         };
         body.push_str(&format!(
             r#"<details class="casediff {cls}" data-change="{word}"{open}><summary><span class="badge {cls}">{word}</span> <b>{id}</b> <code class="sub">{target}</code> {sa} → {sb} <span class="sub">score {score} · cost {cost} · latency {lat}</span></summary><div class="step-body">"#,
@@ -202,8 +216,14 @@ pub fn page(chrome: &Chrome, d: &RunDiff, runs: &[RunRecord], from: usize) -> St
             body.push_str(&format!(
                 r#"<p>node <code>{}</code>: {} → {}</p>"#,
                 esc(&n.node),
-                esc(&gauntlet_report::clip(n.before.as_deref().unwrap_or("did not run"), 120)),
-                esc(&gauntlet_report::clip(n.after.as_deref().unwrap_or("did not run"), 120)),
+                esc(&gauntlet_report::clip(
+                    n.before.as_deref().unwrap_or("did not run"),
+                    120
+                )),
+                esc(&gauntlet_report::clip(
+                    n.after.as_deref().unwrap_or("did not run"),
+                    120
+                )),
             ));
         }
         if let Some((before, after)) = &cd.tool_calls {

@@ -41,8 +41,16 @@ pub fn summary(run: &RunRecord, stats: Option<&RunStats>, snapshot: &Value) -> S
     out.push_str(&card("Cases", count(t.cases), ""));
     out.push_str(&card("Pass rate", pct(t.passed, t.cases), ""));
     out.push_str(&card("Passed", count(t.passed), "ok"));
-    out.push_str(&card("Failed", count(t.failed), if t.failed > 0 { "bad" } else { "" }));
-    out.push_str(&card("Errored", count(t.errored), if t.errored > 0 { "warn" } else { "" }));
+    out.push_str(&card(
+        "Failed",
+        count(t.failed),
+        if t.failed > 0 { "bad" } else { "" },
+    ));
+    out.push_str(&card(
+        "Errored",
+        count(t.errored),
+        if t.errored > 0 { "warn" } else { "" },
+    ));
     out.push_str(&card("Cost", cost(t.cost_usd), ""));
     out.push_str(&card(
         "Tokens",
@@ -58,7 +66,12 @@ pub fn summary(run: &RunRecord, stats: Option<&RunStats>, snapshot: &Value) -> S
         let l = &s.latency_ms;
         out.push_str(&card(
             "Latency p50 · p95 · p99",
-            format!("{} <small>· {} · {}</small>", ms(l.p50), ms(l.p95), ms(l.p99)),
+            format!(
+                "{} <small>· {} · {}</small>",
+                ms(l.p50),
+                ms(l.p95),
+                ms(l.p99)
+            ),
             "wide",
         ));
     }
@@ -68,7 +81,7 @@ pub fn summary(run: &RunRecord, stats: Option<&RunStats>, snapshot: &Value) -> S
         .filter_map(|k| {
             snapshot
                 .get(*k)
-                .map(|v| format!("{k} {}", esc(&v.to_string().trim_matches('"').to_owned())))
+                .map(|v| format!("{k} {}", esc(v.to_string().trim_matches('"'))))
         })
         .collect();
     out.push_str(&format!(
@@ -94,9 +107,15 @@ pub fn usage(stats: &RunStats) -> String {
         return String::new();
     }
     let total: f64 = stats.usage.iter().map(|u| u.cost_usd).sum();
-    let mut out = String::from(r#"<section aria-labelledby="usage-h"><h2 id="usage-h">Tokens and cost by agent and model</h2><div class="scroll"><table><thead><tr><th scope="col">Agent</th><th scope="col">Model</th><th scope="col" class="num">Steps</th><th scope="col" class="num">Model calls</th><th scope="col" class="num">Tool calls</th><th scope="col" class="num">Tokens in</th><th scope="col" class="num">Tokens out</th><th scope="col" class="num">Cost</th><th scope="col">Share</th></tr></thead><tbody>"#);
+    let mut out = String::from(
+        r#"<section aria-labelledby="usage-h"><h2 id="usage-h">Tokens and cost by agent and model</h2><div class="scroll"><table><thead><tr><th scope="col">Agent</th><th scope="col">Model</th><th scope="col" class="num">Steps</th><th scope="col" class="num">Model calls</th><th scope="col" class="num">Tool calls</th><th scope="col" class="num">Tokens in</th><th scope="col" class="num">Tokens out</th><th scope="col" class="num">Cost</th><th scope="col">Share</th></tr></thead><tbody>"#,
+    );
     for u in &stats.usage {
-        let share = if total > 0.0 { u.cost_usd / total * 100.0 } else { 0.0 };
+        let share = if total > 0.0 {
+            u.cost_usd / total * 100.0
+        } else {
+            0.0
+        };
         out.push_str(&format!(
             r#"<tr><td>{}</td><td><code>{}</code></td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td><td><span class="bar share" role="img" aria-label="{share:.0}% of the cost"><i class="accent" style="width:{share:.1}%"></i></span></td></tr>"#,
             esc(&u.agent),
@@ -118,7 +137,9 @@ pub fn assertion_types(stats: &RunStats, link: Option<&str>) -> String {
     if stats.assertions.is_empty() {
         return String::new();
     }
-    let mut out = String::from(r#"<section aria-labelledby="types-h"><h2 id="types-h">Assertions by type</h2><ul class="types">"#);
+    let mut out = String::from(
+        r#"<section aria-labelledby="types-h"><h2 id="types-h">Assertions by type</h2><ul class="types">"#,
+    );
     for a in &stats.assertions {
         let failed = a.total - a.passed;
         let label = match link {
@@ -164,11 +185,18 @@ pub fn case_row(c: &CaseRow, href: &str) -> String {
         idx = c.index,
         href = esc(href),
         id = esc(&c.id),
-        trial = if c.trial > 0 { format!(r#" <span class="sub">trial {}</span>"#, c.trial) } else { String::new() },
+        trial = if c.trial > 0 {
+            format!(r#" <span class="sub">trial {}</span>"#, c.trial)
+        } else {
+            String::new()
+        },
         target = esc(&c.target),
         badge = badge(c.status.as_str()),
         score = c.score,
-        reason = esc(&gauntlet_report::clip(c.reason.as_deref().unwrap_or(""), 160)),
+        reason = esc(&gauntlet_report::clip(
+            c.reason.as_deref().unwrap_or(""),
+            160
+        )),
         latency = ms(c.latency_ms),
         cost = cost(c.cost_usd),
     )
@@ -193,11 +221,18 @@ fn actions(chrome: &Chrome, run: &RunRecord, job: Option<&str>) -> String {
             }
             _ => {
                 out.push_str(&chrome.button(&format!("/runs/{id}/rerun"), "Re-run", ""));
-                out.push_str(&chrome.button(&format!("/runs/{id}/replay"), "Replay (same seed)", ""));
+                out.push_str(&chrome.button(
+                    &format!("/runs/{id}/replay"),
+                    "Replay (same seed)",
+                    "",
+                ));
             }
         }
     }
-    if chrome.can.delete && job.is_none_or(|s| !matches!(s, "running" | "pending" | "retryable" | "paused")) && run.finished_at.is_some() {
+    if chrome.can.delete
+        && job.is_none_or(|s| !matches!(s, "running" | "pending" | "retryable" | "paused"))
+        && run.finished_at.is_some()
+    {
         out.push_str(&format!(
             r#"<form method="post" action="/runs/{id}/delete" class="inline" data-confirm="Delete run {short} and all its results?">{}<button type="submit" class="danger">Delete</button></form>"#,
             chrome.csrf_field(),
@@ -222,7 +257,12 @@ pub fn waiting(chrome: &Chrome, id: &str, suite: &str, state: &str) -> String {
             String::new()
         },
     );
-    layout(chrome, Nav::Runs, &format!("{suite} {}", short_id(id)), &body)
+    layout(
+        chrome,
+        Nav::Runs,
+        &format!("{suite} {}", short_id(id)),
+        &body,
+    )
 }
 
 pub fn page(chrome: &Chrome, v: &View) -> String {
@@ -260,9 +300,18 @@ pub fn page(chrome: &Chrome, v: &View) -> String {
     // Cases, filtered.
     let f = v.filter;
     let total: u64 = v.counts.iter().map(|(_, n)| n).sum();
-    let n_of = |s: CaseStatus| v.counts.iter().find(|(c, _)| *c == s).map_or(0, |(_, n)| *n);
+    let n_of = |s: CaseStatus| {
+        v.counts
+            .iter()
+            .find(|(c, _)| *c == s)
+            .map_or(0, |(_, n)| *n)
+    };
     let tab = |value: &str, label: String| {
-        let current = if f.status == value { r#" aria-current="true""# } else { "" };
+        let current = if f.status == value {
+            r#" aria-current="true""#
+        } else {
+            ""
+        };
         format!(
             r#"<a href="/runs/{id}{q}"{current}>{label}</a>"#,
             id = esc(id),
@@ -283,16 +332,26 @@ pub fn page(chrome: &Chrome, v: &View) -> String {
     if v.cases.items.is_empty() {
         body.push_str(r#"<p class="empty">No case matches.</p>"#);
     } else {
-        body.push_str(&format!(r#"<div class="scroll"><table class="cases">{CASE_HEAD}<tbody>"#));
+        body.push_str(&format!(
+            r#"<div class="scroll"><table class="cases">{CASE_HEAD}<tbody>"#
+        ));
         for c in &v.cases.items {
             body.push_str(&case_row(c, &format!("/runs/{id}/cases/{}", c.index)));
         }
         body.push_str("</tbody></table></div>");
     }
     let mut pager = String::new();
-    let base = [("status", f.status.as_str()), ("q", f.text.as_str()), ("target", f.target.as_str())];
+    let base = [
+        ("status", f.status.as_str()),
+        ("q", f.text.as_str()),
+        ("target", f.target.as_str()),
+    ];
     if v.after.is_some() {
-        pager.push_str(&format!(r#"<a href="/runs/{}{}">First cases</a>"#, esc(id), query(&base)));
+        pager.push_str(&format!(
+            r#"<a href="/runs/{}{}">First cases</a>"#,
+            esc(id),
+            query(&base)
+        ));
     }
     if v.cases.more
         && let Some(last) = v.cases.items.last()
@@ -300,10 +359,16 @@ pub fn page(chrome: &Chrome, v: &View) -> String {
         let after = last.index.to_string();
         let mut pairs = base.to_vec();
         pairs.push(("after", after.as_str()));
-        pager.push_str(&format!(r#"<a href="/runs/{}{}" rel="next">Next cases →</a>"#, esc(id), query(&pairs)));
+        pager.push_str(&format!(
+            r#"<a href="/runs/{}{}" rel="next">Next cases →</a>"#,
+            esc(id),
+            query(&pairs)
+        ));
     }
     if !pager.is_empty() {
-        body.push_str(&format!(r#"<nav class="pager" aria-label="Pages of cases">{pager}</nav>"#));
+        body.push_str(&format!(
+            r#"<nav class="pager" aria-label="Pages of cases">{pager}</nav>"#
+        ));
     }
     body.push_str("</section>");
     // Compare.
@@ -325,5 +390,10 @@ pub fn page(chrome: &Chrome, v: &View) -> String {
             id = esc(id),
         ));
     }
-    layout(chrome, Nav::Runs, &format!("{} {}", run.suite, short_id(id)), &body)
+    layout(
+        chrome,
+        Nav::Runs,
+        &format!("{} {}", run.suite, short_id(id)),
+        &body,
+    )
 }

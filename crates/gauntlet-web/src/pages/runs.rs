@@ -65,9 +65,7 @@ pub struct View<'a> {
 }
 
 fn select(name: &str, label: &str, current: &str, options: &[String]) -> String {
-    let mut out = format!(
-        r#"<label>{label}<select name="{name}"><option value="">any</option>"#
-    );
+    let mut out = format!(r#"<label>{label}<select name="{name}"><option value="">any</option>"#);
     for o in options {
         let sel = if o == current { " selected" } else { "" };
         out.push_str(&format!(
@@ -152,18 +150,20 @@ pub fn page(chrome: &Chrome, v: &View) -> String {
     }
     let mut pager = String::new();
     if v.paged {
-        pager.push_str(&format!(
-            r#"<a href="/{}">Newest</a>"#,
-            query(&f.pairs())
-        ));
+        pager.push_str(&format!(r#"<a href="/{}">Newest</a>"#, query(&f.pairs())));
     }
     if let Some(next) = &v.next {
         let mut pairs = f.pairs();
         pairs.push(("after", next.as_str()));
-        pager.push_str(&format!(r#"<a href="/{}" rel="next">Older runs →</a>"#, query(&pairs)));
+        pager.push_str(&format!(
+            r#"<a href="/{}" rel="next">Older runs →</a>"#,
+            query(&pairs)
+        ));
     }
     if !pager.is_empty() {
-        body.push_str(&format!(r#"<nav class="pager" aria-label="Pages">{pager}</nav>"#));
+        body.push_str(&format!(
+            r#"<nav class="pager" aria-label="Pages">{pager}</nav>"#
+        ));
     }
     layout(chrome, Nav::Runs, "Runs", &body)
 }
@@ -185,11 +185,19 @@ fn row(chrome: &Chrome, r: &Row) -> String {
         match state {
             "running" | "queued" => {
                 actions.push_str(&chrome.button(&format!("/runs/{id}/pause"), "Pause", "small"));
-                actions.push_str(&chrome.button(&format!("/runs/{id}/cancel"), "Cancel", "danger small"));
+                actions.push_str(&chrome.button(
+                    &format!("/runs/{id}/cancel"),
+                    "Cancel",
+                    "danger small",
+                ));
             }
             "paused" => {
                 actions.push_str(&chrome.button(&format!("/runs/{id}/resume"), "Resume", "small"));
-                actions.push_str(&chrome.button(&format!("/runs/{id}/cancel"), "Cancel", "danger small"));
+                actions.push_str(&chrome.button(
+                    &format!("/runs/{id}/cancel"),
+                    "Cancel",
+                    "danger small",
+                ));
             }
             _ => actions.push_str(&chrome.button(&format!("/runs/{id}/rerun"), "Re-run", "small")),
         }

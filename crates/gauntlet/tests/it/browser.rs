@@ -37,7 +37,8 @@ impl Drop for Browser {
     }
 }
 
-type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 struct Page {
     ws: Socket,
@@ -81,26 +82,45 @@ impl Browser {
             {
                 break p;
             }
-            assert!(Instant::now() < deadline, "chromium did not open its DevTools port");
+            assert!(
+                Instant::now() < deadline,
+                "chromium did not open its DevTools port"
+            );
             std::thread::sleep(Duration::from_millis(50));
         };
-        Browser { child, port, _profile: profile }
+        Browser {
+            child,
+            port,
+            _profile: profile,
+        }
     }
 
     async fn page(&self) -> Page {
         let target: Value = reqwest::Client::new()
-            .put(format!("http://127.0.0.1:{}/json/new?about:blank", self.port))
+            .put(format!(
+                "http://127.0.0.1:{}/json/new?about:blank",
+                self.port
+            ))
             .send()
             .await
             .unwrap()
             .json()
             .await
             .unwrap();
-        let url = target["webSocketDebuggerUrl"].as_str().expect("a page target").to_owned();
-        let (ws, _) = tokio_tungstenite::connect_async(url).await.expect("the page's DevTools socket");
+        let url = target["webSocketDebuggerUrl"]
+            .as_str()
+            .expect("a page target")
+            .to_owned();
+        let (ws, _) = tokio_tungstenite::connect_async(url)
+            .await
+            .expect("the page's DevTools socket");
         let mut page = Page { ws, next: 0 };
         page.send("Page.enable", json!({})).await;
-        page.send("Emulation.setDeviceMetricsOverride", json!({"width": 1280, "height": 900, "deviceScaleFactor": 1, "mobile": false})).await;
+        page.send(
+            "Emulation.setDeviceMetricsOverride",
+            json!({"width": 1280, "height": 900, "deviceScaleFactor": 1, "mobile": false}),
+        )
+        .await;
         page
     }
 }
@@ -136,7 +156,10 @@ impl Page {
     /// Evaluates `js` (awaiting a promise) and returns its value.
     async fn eval(&mut self, js: &str) -> Value {
         let r = self
-            .send("Runtime.evaluate", json!({"expression": js, "returnByValue": true, "awaitPromise": true}))
+            .send(
+                "Runtime.evaluate",
+                json!({"expression": js, "returnByValue": true, "awaitPromise": true}),
+            )
             .await;
         if let Some(e) = r.get("exceptionDetails") {
             panic!("`{js}` threw: {e}");
@@ -148,13 +171,20 @@ impl Page {
     async fn wait(&mut self, js: &str, secs: u64) -> Value {
         let deadline = Instant::now() + Duration::from_secs(secs);
         loop {
-            let v = self.eval(&format!("(() => {{ try {{ return ({js}); }} catch (e) {{ return null; }} }})()")).await;
+            let v = self
+                .eval(&format!(
+                    "(() => {{ try {{ return ({js}); }} catch (e) {{ return null; }} }})()"
+                ))
+                .await;
             if !(v.is_null() || v == false || v == "" || v == 0) {
                 return v;
             }
             if Instant::now() > deadline {
                 let at = self.eval("location.href + '\\n' + (document.body ? document.body.innerText.slice(0, 1500) : '')").await;
-                panic!("waited {secs} s for `{js}`; the page is {}", at.as_str().unwrap_or_default());
+                panic!(
+                    "waited {secs} s for `{js}`; the page is {}",
+                    at.as_str().unwrap_or_default()
+                );
             }
             tokio::time::sleep(Duration::from_millis(60)).await;
         }
@@ -168,17 +198,29 @@ impl Page {
     /// Waits for the document the page is now on to finish loading.
     async fn settle(&mut self) {
         tokio::time::sleep(Duration::from_millis(100)).await;
-        self.wait("document.readyState === 'complete' && document.body", 20).await;
+        self.wait("document.readyState === 'complete' && document.body", 20)
+            .await;
     }
 
     async fn text(&mut self) -> String {
-        self.eval("document.body.innerText").await.as_str().unwrap_or_default().to_owned()
+        self.eval("document.body.innerText")
+            .await
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
     }
 
     async fn shot(&mut self, name: &str) {
-        let Some(dir) = std::env::var_os("GAUNTLET_SCREENSHOTS").map(PathBuf::from) else { return };
+        let Some(dir) = std::env::var_os("GAUNTLET_SCREENSHOTS").map(PathBuf::from) else {
+            return;
+        };
         std::fs::create_dir_all(&dir).unwrap();
-        let r = self.send("Page.captureScreenshot", json!({"format": "png", "captureBeyondViewport": true})).await;
+        let r = self
+            .send(
+                "Page.captureScreenshot",
+                json!({"format": "png", "captureBeyondViewport": true}),
+            )
+            .await;
         let png = STANDARD.decode(r["data"].as_str().unwrap()).unwrap();
         std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
     }
@@ -286,7 +328,9 @@ fn percent_decode(v: &str) -> String {
     let mut i = 0;
     while i < b.len() {
         if b[i] == b'%' && i + 2 < b.len() {
-            out.push(u8::from_str_radix(std::str::from_utf8(&b[i + 1..i + 3]).unwrap(), 16).unwrap());
+            out.push(
+                u8::from_str_radix(std::str::from_utf8(&b[i + 1..i + 3]).unwrap(), 16).unwrap(),
+            );
             i += 3;
         } else {
             out.push(if b[i] == b'+' { b' ' } else { b[i] });
@@ -304,7 +348,10 @@ fn files(dir: &str) -> Value {
     for e in std::fs::read_dir(&root).unwrap() {
         let p = e.unwrap().path();
         if p.extension().is_some_and(|x| x == "yaml") {
-            out.insert(p.file_name().unwrap().to_string_lossy().into_owned(), std::fs::read_to_string(&p).unwrap().into());
+            out.insert(
+                p.file_name().unwrap().to_string_lossy().into_owned(),
+                std::fs::read_to_string(&p).unwrap().into(),
+            );
         }
     }
     Value::Object(out)
@@ -312,22 +359,46 @@ fn files(dir: &str) -> Value {
 
 /// A platform administrator's key and the server.
 fn start(dir: &Path, db: &str, env: &[(&str, &str)]) -> (Server, String) {
-    let out = command(dir, db, &["admin", "create", "--tenant", "ops", "--user", "root"]).output().unwrap();
+    let out = command(
+        dir,
+        db,
+        &["admin", "create", "--tenant", "ops", "--user", "root"],
+    )
+    .output()
+    .unwrap();
     assert!(out.status.success(), "{out:?}");
     let root = String::from_utf8_lossy(&out.stdout).trim().to_owned();
     (serve_with(dir, db, env), root)
 }
 
 fn tenant(s: &Server, root: &str, id: &str) -> String {
-    let (st, made) = call(s, root, "POST", "/api/v1/tenants", Some(&json!({"id": id, "admin": "boss"})));
+    let (st, made) = call(
+        s,
+        root,
+        "POST",
+        "/api/v1/tenants",
+        Some(&json!({"id": id, "admin": "boss"})),
+    );
     assert_eq!(st, 201, "{made}");
     made["admin_key"]["token"].as_str().unwrap().to_owned()
 }
 
 fn key_for(s: &Server, admin: &str, user: &str, role: &str) -> String {
-    let (st, b) = call(s, admin, "POST", "/api/v1/users", Some(&json!({"id": user, "role": role})));
+    let (st, b) = call(
+        s,
+        admin,
+        "POST",
+        "/api/v1/users",
+        Some(&json!({"id": user, "role": role})),
+    );
     assert_eq!(st, 201, "{b}");
-    let (st, b) = call(s, admin, "POST", "/api/v1/keys", Some(&json!({"name": user, "user": user})));
+    let (st, b) = call(
+        s,
+        admin,
+        "POST",
+        "/api/v1/keys",
+        Some(&json!({"name": user, "user": user})),
+    );
     assert_eq!(st, 201, "{b}");
     b["token"].as_str().unwrap().to_owned()
 }
@@ -342,7 +413,10 @@ fn finished(s: &Server, key: &str, id: &str) -> Value {
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         let (_, b) = call(s, key, "GET", &format!("/api/v1/runs/{id}"), None);
-        if ["succeeded", "failed", "cancelled"].iter().any(|x| b["state"] == *x) {
+        if ["succeeded", "failed", "cancelled"]
+            .iter()
+            .any(|x| b["state"] == *x)
+        {
             return b;
         }
         assert!(Instant::now() < deadline, "run {id} did not finish: {b}");
@@ -353,7 +427,11 @@ fn finished(s: &Server, key: &str, id: &str) -> Value {
 async fn sign_in_with_key(p: &mut Page, base: &str, key: &str) {
     p.goto(&format!("{base}/login")).await;
     p.eval(&format!("document.getElementById('key').value = {}; document.querySelector('form[action=\"/login\"]').submit(); true", json!(key))).await;
-    p.wait("location.pathname === '/' && document.querySelector('table.runs, .empty')", 20).await;
+    p.wait(
+        "location.pathname === '/' && document.querySelector('table.runs, .empty')",
+        20,
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -379,12 +457,22 @@ async fn the_dashboard_in_a_browser() {
     let globex = tenant(&s, &root, "globex");
     let viewer = key_for(&s, &acme, "vic", "viewer");
     for (name, dir) in [("qs", "quickstart"), ("desk", "support-desk")] {
-        let (st, b) = call(&s, &acme, "POST", "/api/v1/suites", Some(&json!({"name": name, "files": files(dir)})));
+        let (st, b) = call(
+            &s,
+            &acme,
+            "POST",
+            "/api/v1/suites",
+            Some(&json!({"name": name, "files": files(dir)})),
+        );
         assert_eq!(st, 201, "{b}");
     }
     let first = run(&s, &acme, json!({"suite": "desk", "run": "routing"}));
     finished(&s, &acme, &first);
-    let second = run(&s, &acme, json!({"suite": "desk", "run": "routing", "chaos": "slow-network"}));
+    let second = run(
+        &s,
+        &acme,
+        json!({"suite": "desk", "run": "routing", "chaos": "slow-network"}),
+    );
     finished(&s, &acme, &second);
 
     let browser = Browser::launch();
@@ -394,15 +482,31 @@ async fn the_dashboard_in_a_browser() {
     p.goto(&format!("{base}/")).await;
     p.wait("location.pathname === '/login'", 10).await;
     p.shot("login").await;
-    p.eval("document.querySelector('a[href^=\"/auth/sso\"]').click(); true").await;
-    p.wait("location.pathname === '/' && document.querySelector('table.runs')", 20).await;
+    p.eval("document.querySelector('a[href^=\"/auth/sso\"]').click(); true")
+        .await;
+    p.wait(
+        "location.pathname === '/' && document.querySelector('table.runs')",
+        20,
+    )
+    .await;
     let header = p.eval("document.querySelector('.who').innerText").await;
-    assert!(header.as_str().unwrap().contains("ada") && header.as_str().unwrap().contains("developer"), "{header}");
-    assert_eq!(p.eval("document.cookie.includes('gauntlet_session')").await, false, "the session cookie is HttpOnly");
+    assert!(
+        header.as_str().unwrap().contains("ada") && header.as_str().unwrap().contains("developer"),
+        "{header}"
+    );
+    assert_eq!(
+        p.eval("document.cookie.includes('gauntlet_session')").await,
+        false,
+        "the session cookie is HttpOnly"
+    );
     p.shot("runs").await;
 
     // A run watched live: the progress moves, then the page shows the result.
-    let live = run(&s, &acme, json!({"suite": "qs", "run": "basics", "repeat": 40, "concurrency": 1}));
+    let live = run(
+        &s,
+        &acme,
+        json!({"suite": "qs", "run": "basics", "repeat": 40, "concurrency": 1}),
+    );
     p.goto(&format!("{base}/runs/{live}")).await;
     let opened = Instant::now();
     let state = p
@@ -410,46 +514,123 @@ async fn the_dashboard_in_a_browser() {
         .await;
     p.shot("run-live").await;
     p.wait("document.querySelector('[data-cell=status] .badge') && ['passed', 'failed'].includes(document.querySelector('[data-cell=status] .badge').textContent)", 120).await;
-    assert_eq!(state, "live", "the run finished before the page saw it move ({:?})", opened.elapsed());
+    assert_eq!(
+        state,
+        "live",
+        "the run finished before the page saw it move ({:?})",
+        opened.elapsed()
+    );
     let text = p.text().await;
-    assert!(text.contains("Latency p50") && text.contains("Tokens and cost by agent and model"), "{text}");
+    assert!(
+        text.contains("Latency p50") && text.contains("Tokens and cost by agent and model"),
+        "{text}"
+    );
     p.shot("run").await;
 
     // A graph case: nodes with their states, the edge taken, the waterfall drawn from its rows.
     p.goto(&format!("{base}/runs/{second}/cases/0")).await;
-    assert!(p.eval("document.querySelectorAll('svg.graph .node.ran').length").await.as_u64().unwrap() >= 2);
-    assert!(p.eval("document.querySelectorAll('svg.graph .edge.taken').length").await.as_u64().unwrap() >= 1);
-    assert!(p.eval("document.querySelectorAll('svg.graph .node.skipped').length").await.as_u64().unwrap() >= 1);
-    p.wait("Number(document.querySelector('[data-waterfall]').dataset.drawn) > 3", 10).await;
-    assert!(p.eval("document.querySelectorAll('.wf-row .seg.fault').length").await.as_u64().unwrap() >= 1, "chaos faults show on the waterfall");
+    assert!(
+        p.eval("document.querySelectorAll('svg.graph .node.ran').length")
+            .await
+            .as_u64()
+            .unwrap()
+            >= 2
+    );
+    assert!(
+        p.eval("document.querySelectorAll('svg.graph .edge.taken').length")
+            .await
+            .as_u64()
+            .unwrap()
+            >= 1
+    );
+    assert!(
+        p.eval("document.querySelectorAll('svg.graph .node.skipped').length")
+            .await
+            .as_u64()
+            .unwrap()
+            >= 1
+    );
+    p.wait(
+        "Number(document.querySelector('[data-waterfall]').dataset.drawn) > 3",
+        10,
+    )
+    .await;
+    assert!(
+        p.eval("document.querySelectorAll('.wf-row .seg.fault').length")
+            .await
+            .as_u64()
+            .unwrap()
+            >= 1,
+        "chaos faults show on the waterfall"
+    );
     // A row of the waterfall opens its step.
-    p.eval("document.querySelectorAll('.wf-row.d0')[1].click(); true").await;
-    p.wait("document.querySelectorAll('details.step[open]').length >= 1", 5).await;
+    p.eval("document.querySelectorAll('.wf-row.d0')[1].click(); true")
+        .await;
+    p.wait(
+        "document.querySelectorAll('details.step[open]').length >= 1",
+        5,
+    )
+    .await;
     p.shot("case-graph").await;
 
     // Comparison with the previous run: what changed, newly failing first.
     p.goto(&format!("{base}/runs/{second}")).await;
-    p.eval("document.querySelector('form[action=\"/compare\"]').submit(); true").await;
-    p.wait("location.pathname === '/compare' && document.querySelector('.sides')", 20).await;
+    p.eval("document.querySelector('form[action=\"/compare\"]').submit(); true")
+        .await;
+    p.wait(
+        "location.pathname === '/compare' && document.querySelector('.sides')",
+        20,
+    )
+    .await;
     let text = p.text().await;
-    assert!(text.contains("Newly failing") && text.contains("Configuration"), "{text}");
-    assert!(text.contains("chaos"), "the configuration change is named: {text}");
+    assert!(
+        text.contains("Newly failing") && text.contains("Configuration"),
+        "{text}"
+    );
+    assert!(
+        text.contains("chaos"),
+        "the configuration change is named: {text}"
+    );
     p.shot("compare").await;
 
     // The assertion explorer, filtered.
-    p.goto(&format!("{base}/runs/{second}/assertions?failed=1")).await;
-    assert!(p.eval("document.querySelectorAll('table.assertions tbody tr').length").await.as_u64().unwrap() >= 1);
+    p.goto(&format!("{base}/runs/{second}/assertions?failed=1"))
+        .await;
+    assert!(
+        p.eval("document.querySelectorAll('table.assertions tbody tr').length")
+            .await
+            .as_u64()
+            .unwrap()
+            >= 1
+    );
     p.shot("assertions").await;
 
     // Dark, narrow, keyboard: the first Tab reaches the skip link, which is visible.
-    p.send("Emulation.setEmulatedMedia", json!({"features": [{"name": "prefers-color-scheme", "value": "dark"}]})).await;
-    p.send("Emulation.setDeviceMetricsOverride", json!({"width": 420, "height": 900, "deviceScaleFactor": 1, "mobile": true})).await;
+    p.send(
+        "Emulation.setEmulatedMedia",
+        json!({"features": [{"name": "prefers-color-scheme", "value": "dark"}]}),
+    )
+    .await;
+    p.send(
+        "Emulation.setDeviceMetricsOverride",
+        json!({"width": 420, "height": 900, "deviceScaleFactor": 1, "mobile": true}),
+    )
+    .await;
     p.goto(&format!("{base}/runs/{second}")).await;
-    let bg = p.eval("getComputedStyle(document.body).backgroundColor").await;
+    let bg = p
+        .eval("getComputedStyle(document.body).backgroundColor")
+        .await;
     assert_eq!(bg, "rgb(14, 17, 22)", "dark mode");
-    assert!(p.eval("document.documentElement.scrollWidth <= 440").await == true, "no sideways scrolling in a narrow window");
+    assert!(
+        p.eval("document.documentElement.scrollWidth <= 440").await == true,
+        "no sideways scrolling in a narrow window"
+    );
     for key in ["keyDown", "keyUp"] {
-        p.send("Input.dispatchKeyEvent", json!({"type": key, "key": "Tab", "code": "Tab", "windowsVirtualKeyCode": 9})).await;
+        p.send(
+            "Input.dispatchKeyEvent",
+            json!({"type": key, "key": "Tab", "code": "Tab", "windowsVirtualKeyCode": 9}),
+        )
+        .await;
     }
     assert_eq!(p.eval("document.activeElement.className").await, "skip");
     p.shot("run-dark-narrow").await;
@@ -460,7 +641,10 @@ async fn the_dashboard_in_a_browser() {
     sign_in_with_key(&mut v, &base, &viewer).await;
     v.goto(&format!("{base}/runs/{second}")).await;
     let text = v.text().await;
-    assert!(!text.contains("Re-run") && !text.contains("Replay") && !text.contains("Delete"), "{text}");
+    assert!(
+        !text.contains("Re-run") && !text.contains("Replay") && !text.contains("Delete"),
+        "{text}"
+    );
     let status = v
         .eval(&format!("fetch('/runs/{second}/rerun', {{method: 'POST', headers: {{'Content-Type': 'application/x-www-form-urlencoded'}}, body: 'csrf=' + encodeURIComponent(document.querySelector('input[name=csrf]').value)}}).then(r => r.status)"))
         .await;
@@ -472,7 +656,10 @@ async fn the_dashboard_in_a_browser() {
     let mut g = third.page().await;
     sign_in_with_key(&mut g, &base, &globex).await;
     let text = g.text().await;
-    assert!(!text.contains(&first[first.len() - 10..]) && !text.contains(&second[second.len() - 10..]), "{text}");
+    assert!(
+        !text.contains(&first[first.len() - 10..]) && !text.contains(&second[second.len() - 10..]),
+        "{text}"
+    );
     g.goto(&format!("{base}/runs/{second}")).await;
     assert!(g.text().await.contains("there is no run"));
     g.goto(&format!("{base}/runs/{second}/cases/0")).await;

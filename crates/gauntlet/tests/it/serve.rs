@@ -28,7 +28,10 @@ impl Drop for Server {
 }
 
 pub(crate) fn command(dir: &Path, db: &str, args: &[&str]) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_gauntlet"));
+    // `.ci/run` runs the browser tests against the release binary too.
+    let bin = std::env::var("GAUNTLET_TEST_BIN")
+        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_gauntlet").to_owned());
+    let mut c = Command::new(bin);
     c.args(args)
         .current_dir(dir)
         .env("GAUNTLET_DATABASE_URL", db)
