@@ -20,6 +20,8 @@ fn every_report_format_of_a_seeded_run() {
     assert_eq!(r.status.code(), Some(0));
     let id = run_id(&r);
     insta::assert_snapshot!("terminal_summary", mask(&stdout(&r)));
+    let when = regex::Regex::new(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} UTC").unwrap();
+    let took = regex::Regex::new(r"<dt>Duration</dt><dd>[^<]*</dd>").unwrap();
     for format in ["markdown", "junit", "csv", "json", "html"] {
         let out = gauntlet(dir.path(), &["report", &id, "--format", format]);
         assert_eq!(out.status.code(), Some(0));
