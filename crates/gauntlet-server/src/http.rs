@@ -8,6 +8,7 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
+use axum::routing::MethodRouter;
 use gauntlet_audit::Decision;
 
 use crate::audit::action;
@@ -17,28 +18,88 @@ use crate::rbac::{self, Grants};
 use crate::routes::{self, Access};
 use crate::{AppState, blocking, now_ms};
 
-/// The access of every (method, path template), from the route table.
+/// The access of every (method, path template), from a table of routes or pages.
 #[derive(Clone)]
-struct AccessMap(Arc<HashMap<(Method, &'static str), Access>>);
+pub(crate) struct AccessMap(Arc<HashMap<(Method, &'static str), Access>>);
 
-pub fn router(state: AppState) -> axum::Router {
-    let table = routes::table();
-    let access: HashMap<(Method, &'static str), Access> = table
-        .iter()
-        .map(|r| ((r.method.clone(), r.path), r.access))
-        .collect();
-    let mut by_path: Vec<(&'static str, axum::routing::MethodRouter<AppState>)> = Vec::new();
-    for r in table {
-        match by_path.iter_mut().find(|(p, _)| *p == r.path) {
-            Some((_, mr)) => *mr = std::mem::take(mr).merge(r.handler),
-            None => by_path.push((r.path, r.handler)),
+impl AccessMap {
+    /// The access a (method, path template) needs; `None` if the table does not list it.
+    pub(crate) fn need(&self, method: &Method, path: &str) -> Option<Access> {
+        self.0
+            .iter()
+            .find(|((m, p), _)| m == method && *p == path)
+            .map(|(_, a)| *a)
+    }
+}
+
+/// A router from (method, path, access, handler) entries, and the access map its guard
+/// checks: the API's route table and the dashboard's pages are both built here.
+pub(crate) fn table_router(
+    entries: impl IntoIterator<Item = (Method, &'static str, Access, MethodRouter<AppState>)>,
+) -> (axum::Router<AppState>, AccessMap) {
+    let mut access = HashMap::new();
+    let mut by_path: Vec<(&'static str, MethodRouter<AppState>)> = Vec::new();
+    for (method, path, need, handler) in entries {
+        access.insert((method, path), need);
+        match by_path.iter_mut().find(|(p, _)| *p == path) {
+            Some((_, mr)) => *mr = std::mem::take(mr).merge(handler),
+            None => by_path.push((path, handler)),
         }
     }
     let mut router = axum::Router::new();
     for (path, mr) in by_path {
         router = router.route(path, mr);
     }
-    let access = AccessMap(Arc::new(access));
+    (router, AccessMap(Arc::new(access)))
+}
+
+/// Whether the principal holds what `need` asks; if not, the denial is audited and the answer
+/// says which permission was missing.
+pub(crate) fn permitted(
+    state: &AppState,
+    principal: &Principal,
+    need: Access,
+    method: &Method,
+    path: &str,
+    request_id: &str,
+) -> Result<(), ApiError> {
+    let allowed = match need {
+        Access::Public | Access::Authenticated => true,
+        Access::Platform => principal.platform_admin,
+        Access::Perm(p) => principal.grants.allows(p),
+    };
+    if allowed {
+        return Ok(());
+    }
+    let needed = match need {
+        Access::Perm(p) => p.to_string(),
+        _ => "platform administration".to_owned(),
+    };
+    state.audit.send(
+        state
+            .audit
+            .by(
+                principal,
+                action::AUTHZ_DENY,
+                format!("{method} {path}"),
+                request_id,
+            )
+            .decision(Decision::Deny)
+            .reason(format!("role `{}` lacks {needed}", principal.role)),
+    );
+    Err(ApiError::new(
+        Code::Forbidden,
+        format!("your role `{}` does not grant {needed}", principal.role),
+    )
+    .details(serde_json::json!({ "required": needed })))
+}
+
+pub fn router(state: AppState) -> axum::Router {
+    let (router, access) = table_router(
+        routes::table()
+            .into_iter()
+            .map(|r| (r.method, r.path, r.access, r.handler)),
+    );
     router
         // Layers run bottom-up: the last added sees the request first.
         .layer(middleware::from_fn_with_state(
@@ -222,12 +283,7 @@ async fn authorize(
     else {
         return next.run(req).await;
     };
-    let key = access
-        .0
-        .keys()
-        .find(|(m, p)| m == req.method() && *p == path)
-        .cloned();
-    let Some(need) = key.and_then(|k| access.0.get(&k).copied()) else {
+    let Some(need) = access.need(req.method(), &path) else {
         // The path exists but not with this method (or the route bypassed the table).
         let methods = access
             .0
@@ -278,34 +334,8 @@ async fn authorize(
         .retry_after(wait)
         .into_response();
     }
-    let allowed = match need {
-        Access::Public | Access::Authenticated => true,
-        Access::Platform => principal.platform_admin,
-        Access::Perm(p) => principal.grants.allows(p),
-    };
-    if !allowed {
-        let needed = match need {
-            Access::Perm(p) => p.to_string(),
-            _ => "platform administration".to_owned(),
-        };
-        state.audit.send(
-            state
-                .audit
-                .by(
-                    &principal,
-                    action::AUTHZ_DENY,
-                    format!("{} {path}", req.method()),
-                    &request_id,
-                )
-                .decision(Decision::Deny)
-                .reason(format!("role `{}` lacks {needed}", principal.role)),
-        );
-        return ApiError::new(
-            Code::Forbidden,
-            format!("your role `{}` does not grant {needed}", principal.role),
-        )
-        .details(serde_json::json!({ "required": needed }))
-        .into_response();
+    if let Err(e) = permitted(&state, &principal, need, req.method(), &path, &request_id) {
+        return e.into_response();
     }
     req.extensions_mut().insert(principal);
     next.run(req).await

@@ -329,10 +329,12 @@ fn main() {
         let first = ids.first().unwrap_or(&big).as_str().to_owned();
         let mid = ids[ids.len() / 2].as_str().to_owned();
         let per = cases / runs;
+        // The cursor after the first page (50 runs), or after the middle run of fewer.
+        let cut = if runs > 50 { runs - 50 } else { runs / 2 };
         let after = format!(
             "{}|{}",
-            gauntlet_core::time::rfc3339(1_700_000_000_000 + (runs - 50) * 60_000),
-            ids[(runs - 50) as usize]
+            gauntlet_core::time::rfc3339(1_700_000_000_000 + cut * 60_000),
+            ids[cut as usize]
         );
         let pages: Vec<(&str, String)> = vec![
             ("run list", "/".into()),

@@ -14,7 +14,6 @@
 mod pages;
 pub mod sign_in;
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::extract::{MatchedPath, Request, State};
@@ -190,31 +189,14 @@ pub fn pages() -> Vec<Page> {
     ]
 }
 
-#[derive(Clone)]
-struct AccessMap(Arc<HashMap<(Method, &'static str), Access>>);
-
 /// The dashboard's router, to be merged with the API's.
 pub fn router(state: AppState) -> axum::Router<AppState> {
-    let table = pages();
-    let access: HashMap<(Method, &'static str), Access> = table
-        .iter()
-        .map(|p| ((p.method.clone(), p.path), p.access))
-        .collect();
-    let mut by_path: Vec<(&'static str, MethodRouter<AppState>)> = Vec::new();
-    for p in table {
-        match by_path.iter_mut().find(|(path, _)| *path == p.path) {
-            Some((_, mr)) => *mr = std::mem::take(mr).merge(p.handler),
-            None => by_path.push((p.path, p.handler)),
-        }
-    }
-    let mut router = axum::Router::new();
-    for (path, mr) in by_path {
-        router = router.route(path, mr);
-    }
-    router.layer(middleware::from_fn_with_state(
-        (state, AccessMap(Arc::new(access))),
-        guard,
-    ))
+    let (router, access) = crate::http::table_router(
+        pages()
+            .into_iter()
+            .map(|p| (p.method, p.path, p.access, p.handler)),
+    );
+    router.layer(middleware::from_fn_with_state((state, access), guard))
 }
 
 /// What the pages know of the caller besides the principal.
@@ -351,7 +333,7 @@ const MAX_FORM: usize = 64 << 10;
 
 /// Authentication by session cookie, CSRF on every POST, and the page's permission.
 async fn guard(
-    State((state, access)): State<(AppState, AccessMap)>,
+    State((state, access)): State<(AppState, crate::http::AccessMap)>,
     req: Request,
     next: Next,
 ) -> Response {
@@ -362,12 +344,7 @@ async fn guard(
     else {
         return next.run(req).await;
     };
-    let Some(need) = access
-        .0
-        .iter()
-        .find(|((m, p), _)| m == req.method() && *p == path)
-        .map(|(_, a)| *a)
-    else {
+    let Some(need) = access.need(req.method(), &path) else {
         return PageError::from(ApiError::new(
             Code::MethodNotAllowed,
             "this page does not take that method",
@@ -446,35 +423,13 @@ async fn guard(
         }
         req = Request::from_parts(parts, axum::body::Body::from(bytes));
     }
-    let allowed = match need {
-        Access::Public | Access::Authenticated => true,
-        Access::Platform => principal.platform_admin,
-        Access::Perm(p) => principal.grants.allows(p),
-    };
-    if !allowed {
-        let needed = match need {
-            Access::Perm(p) => p.to_string(),
-            _ => "platform administration".to_owned(),
-        };
-        let rid = req
-            .extensions()
-            .get::<RequestId>()
-            .map(|r| r.0.clone())
-            .unwrap_or_default();
-        state.audit.send(
-            state
-                .audit
-                .by(
-                    &principal,
-                    crate::audit::action::AUTHZ_DENY,
-                    format!("{} {path}", req.method()),
-                    &rid,
-                )
-                .decision(gauntlet_audit::Decision::Deny)
-                .reason(format!("role `{}` lacks {needed}", principal.role)),
-        );
-        let message = format!("your role `{}` does not grant {needed}", principal.role);
-        return PageError(ApiError::new(Code::Forbidden, message), Some(principal)).into_response();
+    let rid = req
+        .extensions()
+        .get::<RequestId>()
+        .map(|r| r.0.clone())
+        .unwrap_or_default();
+    if let Err(e) = crate::http::permitted(&state, &principal, need, req.method(), &path, &rid) {
+        return PageError(e, Some(principal)).into_response();
     }
     req.extensions_mut().insert(principal);
     req.extensions_mut().insert(visitor);
