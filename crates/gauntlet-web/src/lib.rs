@@ -142,7 +142,9 @@ pub fn layout_open(chrome: &Chrome, nav: Nav, title: &str) -> String {
         format!(r#"<a href="{href}"{current}>{label}</a>"#)
     };
     let nav_html = match chrome.mode {
+        // Nothing to navigate to before signing in.
         Mode::Standalone => String::new(),
+        Mode::Server if chrome.user.is_none() => String::new(),
         _ => {
             let mut links = vec![
                 link(Nav::Runs, "/", "Runs"),

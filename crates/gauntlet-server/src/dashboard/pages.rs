@@ -266,6 +266,18 @@ pub async fn run(
         Ok((stats, counts, snapshot, cases, others))
     })
     .await?;
+    // A run still going has its totals written at the end: show the cases recorded so far.
+    let mut record = record;
+    if record.finished_at.is_none() {
+        let n = |s: CaseStatus| counts.iter().find(|(c, _)| *c == s).map_or(0, |(_, n)| *n);
+        let t = &mut record.totals;
+        (t.passed, t.failed, t.errored) = (
+            n(CaseStatus::Passed),
+            n(CaseStatus::Failed),
+            n(CaseStatus::Error),
+        );
+        t.cases = t.passed + t.failed + t.errored;
+    }
     let state = job.as_ref().map(|j| j.state.as_str());
     let view = gauntlet_web::pages::run::View {
         run: &record,

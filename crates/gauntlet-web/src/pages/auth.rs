@@ -17,7 +17,7 @@ pub fn login(chrome: &Chrome, error: Option<&str>, sso: bool, next: &str) -> Str
         String::new()
     };
     let body = format!(
-        r#"<div class="login"><h1>Sign in to Gauntlet</h1>{error}{sso}<form method="post" action="/login"><input type="hidden" name="next" value="{next}"><label for="key">API key</label><input id="key" name="key" type="password" autocomplete="off" required placeholder="gk_…"><p class="sub">A key from <code>gauntlet admin create</code> or <code>POST /api/v1/keys</code>. The dashboard keeps a session cookie, not the key.</p><button type="submit" class="primary">Sign in</button></form></div>"#,
+        r#"<div class="login"><h1>Sign in to Gauntlet</h1>{error}{sso}<form method="post" action="/login"><input type="hidden" name="next" value="{next}"><label for="key">API key</label><input id="key" name="key" type="password" autocomplete="off" required placeholder="gnt_…"><p class="sub">A key from <code>gauntlet admin create</code> or <code>POST /api/v1/keys</code>. The dashboard keeps a session cookie, not the key.</p><button type="submit" class="primary">Sign in</button></form></div>"#,
         next = esc(next),
     );
     layout(chrome, Nav::None, "Sign in", &body)

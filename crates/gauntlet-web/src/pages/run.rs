@@ -60,7 +60,7 @@ pub fn summary(run: &RunRecord, stats: Option<&RunStats>, snapshot: &Value) -> S
             count(t.tokens_input),
             count(t.tokens_output)
         ),
-        "",
+        "wide",
     ));
     if let Some(s) = stats {
         let l = &s.latency_ms;
