@@ -10,6 +10,7 @@ pub mod chaos;
 pub mod evaluators;
 pub mod expr;
 pub mod files;
+pub mod gateway;
 pub mod hash;
 pub mod ids;
 pub mod model;

@@ -40,6 +40,9 @@ pub struct Project {
     /// The project-wide retention policy; suites may override it.
     #[serde(skip)]
     pub retention: RetentionPolicy,
+    /// The `gateway` block: what `gauntlet gateway` enforces.
+    #[serde(skip)]
+    pub gateway: Option<crate::gateway::Gateway>,
 }
 
 impl Project {

@@ -6,7 +6,7 @@
 //! request's model and messages. Scripted errors (`error: {kind: rate_limit, ...}`) come back
 //! as the vendor's HTTP status, headers and error body.
 
-mod wire;
+pub mod wire;
 
 use std::sync::Arc;
 

@@ -545,7 +545,7 @@ pub(crate) fn timeout(def: &ProviderDef) -> Duration {
 }
 
 /// Joins a base URL and a path with exactly one `/`.
-pub(crate) fn join(base: &str, path: &str) -> String {
+pub fn join(base: &str, path: &str) -> String {
     format!(
         "{}/{}",
         base.trim_end_matches('/'),
@@ -563,7 +563,7 @@ pub(crate) fn parse_arguments(text: &str) -> Value {
 }
 
 /// Adds the provider's own `headers` (values may be secrets).
-pub(crate) fn with_headers(
+pub fn with_headers(
     mut request: reqwest::RequestBuilder,
     def: &ProviderDef,
 ) -> reqwest::RequestBuilder {

@@ -42,6 +42,7 @@ pub fn is_credential(pointer: &str) -> bool {
     matches!(
         parts.as_slice(),
         ["", "providers", _, "api_key"]
+            | ["", "gateway", "keys", _, "secret"]
             | ["", "providers" | "mcp_servers", _, "headers" | "env", _]
     )
 }

@@ -96,6 +96,8 @@ pub struct Loaded {
     pub diagnostics: Vec<Diagnostic>,
     /// The top-level `retention` block: its file, pointer and value.
     pub retention: Option<(Arc<Source>, String, Value)>,
+    /// The top-level `gateway` block: its file, pointer and value.
+    pub gateway: Option<(Arc<Source>, String, Value)>,
     /// Where the files came from, and the loader's capabilities (validation reads facts and
     /// policies through it, and checks programs and addresses against it).
     pub origin: Origin,
@@ -327,18 +329,24 @@ fn load_file(
                     );
                 }
             }
-            "retention" => {
-                if let Some((first, _, _)) = &loaded.retention {
+            "retention" | "gateway" => {
+                let slot = if key == "retention" {
+                    &mut loaded.retention
+                } else {
+                    &mut loaded.gateway
+                };
+                if let Some((first, _, _)) = slot {
+                    let first = first.path.display().to_string();
                     loaded.diagnostics.push(
                         Diagnostic::error(
                             file,
                             source.spans().locate_key(&ptr),
-                            "`retention` is defined twice",
+                            format!("`{key}` is defined twice"),
                         )
-                        .with_hint(format!("it is already set in {}", first.path.display())),
+                        .with_hint(format!("it is already set in {first}")),
                     );
                 } else {
-                    loaded.retention = Some((Arc::clone(&source), ptr, section_value));
+                    *slot = Some((Arc::clone(&source), ptr, section_value));
                 }
             }
             "include" => {
@@ -462,7 +470,7 @@ fn load_file(
             }
             other => {
                 let mut candidates: Vec<&str> = SECTIONS.to_vec();
-                candidates.extend(["version", "include", "retention"]);
+                candidates.extend(["version", "include", "retention", "gateway"]);
                 loaded.diagnostics.push(
                     Diagnostic::error(
                         file,
@@ -472,7 +480,7 @@ fn load_file(
                     .with_hint(
                         did_you_mean(other, candidates.iter().copied()).unwrap_or_else(|| {
                             format!(
-                                "top-level keys are: version, include, retention, {}",
+                                "top-level keys are: version, include, retention, gateway, {}",
                                 SECTIONS.join(", ")
                             )
                         }),

@@ -10,7 +10,9 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::Value;
 
+pub mod gateway;
 mod providers;
+pub use gateway::Gateway;
 pub use providers::{CircuitBreaker, McpServer, Price, Provider, ProviderType};
 
 /// A Gauntlet specification file. A project is one file or a directory of them.
@@ -42,6 +44,9 @@ pub struct File {
     /// The default retention policy of every suite (the tenant's policy).
     #[serde(default)]
     pub retention: Option<Retention>,
+    /// What `gauntlet gateway` enforces: routes, keys, budgets, limits, guardrails.
+    #[serde(default)]
+    pub gateway: Option<Gateway>,
 }
 
 /// How long stored results are kept; `gauntlet retention apply` enforces it.

@@ -11,6 +11,7 @@
 pub mod accounts;
 pub mod db;
 pub mod explore;
+pub mod gateway;
 pub mod queue;
 pub mod schema;
 mod store;

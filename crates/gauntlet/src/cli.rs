@@ -55,6 +55,10 @@ pub enum Command {
     Retention(RetentionCommand),
     /// Serve the project's mock agents as an OpenAI- and Anthropic-compatible HTTP API
     MockServer(MockServerArgs),
+    /// The governance gateway: an OpenAI- and Anthropic-compatible proxy that enforces the
+    /// project's `gateway` block (keys, budgets, rate limits, guardrails, kill switches)
+    #[command(subcommand)]
+    Gateway(GatewayCommand),
     /// MCP servers of the project
     #[command(subcommand)]
     Mcp(McpCommand),
@@ -215,6 +219,65 @@ pub struct MockServerArgs {
     /// Seed of the mock's random choices (each request derives its own from it)
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+}
+
+#[derive(Subcommand)]
+pub enum GatewayCommand {
+    /// Serve the proxy (/v1/chat/completions, /v1/messages, /v1/models) and its
+    /// administration (/gateway/v1/…), /metrics and /healthz
+    Serve(GatewayServeArgs),
+    /// Create a gateway key in the database, bound to a tenant and an agent; prints it once
+    Key(GatewayKeyArgs),
+    /// Stop all traffic of every gateway on the database (the global kill switch)
+    Kill(GatewaySwitchArgs),
+    /// Lift the global kill switch
+    Resume(GatewaySwitchArgs),
+}
+
+#[derive(Args)]
+pub struct GatewayServeArgs {
+    /// The project whose `providers` and `gateway` block the gateway serves
+    #[arg(default_value = ".")]
+    pub path: PathBuf,
+    /// Address to listen on (port 0 picks a free one and prints it)
+    #[arg(long, default_value = "127.0.0.1:8790")]
+    pub listen: String,
+    /// A database shared with other gateway instances (a postgres:// URL or a SQLite path):
+    /// budgets, rate windows, kill switches and keys are then counted and read there. Without
+    /// it, counters are kept in memory and written to the local store once a second
+    #[arg(long = "database-url", env = "GAUNTLET_GATEWAY_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// Without --database-url: the local store for usage, counters and the audit log
+    /// [default: .gauntlet/gauntlet.db beside the project]
+    #[arg(long, env = "GAUNTLET_DATABASE_URL")]
+    pub store: Option<String>,
+    /// The Ed25519 key (PKCS#8 PEM) that signs audit tree heads [default: ~/.config/gauntlet/audit-ed25519.pem]
+    #[arg(long, env = "GAUNTLET_AUDIT_KEY")]
+    pub audit_key: Option<PathBuf>,
+}
+
+#[derive(Args)]
+pub struct GatewayKeyArgs {
+    #[arg(long = "database-url", env = "GAUNTLET_GATEWAY_DATABASE_URL")]
+    pub database_url: String,
+    #[arg(long)]
+    pub tenant: String,
+    #[arg(long)]
+    pub agent: String,
+    /// The key may flip its tenant's switches, manage its agents and read invoices
+    #[arg(long)]
+    pub admin: bool,
+}
+
+#[derive(Args)]
+pub struct GatewaySwitchArgs {
+    #[arg(long = "database-url", env = "GAUNTLET_GATEWAY_DATABASE_URL")]
+    pub database_url: String,
+    /// The global switch (every tenant); required, so that it is never flipped by accident
+    #[arg(long, required = true)]
+    pub global: bool,
+    #[arg(long, default_value = "stopped by the operator")]
+    pub reason: String,
 }
 
 #[derive(Subcommand)]

@@ -6,6 +6,7 @@ mod cassettes;
 mod cli;
 mod contract;
 mod external;
+mod gateway;
 mod history;
 mod init;
 mod output;
@@ -69,6 +70,7 @@ fn main() -> ExitCode {
         cli::Command::Contract(cli::ContractCommand::Check(a)) => contract::check(&a),
         cli::Command::Retention(cli::RetentionCommand::Apply(a)) => retention::apply(&a),
         cli::Command::MockServer(a) => external::mock_server(&a),
+        cli::Command::Gateway(c) => gateway::run(&c),
         cli::Command::Serve(a) => server::serve(&a),
         cli::Command::View(a) => server::view(&a),
         cli::Command::Migrate(a) => server::migrate(&a),

@@ -10,6 +10,7 @@ mod chaos;
 mod de;
 mod definitions;
 mod evaluators;
+mod gateway;
 mod graphs;
 pub mod providers;
 mod suites;
@@ -316,6 +317,15 @@ pub fn validate(loaded: &Loaded) -> Validated {
     if let Some((source, pointer, value)) = &loaded.retention {
         match cx.de::<raw::Retention>(source, pointer, value) {
             Some(r) => project.retention = retention(Some(r)),
+            None => complete = false,
+        }
+    }
+    if let Some((source, pointer, value)) = &loaded.gateway {
+        match cx
+            .de::<raw::Gateway>(source, pointer, value)
+            .and_then(|g| gateway::gateway(&mut cx, source, pointer, g, &project))
+        {
+            Some(g) => project.gateway = Some(g),
             None => complete = false,
         }
     }

@@ -354,7 +354,7 @@ fn http_url(cx: &mut Ctx, src: &Source, pointer: &str, url: &str) -> bool {
 
 /// A credential field: its masked reference comes from interpolation; a literal credential is
 /// reported.
-fn secret(cx: &mut Ctx, src: &Source, pointer: &str, value: String) -> Secret {
+pub(crate) fn secret(cx: &mut Ctx, src: &Source, pointer: &str, value: String) -> Secret {
     // Files without `${` are not interpolated: their credential fields are all literal.
     let reference = match src.credential(pointer) {
         Some(r) => r.clone(),

@@ -8,6 +8,7 @@ mod cli;
 mod diff;
 mod drift;
 mod evaluators;
+mod gateway;
 mod generate;
 mod mcp;
 mod providers;

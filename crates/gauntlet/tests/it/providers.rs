@@ -42,7 +42,7 @@ pub fn mock_server(project: &Path) -> MockServer {
 }
 
 /// The official Python clients, installed by `scripts/sdk-clients` when missing.
-fn sdk_clients() -> PathBuf {
+pub fn sdk_clients() -> PathBuf {
     let dir = crate::test_peer("sdk-clients");
     assert!(
         dir.join("openai").is_dir() && dir.join("anthropic").is_dir(),
