@@ -16,6 +16,8 @@ pub mod ledger;
 pub mod metrics;
 pub mod proxy;
 pub mod relay;
+pub mod translate;
+pub mod upstream;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

@@ -3,21 +3,19 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use axum::body::{Body, Bytes};
+use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use gauntlet_audit::{Decision, NewEvent};
-use gauntlet_core::gateway::{Mode, Route, Stage};
-use gauntlet_core::model::{Agent, ProviderKind, RetryPolicy};
+use gauntlet_core::gateway::Mode;
+use gauntlet_core::model::ProviderKind;
 use gauntlet_core::result::Tokens;
 use gauntlet_mock_server::{Dialect, wire};
-use gauntlet_providers::{CallContext, ChatRequest, ToolSpec};
 use gauntlet_store::gateway::{Hold, Usage};
-use rand::SeedableRng;
 use serde_json::{Value, json};
 
-use crate::guard::{self, Blocked, Hit, Vault};
+use crate::guard::{self, Hit, Vault};
 use crate::ledger::{self, Ask};
 use crate::{Caller, Gateway, now_ms};
 
@@ -175,6 +173,39 @@ impl Flight {
     }
 }
 
+impl Flight {
+    /// Finishes with a refusal or an upstream failure, answered in the caller's dialect.
+    pub async fn fail(
+        self,
+        status: StatusCode,
+        tokens: Tokens,
+        decision: &str,
+        kind: &str,
+        message: String,
+        retry_after_ms: Option<u64>,
+    ) -> Response {
+        let mut r = wire::error(self.dialect, status, kind, &message, retry_after_ms);
+        decorate(&mut r, &self.request_id, self.overhead_us);
+        self.finish(status.as_u16(), tokens, decision, Some(message))
+            .await;
+        r
+    }
+
+    /// Finishes with an answer the caller gets as it is.
+    pub async fn reply(self, mut r: Response, tokens: Tokens) -> Response {
+        decorate(&mut r, &self.request_id, self.overhead_us);
+        let status = r.status().as_u16();
+        let decision = if status < 400 {
+            "allow"
+        } else {
+            "error:upstream"
+        };
+        let reason = (status >= 400).then(|| format!("the provider answered {status}"));
+        self.finish(status, tokens, decision, reason).await;
+        r
+    }
+}
+
 /// Suspends an agent after an anomaly (when configured to), records it and alerts.
 pub async fn suspend(gw: &Arc<Gateway>, caller: &Caller, request_id: &str, why: &str) {
     let switch = gauntlet_store::gateway::Switch {
@@ -246,19 +277,18 @@ async fn refuse(
         overhead_us: started.elapsed().as_micros() as u64,
     };
     flight
-        .finish(
-            status.as_u16(),
+        .fail(
+            status,
             Tokens::default(),
             decision,
-            Some(message.to_owned()),
+            kind,
+            message.to_owned(),
+            retry_after_ms,
         )
-        .await;
-    let mut r = wire::error(dialect, status, kind, message, retry_after_ms);
-    decorate(&mut r, request_id, started.elapsed().as_micros() as u64);
-    r
+        .await
 }
 
-fn decorate(r: &mut Response, request_id: &str, overhead_us: u64) {
+pub(crate) fn decorate(r: &mut Response, request_id: &str, overhead_us: u64) {
     let h = r.headers_mut();
     if let Ok(v) = HeaderValue::from_str(request_id) {
         h.insert("x-request-id", v);
@@ -594,9 +624,9 @@ async fn handle(gw: Arc<Gateway>, dialect: Dialect, headers: HeaderMap, raw: Byt
         (Dialect::OpenAi, ProviderKind::Openai) | (Dialect::Anthropic, ProviderKind::Anthropic)
     );
     if passthrough {
-        forward(flight, &route, body, &headers, stream, cap).await
+        crate::upstream::forward(flight, &route, body, &headers, stream, cap).await
     } else {
-        translate(flight, &route, body, stream, cap).await
+        crate::translate::translate(flight, &route, body, stream, cap).await
     }
 }
 
@@ -608,461 +638,5 @@ fn tool_names(body: &Value) -> Vec<String> {
         .filter_map(|t| t.pointer("/function/name").or_else(|| t.get("name")))
         .filter_map(Value::as_str)
         .map(str::to_owned)
-        .collect()
-}
-
-/// Sends the request to a provider that speaks the caller's dialect and relays its answer.
-async fn forward(
-    mut flight: Flight,
-    route: &Route,
-    mut body: Value,
-    headers: &HeaderMap,
-    stream: bool,
-    cap: u64,
-) -> Response {
-    let gw = Arc::clone(&flight.gw);
-    let Some(def) = gw.project.providers.get(&route.provider) else {
-        return wire::error(
-            flight.dialect,
-            StatusCode::NOT_FOUND,
-            "not_found_error",
-            "no provider",
-            None,
-        );
-    };
-    body["model"] = json!(flight.upstream_model);
-    let wants_usage = body
-        .pointer("/stream_options/include_usage")
-        .and_then(Value::as_bool)
-        == Some(true);
-    let mut request = match flight.dialect {
-        Dialect::OpenAi => {
-            if stream {
-                body["stream_options"] = json!({"include_usage": true});
-            }
-            if body.get("max_tokens").is_none() && body.get("max_completion_tokens").is_none() {
-                body["max_tokens"] = json!(cap);
-            }
-            let base = def
-                .base_url
-                .as_deref()
-                .unwrap_or(gauntlet_providers::openai::DEFAULT_BASE_URL);
-            let mut r = gw
-                .http
-                .post(gauntlet_providers::http::join(base, "chat/completions"));
-            if let Some(k) = &def.api_key {
-                r = r.bearer_auth(k.expose());
-            }
-            r
-        }
-        Dialect::Anthropic => {
-            let base = def
-                .base_url
-                .as_deref()
-                .unwrap_or(gauntlet_providers::anthropic::DEFAULT_BASE_URL);
-            let version = headers
-                .get("anthropic-version")
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or(gauntlet_providers::anthropic::API_VERSION)
-                .to_owned();
-            let mut r = gw
-                .http
-                .post(gauntlet_providers::http::join(base, "v1/messages"))
-                .header("anthropic-version", version);
-            if let Some(k) = &def.api_key {
-                r = r.header("x-api-key", k.expose());
-            }
-            r
-        }
-    };
-    request = gauntlet_providers::http::with_headers(request, def).json(&body);
-    if let Some(ms) = def.timeout_ms {
-        request = request.timeout(std::time::Duration::from_millis(ms));
-    }
-    let before = flight.started.elapsed();
-    let upstream_started = Instant::now();
-    let response = match request.send().await {
-        Ok(r) => r,
-        Err(e) => {
-            flight.overhead_us = before.as_micros() as u64;
-            let message = format!(
-                "the provider `{}` could not be reached: {}",
-                route.provider,
-                without_url(&e)
-            );
-            let dialect = flight.dialect;
-            let rid = flight.request_id.clone();
-            flight
-                .finish(
-                    502,
-                    Tokens::default(),
-                    "error:upstream",
-                    Some(message.clone()),
-                )
-                .await;
-            let mut r = wire::error(
-                dialect,
-                StatusCode::BAD_GATEWAY,
-                "api_error",
-                &message,
-                None,
-            );
-            decorate(&mut r, &rid, before.as_micros() as u64);
-            return r;
-        }
-    };
-    let waited = upstream_started.elapsed();
-    let status = response.status();
-    if !status.is_success() {
-        // The provider's own error, as it sent it (its body is already the vendor's shape).
-        let text = response.bytes().await.unwrap_or_default();
-        flight.overhead_us = before.as_micros() as u64;
-        let rid = flight.request_id.clone();
-        flight
-            .finish(
-                status.as_u16(),
-                Tokens::default(),
-                "error:upstream",
-                Some(format!("the provider answered {status}")),
-            )
-            .await;
-        let mut r = (
-            StatusCode::from_u16(status.as_u16()).unwrap_or(StatusCode::BAD_GATEWAY),
-            [("content-type", "application/json")],
-            text,
-        )
-            .into_response();
-        decorate(&mut r, &rid, before.as_micros() as u64);
-        return r;
-    }
-    if stream {
-        flight.overhead_us = (flight.started.elapsed().saturating_sub(waited)).as_micros() as u64;
-        let rid = flight.request_id.clone();
-        let overhead = flight.overhead_us;
-        let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(32);
-        tokio::spawn(crate::relay::run(flight, response, tx, wants_usage, cap));
-        let body = Body::from_stream(futures_util::stream::unfold(rx, |mut rx| async move {
-            rx.recv().await.map(|item| (item, rx))
-        }));
-        let mut r = Response::new(body);
-        r.headers_mut().insert(
-            "content-type",
-            HeaderValue::from_static("text/event-stream"),
-        );
-        r.headers_mut()
-            .insert("cache-control", HeaderValue::from_static("no-cache"));
-        decorate(&mut r, &rid, overhead);
-        return r;
-    }
-    let bytes = match response.bytes().await {
-        Ok(b) => b,
-        Err(e) => {
-            let message = format!("the provider's answer was cut short: {}", without_url(&e));
-            let (dialect, rid) = (flight.dialect, flight.request_id.clone());
-            flight
-                .finish(
-                    502,
-                    Tokens::default(),
-                    "error:upstream",
-                    Some(message.clone()),
-                )
-                .await;
-            let mut r = wire::error(
-                dialect,
-                StatusCode::BAD_GATEWAY,
-                "api_error",
-                &message,
-                None,
-            );
-            decorate(&mut r, &rid, before.as_micros() as u64);
-            return r;
-        }
-    };
-    let after = Instant::now();
-    let mut answer: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-    let usage = usage_of(flight.dialect, &answer);
-    let tokens = Tokens {
-        input: usage.0.unwrap_or(flight.ask.input_tokens),
-        output: usage.1.unwrap_or(0),
-    };
-    respond_whole(flight, &mut answer, tokens, before + after.elapsed()).await
-}
-
-/// The response guardrails over a whole answer, the caller's values restored, settled.
-async fn respond_whole(
-    mut flight: Flight,
-    answer: &mut Value,
-    tokens: Tokens,
-    overhead: std::time::Duration,
-) -> Response {
-    let started_post = Instant::now();
-    let guards = flight.gw.cfg.guardrails.clone();
-    let mut blocked: Option<Blocked> = None;
-    let mut hits = std::mem::take(&mut flight.hits);
-    {
-        let vault = &mut flight.vault;
-        guard::for_each_response_text(flight.dialect, answer, &mut |t| {
-            if blocked.is_none()
-                && let Err(b) = guard::text(&guards, Stage::Response, t, vault, &mut hits)
-            {
-                blocked = Some(b);
-            }
-            *t = vault.restore(t);
-        });
-    }
-    flight.hits = hits;
-    let overhead_us = (overhead + started_post.elapsed()).as_micros() as u64;
-    flight.overhead_us = overhead_us;
-    let (dialect, rid) = (flight.dialect, flight.request_id.clone());
-    if let Some(b) = blocked {
-        let message = b.message();
-        flight
-            .finish(400, tokens, "deny:guardrail", Some(message.clone()))
-            .await;
-        let mut r = wire::error(
-            dialect,
-            StatusCode::BAD_REQUEST,
-            "invalid_request_error",
-            &message,
-            None,
-        );
-        decorate(&mut r, &rid, overhead_us);
-        return r;
-    }
-    flight.finish(200, tokens, "allow", None).await;
-    let mut r = axum::Json(answer.take()).into_response();
-    decorate(&mut r, &rid, overhead_us);
-    r
-}
-
-/// (input, output) tokens a whole answer reports.
-pub fn usage_of(dialect: Dialect, v: &Value) -> (Option<u64>, Option<u64>) {
-    match dialect {
-        Dialect::OpenAi => (
-            v.pointer("/usage/prompt_tokens").and_then(Value::as_u64),
-            v.pointer("/usage/completion_tokens")
-                .and_then(Value::as_u64),
-        ),
-        Dialect::Anthropic => (
-            v.pointer("/usage/input_tokens").and_then(Value::as_u64),
-            v.pointer("/usage/output_tokens").and_then(Value::as_u64),
-        ),
-    }
-}
-
-fn without_url(e: &reqwest::Error) -> String {
-    let mut s = e.to_string();
-    if let Some(u) = e.url() {
-        s = s.replace(u.as_str(), "(upstream)");
-    }
-    s
-}
-
-/// Serves a request through a provider of another dialect (or Bedrock, Gemini…) with
-/// Gauntlet's own adapters; a streamed request gets the whole answer as a stream.
-async fn translate(
-    mut flight: Flight,
-    route: &Route,
-    body: Value,
-    stream: bool,
-    cap: u64,
-) -> Response {
-    let gw = Arc::clone(&flight.gw);
-    let dialect = flight.dialect;
-    let messages = match wire::messages(dialect, &body) {
-        Ok(m) => m,
-        Err(e) => {
-            let rid = flight.request_id.clone();
-            flight
-                .finish(400, Tokens::default(), "deny:invalid", Some(e.clone()))
-                .await;
-            let mut r = wire::error(
-                dialect,
-                StatusCode::BAD_REQUEST,
-                "invalid_request_error",
-                &e,
-                None,
-            );
-            decorate(&mut r, &rid, 0);
-            return r;
-        }
-    };
-    let system = system_of(dialect, &body);
-    let tools = tool_specs(&body);
-    let agent = Agent {
-        name: flight.caller.agent.clone(),
-        provider: route.provider.clone(),
-        model: Some(flight.upstream_model.clone()),
-        system,
-        tools: Vec::new(),
-        mcp: Vec::new(),
-        contract: None,
-        mock: None,
-        max_turns: 1,
-        temperature: body.get("temperature").and_then(Value::as_f64),
-        max_output_tokens: u32::try_from(cap).ok(),
-        retry: RetryPolicy {
-            max_retries: 0,
-            ..RetryPolicy::default()
-        },
-        timeout_ms: None,
-    };
-    let provider = gw.registry.for_agent(&gw.project, &agent);
-    let before = flight.started.elapsed();
-    let upstream = Instant::now();
-    let mut ctx = CallContext::new(rand_chacha::ChaCha8Rng::seed_from_u64(0));
-    let result = provider
-        .complete(
-            ChatRequest {
-                agent: &agent,
-                model: &flight.upstream_model,
-                messages: &messages,
-                tools: &tools,
-                turn: 1,
-                vars: &Value::Null,
-            },
-            &mut ctx,
-        )
-        .await;
-    let _ = upstream.elapsed();
-    let id = flight.request_id.clone();
-    match result {
-        Err(e) => {
-            let (status, kind) = match e.kind {
-                gauntlet_core::model::ErrorKind::RateLimit => {
-                    (StatusCode::TOO_MANY_REQUESTS, "rate_limit_error")
-                }
-                gauntlet_core::model::ErrorKind::Auth => (StatusCode::BAD_GATEWAY, "api_error"),
-                gauntlet_core::model::ErrorKind::InvalidRequest => {
-                    (StatusCode::BAD_REQUEST, "invalid_request_error")
-                }
-                gauntlet_core::model::ErrorKind::NotFound => {
-                    (StatusCode::NOT_FOUND, "not_found_error")
-                }
-                gauntlet_core::model::ErrorKind::Timeout => {
-                    (StatusCode::GATEWAY_TIMEOUT, "timeout_error")
-                }
-                _ => (StatusCode::BAD_GATEWAY, "api_error"),
-            };
-            flight.overhead_us = before.as_micros() as u64;
-            let message = format!("the provider `{}` failed: {}", route.provider, e.message);
-            flight
-                .finish(
-                    status.as_u16(),
-                    Tokens::default(),
-                    "error:upstream",
-                    Some(message.clone()),
-                )
-                .await;
-            let mut r = wire::error(dialect, status, kind, &message, e.retry_after_ms);
-            decorate(&mut r, &id, before.as_micros() as u64);
-            r
-        }
-        Ok(mut answer) => {
-            let tokens = answer.usage;
-            if !stream {
-                let mut v = match dialect {
-                    Dialect::OpenAi => wire::openai_completion(&flight.model, &id, &answer),
-                    Dialect::Anthropic => wire::anthropic_message(&flight.model, &id, &answer),
-                };
-                return respond_whole(flight, &mut v, tokens, before).await;
-            }
-            // The answer is whole already: the response guardrails see all of it before any
-            // of it is sent.
-            let guards = gw.cfg.guardrails.clone();
-            let mut hits = std::mem::take(&mut flight.hits);
-            let blocked = guard::text(
-                &guards,
-                Stage::Response,
-                &mut answer.text,
-                &mut flight.vault,
-                &mut hits,
-            );
-            flight.hits = hits;
-            answer.text = flight.vault.restore(&answer.text);
-            flight.overhead_us = before.as_micros() as u64;
-            if let Err(b) = blocked {
-                let message = b.message();
-                flight
-                    .finish(400, tokens, "deny:guardrail", Some(message.clone()))
-                    .await;
-                let mut r = wire::error(
-                    dialect,
-                    StatusCode::BAD_REQUEST,
-                    "invalid_request_error",
-                    &message,
-                    None,
-                );
-                decorate(&mut r, &id, before.as_micros() as u64);
-                return r;
-            }
-            let text = match dialect {
-                Dialect::OpenAi => wire::openai_stream(&flight.model, &id, &answer, true),
-                Dialect::Anthropic => wire::anthropic_stream(&flight.model, &id, &answer),
-            };
-            let overhead = flight.overhead_us;
-            flight.finish(200, tokens, "allow", None).await;
-            let mut r = Response::new(Body::from(text));
-            r.headers_mut().insert(
-                "content-type",
-                HeaderValue::from_static("text/event-stream"),
-            );
-            decorate(&mut r, &id, overhead);
-            r
-        }
-    }
-}
-
-fn system_of(dialect: Dialect, body: &Value) -> Option<String> {
-    let text = |v: &Value| match v {
-        Value::String(s) => s.clone(),
-        Value::Array(b) => b
-            .iter()
-            .filter_map(|x| x.get("text").and_then(Value::as_str))
-            .collect::<Vec<_>>()
-            .join("\n"),
-        _ => String::new(),
-    };
-    let s = match dialect {
-        Dialect::Anthropic => body.get("system").map(text).unwrap_or_default(),
-        Dialect::OpenAi => body
-            .get("messages")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter(|m| {
-                matches!(
-                    m.get("role").and_then(Value::as_str),
-                    Some("system" | "developer")
-                )
-            })
-            .filter_map(|m| m.get("content").map(text))
-            .collect::<Vec<_>>()
-            .join("\n"),
-    };
-    (!s.is_empty()).then_some(s)
-}
-
-fn tool_specs(body: &Value) -> Vec<ToolSpec> {
-    body.get("tools")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(|t| {
-            let f = t.get("function").unwrap_or(t);
-            Some(ToolSpec {
-                name: f.get("name")?.as_str()?.to_owned(),
-                description: f
-                    .get("description")
-                    .and_then(Value::as_str)
-                    .unwrap_or("")
-                    .to_owned(),
-                parameters: f
-                    .get("parameters")
-                    .or_else(|| f.get("input_schema"))
-                    .cloned()
-                    .unwrap_or(json!({"type": "object"})),
-            })
-        })
         .collect()
 }

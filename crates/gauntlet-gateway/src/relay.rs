@@ -13,7 +13,7 @@
 //! off with an error event.
 
 use bytes_of::sse_bytes;
-use gauntlet_core::gateway::{Mode, Stage};
+use gauntlet_core::gateway::{Guardrail, Mode, Stage};
 use gauntlet_core::result::Tokens;
 use gauntlet_mock_server::Dialect;
 use gauntlet_providers::http::{Event, SseParser};
@@ -58,6 +58,10 @@ struct Relay {
     cap: u64,
     wants_usage: bool,
     monitored: Vec<String>,
+    /// The response guardrails, split once per stream: those that redact the pending text,
+    /// and those that block or monitor the window.
+    redacting: Vec<Guardrail>,
+    watching: Vec<Guardrail>,
 }
 
 enum Step {
@@ -113,54 +117,41 @@ impl Relay {
             self.sent_tail.drain(..from);
         }
         let restored = flight.vault.restore(&text);
-        if let Some((event, mut v)) = self.template.clone() {
-            let ptr = match self.dialect {
-                Dialect::OpenAi => "/choices/0/delta/content",
-                Dialect::Anthropic => "/delta/text",
-            };
-            if let Some(slot) = v.pointer_mut(ptr) {
-                *slot = Value::String(restored);
-            }
-            out.push(sse_bytes(event.as_deref(), &v));
+        out.extend(self.text_event(restored));
+    }
+
+    /// `text` in the shape of the last text event.
+    fn text_event(&self, text: String) -> Option<axum::body::Bytes> {
+        let (event, mut v) = self.template.clone()?;
+        let ptr = match self.dialect {
+            Dialect::OpenAi => "/choices/0/delta/content",
+            Dialect::Anthropic => "/delta/text",
+        };
+        if let Some(slot) = v.pointer_mut(ptr) {
+            *slot = Value::String(text);
         }
+        Some(sse_bytes(event.as_deref(), &v))
     }
 
     /// Scans the pending text with the overlap; `Err` when a guardrail blocks.
     fn scan(&mut self, flight: &mut Flight) -> Result<(), guard::Blocked> {
-        let guards: Vec<_> = flight
-            .gw
-            .cfg
-            .guardrails
-            .iter()
-            .filter(|g| g.stages.contains(&Stage::Response))
-            .cloned()
-            .collect();
-        if guards.is_empty() || self.pending.is_empty() {
+        if (self.redacting.is_empty() && self.watching.is_empty()) || self.pending.is_empty() {
             return Ok(());
         }
         // Redaction applies to the pending text itself; blocks and monitors see the window.
-        let redacting: Vec<_> = guards
-            .iter()
-            .filter(|g| g.mode == Mode::Redact)
-            .cloned()
-            .collect();
         let mut hits = Vec::new();
-        if !redacting.is_empty() {
+        if !self.redacting.is_empty() {
             let _ = guard::text(
-                &redacting,
+                &self.redacting,
                 Stage::Response,
                 &mut self.pending,
                 &mut flight.vault,
                 &mut hits,
             );
         }
-        let others: Vec<_> = guards
-            .into_iter()
-            .filter(|g| g.mode != Mode::Redact)
-            .collect();
         let mut window = format!("{}{}", self.sent_tail, self.pending);
         let outcome = guard::text(
-            &others,
+            &self.watching,
             Stage::Response,
             &mut window,
             &mut flight.vault,
@@ -265,16 +256,7 @@ impl Relay {
         if !self.pending.is_empty() {
             // A placeholder prefix that never completed: sent as it is.
             let text = std::mem::take(&mut self.pending);
-            if let Some((event, mut v)) = self.template.clone() {
-                let ptr = match self.dialect {
-                    Dialect::OpenAi => "/choices/0/delta/content",
-                    Dialect::Anthropic => "/delta/text",
-                };
-                if let Some(slot) = v.pointer_mut(ptr) {
-                    *slot = Value::String(text);
-                }
-                out.push(sse_bytes(event.as_deref(), &v));
-            }
+            out.extend(self.text_event(text));
         }
         out.extend(last);
         Step::Go(out)
@@ -308,7 +290,22 @@ pub async fn run(
         cap,
         wants_usage,
         monitored: Vec::new(),
+        redacting: Vec::new(),
+        watching: Vec::new(),
     };
+    for g in flight
+        .gw
+        .cfg
+        .guardrails
+        .iter()
+        .filter(|g| g.stages.contains(&Stage::Response))
+    {
+        if g.mode == Mode::Redact {
+            relay.redacting.push(g.clone());
+        } else {
+            relay.watching.push(g.clone());
+        }
+    }
     let mut parser = SseParser::default();
     let mut outcome: (&str, Option<String>, u16) = ("allow", None, 200);
     'read: loop {

@@ -16,10 +16,8 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use gauntlet_core::model::{Agent, ErrorKind, Project};
-use gauntlet_providers::{
-    CallContext, ChatRequest, ChatResponse, Message, Provider, ProviderError,
-};
+use gauntlet_core::model::{Agent, Project};
+use gauntlet_providers::{CallContext, ChatRequest, ChatResponse, Message, Provider};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde_json::{Value, json};
@@ -202,7 +200,7 @@ async fn chat(app: &App, dialect: Dialect, deployment: Option<String>, body: &[u
     let id = format!("{:016x}", seed);
     match result {
         Ok(r) => respond(dialect, &model, &id, &r, stream, include_usage),
-        Err(e) => provider_error(dialect, &e),
+        Err(e) => wire::provider_error(dialect, &e),
     }
 }
 
@@ -236,22 +234,6 @@ fn sse(body: String) -> Response {
         .headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     response
-}
-
-/// A scripted error as the vendor would send it.
-fn provider_error(dialect: Dialect, e: &ProviderError) -> Response {
-    let (status, kind) = match e.kind {
-        ErrorKind::RateLimit => (StatusCode::TOO_MANY_REQUESTS, "rate_limit_error"),
-        ErrorKind::Timeout => (StatusCode::GATEWAY_TIMEOUT, "timeout_error"),
-        ErrorKind::Network => (StatusCode::BAD_GATEWAY, "api_error"),
-        ErrorKind::InvalidRequest => (StatusCode::BAD_REQUEST, "invalid_request_error"),
-        ErrorKind::Auth => (StatusCode::UNAUTHORIZED, "authentication_error"),
-        ErrorKind::NotFound => (StatusCode::NOT_FOUND, "not_found_error"),
-        ErrorKind::ServerError | ErrorKind::Unsupported | ErrorKind::CassetteMiss => {
-            (StatusCode::INTERNAL_SERVER_ERROR, "api_error")
-        }
-    };
-    wire::error(dialect, status, kind, &e.message, e.retry_after_ms)
 }
 
 /// Messages of a request in Gauntlet's form, for tests that drive the mock directly.

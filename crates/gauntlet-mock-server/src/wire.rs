@@ -2,7 +2,8 @@
 
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use gauntlet_providers::{ChatResponse, Message, Role, ToolCall};
+use gauntlet_core::model::ErrorKind;
+use gauntlet_providers::{ChatResponse, Message, ProviderError, Role, ToolCall};
 use serde_json::{Value, json};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -432,6 +433,22 @@ pub fn error(
         }
     }
     response
+}
+
+/// A scripted error as the vendor would send it.
+pub fn provider_error(dialect: Dialect, e: &ProviderError) -> Response {
+    let (status, kind) = match e.kind {
+        ErrorKind::RateLimit => (StatusCode::TOO_MANY_REQUESTS, "rate_limit_error"),
+        ErrorKind::Timeout => (StatusCode::GATEWAY_TIMEOUT, "timeout_error"),
+        ErrorKind::Network => (StatusCode::BAD_GATEWAY, "api_error"),
+        ErrorKind::InvalidRequest => (StatusCode::BAD_REQUEST, "invalid_request_error"),
+        ErrorKind::Auth => (StatusCode::UNAUTHORIZED, "authentication_error"),
+        ErrorKind::NotFound => (StatusCode::NOT_FOUND, "not_found_error"),
+        ErrorKind::ServerError | ErrorKind::Unsupported | ErrorKind::CassetteMiss => {
+            (StatusCode::INTERNAL_SERVER_ERROR, "api_error")
+        }
+    };
+    error(dialect, status, kind, &e.message, e.retry_after_ms)
 }
 
 #[cfg(test)]

@@ -2,7 +2,6 @@
 //! `gauntlet mock-server` as the upstream; budgets, guardrails and kill switches reach them as
 //! the vendor's own errors; three instances on one PostgreSQL database never overspend.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
@@ -41,15 +40,7 @@ pub fn gateway(project: &Path, dir: &Path, upstream: &str, database: Option<&str
         cmd.args(["--database-url", db]);
     }
     let mut child = cmd.spawn().expect("the gateway starts");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap_or_else(|| panic!("no URL in {line:?}"))
-        .to_owned();
+    let url = crate::providers::first_url(&mut child);
     Gw { child, url }
 }
 

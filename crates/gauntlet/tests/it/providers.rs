@@ -21,6 +21,18 @@ impl Drop for MockServer {
     }
 }
 
+/// The first `http://` URL a server prints on its first line of stdout.
+pub fn first_url(child: &mut Child) -> String {
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    line.split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap_or_else(|| panic!("no URL in {line:?}"))
+        .to_owned()
+}
+
 pub fn mock_server(project: &Path) -> MockServer {
     let mut child = Command::new(env!("CARGO_BIN_EXE_gauntlet"))
         .args(["mock-server", "--port", "0"])
@@ -29,15 +41,7 @@ pub fn mock_server(project: &Path) -> MockServer {
         .stderr(Stdio::piped())
         .spawn()
         .expect("the mock server starts");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap_or_else(|| panic!("no URL in {line:?}"))
-        .to_owned();
+    let url = first_url(&mut child);
     MockServer { child, url }
 }
 
