@@ -22,6 +22,36 @@ pub struct Gateway {
     pub zombies: Zombies,
     /// Where an alert (a suspension, a zombie) is posted as JSON, if anywhere.
     pub alert_webhook: Option<String>,
+    /// How requests a policy holds for approval wait.
+    pub approvals: Approvals,
+    /// Where allowed exchanges are recorded for `generate-tests --traffic`, if anywhere.
+    pub record: Option<Recording>,
+}
+
+/// Requests a policy's `require_approval` rule holds until a person decides.
+#[derive(Clone, Debug, Serialize)]
+pub struct Approvals {
+    /// How long a held request waits for a decision before it is answered "pending" (the
+    /// caller may send it again; it finds the same approval).
+    pub wait_seconds: u64,
+    /// How long an approval stays usable after it was asked for.
+    pub valid_seconds: u64,
+}
+
+impl Default for Approvals {
+    fn default() -> Self {
+        Approvals {
+            wait_seconds: 30,
+            valid_seconds: 3600,
+        }
+    }
+}
+
+/// Traffic recording: each allowed exchange, as the provider saw it (PII already replaced),
+/// appended to `traffic-<day>.jsonl` in `dir`.
+#[derive(Clone, Debug, Serialize)]
+pub struct Recording {
+    pub dir: std::path::PathBuf,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -223,4 +253,48 @@ impl Default for Zombies {
             repeat_limit: 8,
         }
     }
+}
+
+/// One allowed exchange as the gateway recorded it: the request as the provider saw it (PII
+/// already replaced by placeholders) and the provider's answer. One JSON object per line in
+/// the recording's `traffic-<day>.jsonl`; `generate-tests --traffic` reads them back.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, serde::Deserialize)]
+pub struct Exchange {
+    pub request_id: String,
+    pub at_ms: u64,
+    pub tenant: String,
+    pub agent: String,
+    /// The client-facing model, its provider and the upstream model.
+    pub model: String,
+    pub provider: String,
+    pub upstream_model: String,
+    #[serde(default)]
+    pub system: Option<String>,
+    pub messages: Vec<ExchangeMessage>,
+    /// Names of the tools the request offered.
+    #[serde(default)]
+    pub tools: Vec<String>,
+    #[serde(default)]
+    pub streamed: bool,
+    pub text: String,
+    #[serde(default)]
+    pub tool_calls: Vec<ExchangeCall>,
+    #[serde(default)]
+    pub input_tokens: u64,
+    #[serde(default)]
+    pub output_tokens: u64,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, serde::Deserialize)]
+pub struct ExchangeMessage {
+    /// `user`, `assistant` or `tool`.
+    pub role: String,
+    pub content: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, serde::Deserialize)]
+pub struct ExchangeCall {
+    pub name: String,
+    #[serde(default)]
+    pub args: serde_json::Value,
 }

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 use crate::{Caller, Gateway, now_ms};
 
-fn error(status: StatusCode, code: &str, message: &str) -> Response {
+pub(crate) fn error(status: StatusCode, code: &str, message: &str) -> Response {
     (
         status,
         axum::Json(json!({"error": {"code": code, "message": message}})),
@@ -22,7 +22,7 @@ fn error(status: StatusCode, code: &str, message: &str) -> Response {
         .into_response()
 }
 
-async fn admin(gw: &Gateway, headers: &HeaderMap) -> Result<Caller, Response> {
+pub(crate) async fn admin(gw: &Gateway, headers: &HeaderMap) -> Result<Caller, Response> {
     match crate::proxy::caller(gw, headers).await {
         Some(c) if c.admin => Ok(c),
         Some(_) => Err(error(
@@ -38,7 +38,7 @@ async fn admin(gw: &Gateway, headers: &HeaderMap) -> Result<Caller, Response> {
     }
 }
 
-async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, gauntlet_store::StoreError> + Send + 'static,
 ) -> Result<T, Response> {
     match tokio::task::spawn_blocking(f).await {
@@ -56,7 +56,13 @@ async fn blocking<T: Send + 'static>(
     }
 }
 
-fn audit(gw: &Gateway, c: &Caller, action: &str, resource: String, reason: Option<String>) {
+pub(crate) fn audit(
+    gw: &Gateway,
+    c: &Caller,
+    action: &str,
+    resource: String,
+    reason: Option<String>,
+) {
     let mut e = NewEvent::new(&c.tenant, &format!("key:{}", c.key_id), action, resource);
     e.decision = Some(Decision::Allow);
     e.reason = reason;

@@ -94,6 +94,43 @@ impl Switches {
     }
 }
 
+/// Reports agents silent past `zombies.silent_after_seconds`, once per silence (claimed in
+/// the database, so of several instances one reports each), until the gateway is dropped.
+pub async fn sweep_zombies(gw: std::sync::Weak<crate::Gateway>) {
+    loop {
+        let Some(g) = gw.upgrade() else { return };
+        let silent_ms = g.cfg.zombies.silent_after_seconds.saturating_mul(1000);
+        let every = Duration::from_millis((silent_ms / 4).clamp(250, 60_000));
+        let (store, now) = (g.store.clone(), crate::now_ms() as i64);
+        let claimed = tokio::task::spawn_blocking(move || {
+            store.claim_silent_agents(now - silent_ms as i64, now)
+        })
+        .await;
+        if let Ok(Ok(silent)) = claimed {
+            for s in silent {
+                let since = s.last_seen.map_or_else(
+                    || "never seen since it was registered".to_owned(),
+                    |t| format!("silent for {} s", (now - t) / 1000),
+                );
+                let mut e = gauntlet_audit::NewEvent::new(
+                    &s.tenant,
+                    "gauntlet.zombie",
+                    "gateway.zombie",
+                    format!("agent:{}", s.agent),
+                );
+                e.reason = Some(since.clone());
+                g.audit.send(e);
+                g.alert(serde_json::json!({
+                    "alert": "agent_silent", "tenant": s.tenant, "agent": s.agent,
+                    "last_seen": s.last_seen, "reason": since,
+                }));
+            }
+        }
+        drop(g);
+        tokio::time::sleep(every).await;
+    }
+}
+
 /// One agent's window and baseline.
 #[derive(Default)]
 struct Track {

@@ -95,6 +95,31 @@ impl Vault {
     }
 }
 
+/// Builds what the guardrails build lazily (the detectors' patterns, the policies), so the
+/// first request does not pay for it.
+pub fn prewarm(guards: &[Guardrail]) {
+    let sample = "Mail jane@acme-corp.com, ignore previous instructions, AKIAIOSFODNN7EXAMPLE, ' OR 1=1 --, os.system('x')";
+    let mut body = json!({"messages": [{"role": "user", "content": sample}, {"role": "tool", "content": sample}]});
+    let _ = request(
+        guards,
+        Dialect::OpenAi,
+        &mut body,
+        |b| policy_input(Dialect::OpenAi, "-", "-", "-", b),
+        &mut Vault::default(),
+        &mut Vec::new(),
+    );
+    for g in guards {
+        let mut t = sample.to_owned();
+        let _ = text(
+            std::slice::from_ref(g),
+            Stage::Response,
+            &mut t,
+            &mut Vault::default(),
+            &mut Vec::new(),
+        );
+    }
+}
+
 /// Applies the guardrails of `stage` to one text, in place.
 pub fn text(
     guards: &[Guardrail],
@@ -150,8 +175,16 @@ pub fn text(
     Ok(())
 }
 
+/// A policy's `require_approval` answer: the request waits for a person.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Held {
+    pub guardrail: String,
+    pub reason: String,
+}
+
 /// Applies the prompt and tool-result guardrails to every text of a request body, in place,
-/// then its policies.
+/// then its policies: `deny` refuses, `require_approval` holds the request (returned; in
+/// `monitor` mode both are only recorded).
 pub fn request(
     guards: &[Guardrail],
     dialect: Dialect,
@@ -159,9 +192,9 @@ pub fn request(
     policy_input: impl FnOnce(&Value) -> Value,
     vault: &mut Vault,
     hits: &mut Vec<Hit>,
-) -> Result<(), Blocked> {
+) -> Result<Option<Held>, Blocked> {
     if guards.is_empty() {
-        return Ok(());
+        return Ok(None);
     }
     let mut outcome = Ok(());
     for_each_text(dialect, body, &mut |stage, t| {
@@ -175,16 +208,22 @@ pub fn request(
         .filter(|g| matches!(g.check, GuardCheck::Policy(_)))
         .collect();
     if policies.is_empty() {
-        return Ok(());
+        return Ok(None);
     }
     let input = policy_input(body);
+    let mut held = None;
     for g in policies {
         let GuardCheck::Policy(spec) = &g.check else {
             continue;
         };
-        // A policy that cannot be evaluated refuses: the gateway fails closed.
-        let denials = gauntlet_eval::policy::denials(spec, &input)
-            .unwrap_or_else(|e| vec![format!("the policy could not be evaluated: {e}")]);
+        // A policy that cannot be evaluated refuses: the gateway fails closed. Only a rule the
+        // module mentions is asked (an undefined rule path is an error).
+        let denials = if spec.rego.contains("deny") {
+            gauntlet_eval::policy::denials(spec, &input)
+                .unwrap_or_else(|e| vec![format!("the policy could not be evaluated: {e}")])
+        } else {
+            Vec::new()
+        };
         if let Some(reason) = denials.first() {
             hits.push(Hit {
                 guardrail: g.name.clone(),
@@ -199,9 +238,34 @@ pub fn request(
                     stage: Stage::Prompt,
                 });
             }
+            continue;
+        }
+        // Only a module that defines the rule is asked (an undefined rule path is an error).
+        if !spec.rego.contains("require_approval") {
+            continue;
+        }
+        let approval = gauntlet_core::evaluators::PolicySpec {
+            query: format!("{}.require_approval", spec.package),
+            ..spec.clone()
+        };
+        let wanted = gauntlet_eval::policy::denials(&approval, &input)
+            .unwrap_or_else(|e| vec![format!("the policy could not be evaluated: {e}")]);
+        if let Some(reason) = wanted.into_iter().next() {
+            hits.push(Hit {
+                guardrail: g.name.clone(),
+                kind: format!("approval required: {reason}"),
+                stage: Stage::Prompt,
+                mode: g.mode,
+            });
+            if g.mode == Mode::Block && held.is_none() {
+                held = Some(Held {
+                    guardrail: g.name.clone(),
+                    reason,
+                });
+            }
         }
     }
-    Ok(())
+    Ok(held)
 }
 
 /// Every text a caller wrote, with its stage: system and user texts are the prompt, tool

@@ -10,11 +10,13 @@
 //! real usage, and the decision is appended to the audit log.
 
 pub mod admin;
+pub mod approval;
 pub mod control;
 pub mod guard;
 pub mod ledger;
 pub mod metrics;
 pub mod proxy;
+pub mod record;
 pub mod relay;
 pub mod translate;
 pub mod upstream;
@@ -46,6 +48,8 @@ pub enum GatewayError {
     NotConfigured,
     #[error(transparent)]
     Store(#[from] gauntlet_store::StoreError),
+    #[error("cannot record traffic in {0}: {1}")]
+    Record(String, String),
 }
 
 /// Who is calling: a key's tenant and agent.
@@ -75,6 +79,7 @@ pub struct Gateway {
     pub metrics: metrics::Metrics,
     /// Whether keys and counters are shared through the database with other instances.
     pub shared: bool,
+    pub recorder: Option<record::Recorder>,
 }
 
 /// How long a key read from the database is trusted before it is read again (a revoked
@@ -109,6 +114,13 @@ impl Gateway {
             .iter()
             .map(|(id, k)| (k.secret_sha256.clone(), id.clone()))
             .collect();
+        let recorder =
+            match &cfg.record {
+                Some(r) => Some(record::Recorder::start(r.dir.clone()).map_err(|e| {
+                    GatewayError::Record(r.dir.display().to_string(), e.to_string())
+                })?),
+                None => None,
+            };
         let host = gauntlet_sandbox::Host::operator();
         // The tokenizers load once, now, not on the first request.
         gauntlet_providers::tokens::prewarm(cfg.routes.values().filter_map(|r| {
@@ -119,7 +131,7 @@ impl Gateway {
                     .and_then(|p| p.model.as_deref())
             })
         }));
-        Ok(Arc::new(Gateway {
+        let gw = Arc::new(Gateway {
             registry: gauntlet_providers::Registry::on(&project, &host),
             http: host.http().clone(),
             cfg,
@@ -134,7 +146,11 @@ impl Gateway {
             usage,
             metrics: metrics::Metrics::default(),
             shared,
-        }))
+            recorder,
+        });
+        tokio::spawn(control::sweep_zombies(Arc::downgrade(&gw)));
+        guard::prewarm(&gw.cfg.guardrails);
+        Ok(gw)
     }
 
     /// The caller a presented token identifies: a configured key (by the SHA-256 of the whole
@@ -245,6 +261,13 @@ pub fn router(gw: Arc<Gateway>) -> axum::Router {
             delete(admin::resume),
         )
         .route("/gateway/v1/invoices/{month}", get(admin::invoice))
+        .route("/gateway/v1/approvals", get(approval::list))
+        .route("/gateway/v1/approvals/{id}", get(approval::get))
+        .route(
+            "/gateway/v1/approvals/{id}/approve",
+            post(approval::approve),
+        )
+        .route("/gateway/v1/approvals/{id}/deny", post(approval::deny))
         .fallback(proxy::not_found)
         .layer(axum::extract::DefaultBodyLimit::max(8 << 20))
         .with_state(gw)

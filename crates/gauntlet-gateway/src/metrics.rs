@@ -103,8 +103,14 @@ impl Metrics {
 pub async fn handler(
     State(gw): State<Arc<Gateway>>,
 ) -> ([(&'static str, &'static str); 1], String) {
-    (
-        [("content-type", "text/plain; version=0.0.4")],
-        gw.metrics.render(),
-    )
+    ([("content-type", "text/plain; version=0.0.4")], {
+        let mut out = gw.metrics.render();
+        if let Some(r) = &gw.recorder {
+            out.push_str(&format!(
+                    "# HELP gauntlet_gateway_traffic_record_failures_total Recorded exchanges that could not be written.\n# TYPE gauntlet_gateway_traffic_record_failures_total counter\ngauntlet_gateway_traffic_record_failures_total {}\n",
+                    r.failures.load(std::sync::atomic::Ordering::Relaxed)
+                ));
+        }
+        out
+    })
 }

@@ -90,11 +90,19 @@ pub struct Flight {
     pub vault: Vault,
     pub tools: Vec<String>,
     pub overhead_us: u64,
+    /// The exchange being recorded, when the gateway records traffic.
+    pub recorded: Option<gauntlet_core::gateway::Exchange>,
 }
 
 impl Flight {
     /// Releases the reservation with what was used, records usage and the decision.
-    pub async fn finish(self, status: u16, tokens: Tokens, decision: &str, reason: Option<String>) {
+    pub async fn finish(
+        mut self,
+        status: u16,
+        tokens: Tokens,
+        decision: &str,
+        reason: Option<String>,
+    ) {
         let price = gauntlet_providers::pricing::price(
             self.gw.project.providers.get(&self.provider),
             &self.upstream_model,
@@ -112,6 +120,14 @@ impl Flight {
             } else {
                 let _ = gw.ledger.settle(&tenant, &settled);
             }
+        }
+        if let (Some(rec), Some(mut e)) = (&gw.recorder, self.recorded.take())
+            && decision == "allow"
+            && status < 400
+        {
+            e.input_tokens = tokens.input;
+            e.output_tokens = tokens.output;
+            rec.send(e);
         }
         let latency_ms = self.started.elapsed().as_secs_f64() * 1000.0;
         gw.metrics
@@ -275,6 +291,7 @@ async fn refuse(
         vault: Vault::default(),
         tools: Vec::new(),
         overhead_us: started.elapsed().as_micros() as u64,
+        recorded: None,
     };
     flight
         .fail(
@@ -497,7 +514,7 @@ async fn handle(gw: Arc<Gateway>, dialect: Dialect, headers: HeaderMap, raw: Byt
     let (mut vault, mut hits) = (Vault::default(), Vec::new());
     let input_for_policy =
         |b: &Value| guard::policy_input(dialect, &caller.tenant, &caller.agent, &model, b);
-    if let Err(b) = guard::request(
+    let held = match guard::request(
         &gw.cfg.guardrails,
         dialect,
         &mut body,
@@ -505,26 +522,78 @@ async fn handle(gw: Arc<Gateway>, dialect: Dialect, headers: HeaderMap, raw: Byt
         &mut vault,
         &mut hits,
     ) {
-        return refuse_with(
-            deny(
-                "deny:guardrail",
-                StatusCode::BAD_REQUEST,
-                "invalid_request_error",
-            ),
-            &model,
-            b.message(),
-            None,
-            hits,
-        )
-        .await;
-    }
+        Ok(held) => held,
+        Err(b) => {
+            return refuse_with(
+                deny(
+                    "deny:guardrail",
+                    StatusCode::BAD_REQUEST,
+                    "invalid_request_error",
+                ),
+                &model,
+                b.message(),
+                None,
+                hits,
+            )
+            .await;
+        }
+    };
     let tools = tool_names(&body);
-    // The worst case, reserved on every budget and window.
+    // The texts as the provider will see them (PII replaced): counted, and shown to approvers.
     let mut prompt = String::new();
     guard::for_each_text(dialect, &mut body, &mut |_, t| {
         prompt.push_str(t);
         prompt.push('\n');
     });
+    if let Some(h) = held {
+        let digest = gauntlet_core::hash::sha256_hex(
+            [
+                caller.tenant.as_bytes(),
+                b"\0",
+                caller.agent.as_bytes(),
+                b"\0",
+                &raw,
+            ]
+            .concat()
+            .as_slice(),
+        );
+        let refusal = match crate::approval::wait(&gw, &caller, &rid, &model, digest, &h, &prompt)
+            .await
+        {
+            crate::approval::Outcome::Approved(_) => None,
+            crate::approval::Outcome::Denied(a) => Some((
+                deny("deny:approval", StatusCode::FORBIDDEN, "permission_error"),
+                format!(
+                    "the request was denied by {} (approval `{}`){}",
+                    a.decided_by.as_deref().unwrap_or("an administrator"),
+                    a.id,
+                    a.note.map(|n| format!(": {n}")).unwrap_or_default()
+                ),
+                None,
+            )),
+            crate::approval::Outcome::Pending(a) => Some((
+                deny("deny:pending", StatusCode::FORBIDDEN, "permission_error"),
+                format!(
+                    "the request needs a person's approval ({}); it waits as approval `{}`: an admin of the tenant approves it with POST /gateway/v1/approvals/{}/approve, then the same request goes through once",
+                    a.reason, a.id, a.id
+                ),
+                None,
+            )),
+            crate::approval::Outcome::Unavailable(e) => Some((
+                deny(
+                    "deny:unavailable",
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "api_error",
+                ),
+                format!("the approval queue is unreachable, so nothing is forwarded: {e}"),
+                Some(1000),
+            )),
+        };
+        if let Some((d, message, retry)) = refusal {
+            return refuse_with(d, &model, message, retry, hits).await;
+        }
+    }
+    // The worst case, reserved on every budget and window.
     let input_tokens = gauntlet_providers::tokens::count(&upstream_model, &prompt) + 8;
     let price = gauntlet_providers::pricing::price(Some(def), &upstream_model);
     let ask = Ask {
@@ -603,6 +672,23 @@ async fn handle(gw: Arc<Gateway>, dialect: Dialect, headers: HeaderMap, raw: Byt
         }
     }
     let stream = body.get("stream").and_then(Value::as_bool) == Some(true);
+    let recorded = gw.recorder.as_ref().map(|_| {
+        let (system, messages) = crate::record::conversation(dialect, &body);
+        gauntlet_core::gateway::Exchange {
+            request_id: rid.clone(),
+            at_ms: now_ms(),
+            tenant: caller.tenant.clone(),
+            agent: caller.agent.clone(),
+            model: model.clone(),
+            provider: route.provider.clone(),
+            upstream_model: upstream_model.clone(),
+            system,
+            messages,
+            tools: tools.clone(),
+            streamed: stream,
+            ..Default::default()
+        }
+    });
     let flight = Flight {
         gw: Arc::clone(&gw),
         dialect,
@@ -618,6 +704,7 @@ async fn handle(gw: Arc<Gateway>, dialect: Dialect, headers: HeaderMap, raw: Byt
         vault,
         tools,
         overhead_us: 0,
+        recorded,
     };
     let passthrough = matches!(
         (dialect, def.kind),

@@ -96,7 +96,7 @@ impl Relay {
     }
 
     /// Sends pending text up to `upto` bytes (restored), in the last text event's shape.
-    fn release(&mut self, flight: &Flight, upto: usize, out: &mut Vec<axum::body::Bytes>) {
+    fn release(&mut self, flight: &mut Flight, upto: usize, out: &mut Vec<axum::body::Bytes>) {
         let mut cut = upto.min(self.pending.len());
         while !self.pending.is_char_boundary(cut) {
             cut -= 1;
@@ -115,6 +115,9 @@ impl Relay {
                 from -= 1;
             }
             self.sent_tail.drain(..from);
+        }
+        if let Some(r) = flight.recorded.as_mut() {
+            r.text.push_str(&text);
         }
         let restored = flight.vault.restore(&text);
         out.extend(self.text_event(restored));

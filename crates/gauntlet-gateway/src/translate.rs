@@ -103,7 +103,12 @@ pub async fn translate(
     };
     let tokens = answer.usage;
     {
-        let Flight { vault, hits, .. } = &mut flight;
+        let Flight {
+            vault,
+            hits,
+            recorded,
+            ..
+        } = &mut flight;
         if let Err(b) = guard::text(
             &gw.cfg.guardrails,
             Stage::Response,
@@ -121,6 +126,17 @@ pub async fn translate(
                     None,
                 )
                 .await;
+        }
+        if let Some(r) = recorded.as_mut() {
+            r.text = answer.text.clone();
+            r.tool_calls = answer
+                .tool_calls
+                .iter()
+                .map(|c| gauntlet_core::gateway::ExchangeCall {
+                    name: c.name.clone(),
+                    args: c.args.clone(),
+                })
+                .collect();
         }
         answer.text = vault.restore(&answer.text);
     }

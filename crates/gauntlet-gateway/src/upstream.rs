@@ -173,13 +173,20 @@ pub async fn forward(
             vault,
             hits,
             dialect,
+            recorded,
             ..
         } = &mut flight;
+        if let Some(r) = recorded {
+            r.tool_calls = crate::record::calls_of(*dialect, &answer);
+        }
         guard::for_each_response_text(*dialect, &mut answer, &mut |t| {
             if blocked.is_none()
                 && let Err(b) = guard::text(&gw.cfg.guardrails, Stage::Response, t, vault, hits)
             {
                 blocked = Some(b);
+            }
+            if let Some(r) = recorded.as_mut() {
+                r.text.push_str(t);
             }
             *t = vault.restore(t);
         });

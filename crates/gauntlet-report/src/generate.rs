@@ -4,6 +4,8 @@
 //! placeholders and near-duplicate inputs merged. The generated suite passes against the
 //! recording's behaviour and fails when it changes.
 
+pub mod traffic;
+
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 

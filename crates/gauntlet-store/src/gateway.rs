@@ -7,6 +7,8 @@
 //! releases the hold and adds what was really used. Counters are taken in a fixed order, so
 //! two reservations never wait on each other in a cycle.
 
+pub mod approvals;
+
 use gauntlet_core::ids::TenantId;
 
 use crate::db::{Db, Row};
@@ -520,10 +522,10 @@ fn usage(r: &Row) -> Result<Usage> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn stores() -> Vec<(tempfile::TempDir, GatewayStore)> {
+    pub(crate) fn stores() -> Vec<(tempfile::TempDir, GatewayStore)> {
         let mut out = Vec::new();
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let store = crate::Store::open(&dir.path().join("g.db")).unwrap_or_else(|e| panic!("{e}"));

@@ -565,8 +565,13 @@ pub struct DriftArgs {
 #[derive(Args)]
 pub struct GenerateArgs {
     /// Run id, a unique prefix of it, or `latest`
-    pub run: String,
-    /// Name of the generated suite [default: SUITE-regression]
+    #[arg(required_unless_present = "traffic", conflicts_with = "traffic")]
+    pub run: Option<String>,
+    /// Traffic the gateway recorded instead of a run: a `traffic-<day>.jsonl` file or the
+    /// directory of them (the gateway's `record.dir`)
+    #[arg(long, value_name = "PATH")]
+    pub traffic: Option<PathBuf>,
+    /// Name of the generated suite [default: SUITE-regression, or `traffic` for --traffic]
     #[arg(long)]
     pub name: Option<String>,
     /// Write the suite to this file instead of standard output

@@ -500,9 +500,12 @@ pub fn drift(args: &DriftArgs) -> Result<Outcome> {
 }
 
 pub fn generate_tests(args: &GenerateArgs) -> Result<Outcome> {
+    let Some(run_ref) = &args.run else {
+        return generate_from_traffic(args);
+    };
     let store = open_existing(&args.store)?;
     let tenant = TenantId::local();
-    let run = store.get_run(&tenant, &args.run).map_err(user_error)?;
+    let run = store.get_run(&tenant, run_ref).map_err(user_error)?;
     let mut cases = Vec::new();
     store.for_each_case(&tenant, &run.id, &mut |c| {
         cases.push(c);
@@ -528,6 +531,73 @@ pub fn generate_tests(args: &GenerateArgs) -> Result<Outcome> {
     output::err(&format!(
         "generated suite `{name}`: {} case(s); {} near-duplicate(s) merged, {} failed or errored case(s) skipped",
         generated.cases, generated.merged, generated.skipped
+    ));
+    Ok(Outcome::Passed)
+}
+
+/// `generate-tests --traffic`: a regression suite from the exchanges the gateway recorded.
+fn generate_from_traffic(args: &GenerateArgs) -> Result<Outcome> {
+    let path = args.traffic.as_deref().unwrap_or(std::path::Path::new("."));
+    let mut files = Vec::new();
+    if path.is_dir() {
+        for entry in
+            std::fs::read_dir(path).with_context(|| format!("cannot read {}", path.display()))?
+        {
+            let p = entry?.path();
+            if p.extension().is_some_and(|e| e == "jsonl") {
+                files.push(p);
+            }
+        }
+        files.sort();
+    } else {
+        files.push(path.to_path_buf());
+    }
+    let mut exchanges = Vec::new();
+    for file in &files {
+        let text = std::fs::read_to_string(file)
+            .map_err(|e| UsageError(format!("cannot read {}: {e}", file.display())))?;
+        for (i, line) in text
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| !l.trim().is_empty())
+        {
+            let e: gauntlet_core::gateway::Exchange = serde_json::from_str(line).map_err(|e| {
+                UsageError(format!(
+                    "{}:{}:{}: not a recorded exchange: {e}\n  hint: the file must be written by the gateway's `record` setting",
+                    file.display(),
+                    i + 1,
+                    e.column()
+                ))
+            })?;
+            exchanges.push(e);
+        }
+    }
+    let name = args.name.clone().unwrap_or_else(|| "traffic".into());
+    let source = format!(
+        "{} exchange(s) recorded by the gateway in {}",
+        exchanges.len(),
+        path.display()
+    );
+    let (generated, skipped) =
+        gauntlet_report::generate::traffic::from_traffic(&name, &source, &exchanges);
+    if generated.cases == 0 {
+        return Err(UsageError(format!(
+            "{} holds no first-turn exchange without tools to turn into a test ({} exchange(s) read: {} later turns, {} with tools)",
+            path.display(),
+            exchanges.len(),
+            skipped.continuations,
+            skipped.with_tools
+        ))
+        .into());
+    }
+    ReportFile::write_or_print(args.output.as_deref(), &generated.yaml)?;
+    output::err(&format!(
+        "generated suite(s) from {} exchange(s): {} case(s); {} near-duplicate(s) merged; skipped {} later turn(s) of conversations and {} exchange(s) with tools (a generated agent would need the tools' implementations)",
+        exchanges.len(),
+        generated.cases,
+        generated.merged,
+        skipped.continuations,
+        skipped.with_tools
     ));
     Ok(Outcome::Passed)
 }

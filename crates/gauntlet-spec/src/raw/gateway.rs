@@ -30,6 +30,30 @@ pub struct Gateway {
     /// URL that receives alerts (suspensions, zombies) as JSON.
     #[serde(default)]
     pub alert_webhook: Option<String>,
+    /// How requests held by a policy's `require_approval` rule wait for a decision.
+    #[serde(default)]
+    pub approvals: Option<Approvals>,
+    /// Records allowed exchanges (as the provider saw them) for `generate-tests --traffic`.
+    #[serde(default)]
+    pub record: Option<Record>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Approvals {
+    /// Seconds a held request waits for a decision (default 30; 0 answers at once).
+    #[serde(default)]
+    pub wait_seconds: Option<u64>,
+    /// Seconds an approval stays usable after it was asked for (default 3600).
+    #[serde(default)]
+    pub valid_seconds: Option<u64>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Record {
+    /// Directory of the `traffic-<day>.jsonl` files, relative to this file.
+    pub dir: String,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -112,7 +136,8 @@ pub struct Guardrail {
     /// `low`, `medium` (default) or `high`.
     #[serde(default)]
     pub sensitivity: Option<String>,
-    /// For `check: policy`: the Rego module (`deny` and `approval` rules).
+    /// For `check: policy`: the Rego module: its `deny` rule refuses, its `require_approval`
+    /// rule holds the request for an administrator's decision.
     #[serde(default)]
     pub rego: Option<String>,
     /// A name for decision records (default: the check).

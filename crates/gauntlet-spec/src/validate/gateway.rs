@@ -3,7 +3,8 @@
 
 use gauntlet_core::evaluators::{PolicySpec, SecurityCheck, Sensitivity};
 use gauntlet_core::gateway::{
-    Anomaly, Budget, GuardCheck, Guardrail, Key, Mode, RateLimit, Route, Scoped, Stage, Zombies,
+    Anomaly, Approvals, Budget, GuardCheck, Guardrail, Key, Mode, RateLimit, Recording, Route,
+    Scoped, Stage, Zombies,
 };
 use gauntlet_core::model::Project;
 use indexmap::IndexMap;
@@ -96,6 +97,28 @@ pub(crate) fn gateway(
             .unwrap_or(zdefaults.silent_after_seconds),
         repeat_limit: z.repeat_limit.unwrap_or(zdefaults.repeat_limit).max(2),
     });
+    let adefaults = Approvals::default();
+    let approvals = raw.approvals.map_or(adefaults.clone(), |a| Approvals {
+        wait_seconds: a.wait_seconds.unwrap_or(adefaults.wait_seconds),
+        valid_seconds: a.valid_seconds.unwrap_or(adefaults.valid_seconds).max(1),
+    });
+    if approvals.wait_seconds > 600 {
+        cx.error(
+            src,
+            &push_pointer(&push_pointer(pointer, "approvals"), "wait_seconds"),
+            "`wait_seconds` is at most 600",
+        )
+        .hint =
+            Some("clients time out; answer sooner and let the agent retry the same request".into());
+        ok = false;
+    }
+    let record = raw.record.map(|r| Recording {
+        dir: src
+            .path
+            .parent()
+            .unwrap_or(std::path::Path::new("."))
+            .join(r.dir),
+    });
     ok.then_some(gauntlet_core::gateway::Gateway {
         routes,
         keys,
@@ -106,6 +129,8 @@ pub(crate) fn gateway(
         anomaly,
         zombies,
         alert_webhook: raw.alert_webhook,
+        approvals,
+        record,
     })
 }
 

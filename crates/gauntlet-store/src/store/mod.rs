@@ -27,11 +27,13 @@ const SQLITE: &[(&str, &str)] = migrations!("sqlite":
     "0001_runs", "0002_baselines", "0003_case_trials", "0004_experiments", "0005_sources",
     "0006_cassettes", "0007_audit", "0008_retention", "0009_evaluators", "0010_providers",
     "0011_server", "0012_tenancy", "0013_dashboard", "0014_gateway",
+    "0015_gateway_approvals",
 );
 const POSTGRES: &[(&str, &str)] = migrations!("postgres":
     "0001_runs", "0002_baselines", "0003_case_trials", "0004_experiments", "0005_sources",
     "0006_cassettes", "0007_audit", "0008_retention", "0009_evaluators", "0010_providers",
     "0011_server", "0012_tenancy", "0013_dashboard", "0014_gateway",
+    "0015_gateway_approvals",
 );
 
 /// Every migration of a backend.

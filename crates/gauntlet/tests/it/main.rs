@@ -9,6 +9,7 @@ mod diff;
 mod drift;
 mod evaluators;
 mod gateway;
+mod gateway_ops;
 mod generate;
 mod mcp;
 mod providers;
