@@ -207,6 +207,19 @@ impl Flight {
         r
     }
 
+    /// Finishes with the provider unreachable or its answer broken (`502`).
+    pub async fn bad_gateway(self, message: String) -> Response {
+        self.fail(
+            StatusCode::BAD_GATEWAY,
+            Tokens::default(),
+            "error:upstream",
+            "api_error",
+            message,
+            None,
+        )
+        .await
+    }
+
     /// Finishes with an answer the caller gets as it is.
     pub async fn reply(self, mut r: Response, tokens: Tokens) -> Response {
         decorate(&mut r, &self.request_id, self.overhead_us);

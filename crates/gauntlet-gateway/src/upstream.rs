@@ -99,16 +99,7 @@ pub async fn forward(
                 route.provider,
                 without_url(&e)
             );
-            return flight
-                .fail(
-                    StatusCode::BAD_GATEWAY,
-                    Tokens::default(),
-                    "error:upstream",
-                    "api_error",
-                    message,
-                    None,
-                )
-                .await;
+            return flight.bad_gateway(message).await;
         }
     };
     let waited = upstream_started.elapsed();
@@ -146,16 +137,7 @@ pub async fn forward(
         Ok(b) => b,
         Err(e) => {
             let message = format!("the provider's answer was cut short: {}", without_url(&e));
-            return flight
-                .fail(
-                    StatusCode::BAD_GATEWAY,
-                    Tokens::default(),
-                    "error:upstream",
-                    "api_error",
-                    message,
-                    None,
-                )
-                .await;
+            return flight.bad_gateway(message).await;
         }
     };
     let after = Instant::now();

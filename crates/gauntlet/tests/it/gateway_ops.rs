@@ -76,7 +76,7 @@ fn webhook() -> (String, Arc<Mutex<Vec<serde_json::Value>>>) {
 
 fn python(dir: &Path, script: &str, args: &[&str]) -> String {
     let path = dir.join("script.py");
-    std::fs::write(&path, script).unwrap();
+    std::fs::write(&path, [PRELUDE, script].concat()).unwrap();
     let out = Command::new("python3")
         .arg(&path)
         .args(args)
@@ -116,7 +116,8 @@ fn has(events: &[serde_json::Value], action: &str) -> bool {
         .any(|e| e.to_string().contains(&format!("\"{action}\"")))
 }
 
-const APPROVALS: &str = r#"
+/// What both scripts start with: the arguments and one JSON call with a key.
+const PRELUDE: &str = r#"
 import json, re, sys, threading, time, urllib.request, urllib.error
 base, support, admin = sys.argv[1], sys.argv[2], sys.argv[3]
 
@@ -128,7 +129,9 @@ def call(key, method, path, body=None):
             return r.status, json.loads(r.read())
     except urllib.error.HTTPError as e:
         return e.code, json.loads(e.read())
+"#;
 
+const APPROVALS: &str = r#"
 def chat(text):
     return call(support, "POST", "/v1/chat/completions", {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": text}]})
 
@@ -258,18 +261,6 @@ fn a_held_request_waits_for_an_admin_and_recorded_traffic_becomes_a_suite_that_r
 }
 
 const BURST: &str = r#"
-import json, sys, time, urllib.request, urllib.error
-base, support, admin = sys.argv[1], sys.argv[2], sys.argv[3]
-
-def call(key, method, path, body=None):
-    req = urllib.request.Request(base + path, method=method, data=json.dumps(body).encode() if body is not None else None,
-                                 headers={"authorization": "Bearer " + key, "content-type": "application/json"})
-    try:
-        with urllib.request.urlopen(req) as r:
-            return r.status, json.loads(r.read())
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read())
-
 n = [0]
 def chat():
     n[0] += 1
