@@ -29,6 +29,12 @@ pub async fn healthz() -> &'static str {
 }
 
 pub async fn readyz(State(app): State<AppState>) -> ApiResult<axum::Json<replies::Ready>> {
+    if app.draining.load(std::sync::atomic::Ordering::SeqCst) {
+        return Err(ApiError::new(
+            Code::Unavailable,
+            "shutting down: finishing the runs in hand, claiming no more",
+        ));
+    }
     let a = Arc::clone(&app);
     let version = blocking(move || Ok(a.db.schema_version()?))
         .await

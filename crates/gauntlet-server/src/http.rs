@@ -116,6 +116,19 @@ pub fn router(state: AppState) -> axum::Router {
         .with_state(state)
 }
 
+/// A worker's operational endpoints: `/healthz`, `/readyz` (the database at the current
+/// migration, and not draining) and `/metrics`, with no sign-in (bind them to the pod's
+/// network, not a public one).
+pub fn ops_router(state: AppState) -> axum::Router {
+    use axum::routing::get;
+    axum::Router::new()
+        .route("/healthz", get(crate::handlers::healthz))
+        .route("/readyz", get(crate::handlers::readyz))
+        .route("/metrics", get(crate::handlers::metrics))
+        .fallback(|| async { ApiError::new(Code::NotFound, "no such endpoint") })
+        .with_state(state)
+}
+
 /// The dashboard alone, with the request id and metrics every request gets.
 pub fn dashboard_only(state: AppState) -> axum::Router {
     crate::dashboard::router(Arc::clone(&state))

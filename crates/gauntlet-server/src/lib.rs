@@ -11,6 +11,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod bus;
 pub mod dashboard;
 pub mod error;
 pub mod events;
@@ -42,8 +43,13 @@ pub type RunDb = gauntlet_store::Store;
 
 #[derive(Clone, Debug)]
 pub struct ServerConfig {
-    /// Runs executed at once by this process's workers.
+    /// Runs executed at once by this process's workers (0: this process only serves the API
+    /// and leaves runs to `gauntlet worker` processes on the same database).
     pub workers: usize,
+    /// The queues this process's workers claim from, in order.
+    pub queues: Vec<String>,
+    /// On shutdown, how long the runs in hand may take to finish before they are handed back.
+    pub grace: Duration,
     /// A worker's lease on a run; renewed every third of it.
     pub lease: Duration,
     /// How long a run may take in all.
@@ -78,13 +84,15 @@ impl Default for ServerConfig {
     fn default() -> ServerConfig {
         ServerConfig {
             workers: 2,
+            queues: vec!["runs".into()],
+            grace: Duration::ZERO,
             lease: Duration::from_secs(30),
             run_deadline: Duration::from_secs(6 * 3600),
             max_body_bytes: 8 << 20,
             rate_limit_per_s: 100,
             work_dir: std::env::temp_dir().join("gauntlet-server"),
             max_attempts: 3,
-            instance: format!("serve-{}", std::process::id()),
+            instance: instance_name("serve"),
             oidc: None,
             session_ttl: Duration::from_secs(30),
             secrets_key: std::env::temp_dir().join("gauntlet-server-secrets.key"),
@@ -93,6 +101,19 @@ impl Default for ServerConfig {
             dashboard: dashboard::DashboardConfig::default(),
         }
     }
+}
+
+/// A name for this process in lease records and notes, unique across machines: the host's
+/// name, the process id (1 in every container) and a random suffix.
+pub fn instance_name(role: &str) -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "host".into());
+    let suffix = auth::random_hex(3).unwrap_or_default();
+    format!("{role}-{host}-{}-{suffix}", std::process::id())
 }
 
 /// Everything the handlers and workers share.
@@ -117,6 +138,8 @@ pub struct App {
     /// Signs the audit log's tree heads and run bundles.
     pub signer: Arc<dyn gauntlet_audit::Signer>,
     pub hub: events::Hub,
+    /// Tells the other processes on the same PostgreSQL database about runs.
+    pub bus: bus::Bus,
     pub metrics: metrics::Metrics,
     pub limiter: http::RateLimiter,
     /// Failed authentications per client address (before any credential is checked).
@@ -130,7 +153,9 @@ pub struct App {
     pub config: ServerConfig,
     /// Wakes the workers when a run is enqueued or resumed.
     pub wake: tokio::sync::Notify,
-    /// Set when shutdown begins: workers stop claiming.
+    /// Set when shutdown begins: workers stop claiming and finish what they hold.
+    pub draining: std::sync::atomic::AtomicBool,
+    /// Set when the grace is over: workers hand back the runs they still hold.
     pub stopping: tokio::sync::watch::Sender<bool>,
     /// Runs executing in this process, so that a cancel or pause reaches them at once rather
     /// than at the next heartbeat.
@@ -172,6 +197,7 @@ pub fn app(
         audit: audit::Sink::start(Arc::clone(&runs), Arc::clone(&signer)),
         signer,
         hub: events::Hub::default(),
+        bus: bus::Bus::start(&db, &config.instance),
         metrics: metrics::Metrics::default(),
         limiter: http::RateLimiter::new(config.rate_limit_per_s),
         auth_failures: http::RateLimiter::new(config.auth_failures_per_s),
@@ -184,6 +210,7 @@ pub fn app(
         sessions: auth::Sessions::new(config.session_ttl),
         wake: tokio::sync::Notify::new(),
         running: worker::Running::default(),
+        draining: std::sync::atomic::AtomicBool::new(false),
         stopping,
         db,
         runs,
@@ -223,19 +250,49 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
     let workers = worker::start(Arc::clone(&state));
-    let stop = state.stopping.clone();
+    bus::listen(&state);
+    let s = Arc::clone(&state);
     axum::serve(
         listener,
         router(Arc::clone(&state)).into_make_service_with_connect_info::<std::net::SocketAddr>(),
     )
     .with_graceful_shutdown(async move {
         shutdown.await;
-        let _ = stop.send(true);
+        // The API keeps answering while the runs in hand finish; live streams end after.
+        workers.drain(&s, s.config.grace).await;
     })
     .await
     .map_err(|e| ServeError::Setup(e.to_string()))?;
-    let _ = state.stopping.send(true);
-    workers.drain().await;
+    state.audit.flush().await;
+    Ok(())
+}
+
+/// `gauntlet worker`: executes queued runs without serving the API, with `/metrics`,
+/// `/healthz` and `/readyz` on `ops` if given, until `shutdown` resolves; then it stops
+/// claiming, lets the runs in hand finish within the grace and hands back the rest.
+pub async fn work(
+    state: AppState,
+    ops: Option<tokio::net::TcpListener>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    let workers = worker::start(Arc::clone(&state));
+    bus::listen(&state);
+    let server = ops.map(|listener| {
+        let router = http::ops_router(Arc::clone(&state));
+        let mut stop = state.stopping.subscribe();
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, router)
+                .with_graceful_shutdown(async move {
+                    let _ = stop.changed().await;
+                })
+                .await;
+        })
+    });
+    shutdown.await;
+    workers.drain(&state, state.config.grace).await;
+    if let Some(s) = server {
+        let _ = s.await;
+    }
     state.audit.flush().await;
     Ok(())
 }

@@ -205,7 +205,7 @@ pub(crate) async fn enqueue(
     })
     .await?;
     if created {
-        app.wake.notify_waiters();
+        app.wake_workers();
         app.audit.mutation(
             p,
             &rid.0,
@@ -273,11 +273,11 @@ pub(crate) async fn control(
     })
     .await?;
     match what {
-        "resume" => app.wake.notify_waiters(),
-        "cancel" => app.running.signal(&id, true),
-        _ => app.running.signal(&id, false),
+        "resume" => app.wake_workers(),
+        "cancel" => app.signal_run(&id, true),
+        _ => app.signal_run(&id, false),
     }
-    app.hub.publish(
+    app.publish(
         &id,
         json!({"type": "status", "run_id": id, "state": job.state, "requested": what}),
     );

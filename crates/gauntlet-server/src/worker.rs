@@ -50,32 +50,45 @@ impl Running {
 }
 
 pub struct Workers {
-    handles: Vec<tokio::task::JoinHandle<()>>,
+    runners: Vec<tokio::task::JoinHandle<()>>,
+    reaper: tokio::task::JoinHandle<()>,
 }
 
 impl Workers {
-    /// Waits for every worker to hand its run back.
-    pub async fn drain(self) {
-        for h in self.handles {
-            let _ = h.await;
+    /// Stops claiming, gives the runs in hand up to `grace` to finish, then hands the rest
+    /// back (released to the queue, resumed from their journal by whoever claims them next).
+    pub async fn drain(mut self, app: &AppState, grace: Duration) {
+        app.draining.store(true, Ordering::SeqCst);
+        app.wake.notify_waiters();
+        let finished = tokio::time::timeout(
+            grace,
+            futures_util::future::join_all(self.runners.iter_mut()),
+        )
+        .await;
+        let _ = app.stopping.send(true);
+        if finished.is_err() {
+            futures_util::future::join_all(self.runners.iter_mut()).await;
         }
+        let _ = self.reaper.await;
     }
 }
 
+/// Starts `config.workers` runners (none for an API that leaves runs to other processes) and
+/// the reaper, which every process runs.
 pub fn start(app: AppState) -> Workers {
-    if app.db.dialect() == gauntlet_store::db::Dialect::Sqlite {
+    if app.db.dialect() == gauntlet_store::db::Dialect::Sqlite && app.config.workers > 0 {
         // One machine: every run still marked running belongs to a process that is gone.
         if let Err(e) = app.queue.recover_orphans() {
             tracing_error(&format!("recovering orphaned runs: {e}"));
         }
     }
-    let mut handles = Vec::new();
-    for n in 0..app.config.workers.max(1) {
+    let mut runners = Vec::new();
+    for n in 0..app.config.workers {
         let app = Arc::clone(&app);
-        handles.push(tokio::spawn(async move { work(app, n).await }));
+        runners.push(tokio::spawn(async move { work(app, n).await }));
     }
     let reaper = Arc::clone(&app);
-    handles.push(tokio::spawn(async move {
+    let reaper = tokio::spawn(async move {
         let mut stop = reaper.stopping.subscribe();
         loop {
             tokio::select! {
@@ -86,26 +99,34 @@ pub fn start(app: AppState) -> Workers {
             if let Ok(Ok(rescued)) = tokio::task::spawn_blocking(move || q.reap()).await
                 && !rescued.is_empty()
             {
-                reaper.wake.notify_waiters();
+                reaper.wake_workers();
             }
         }
-    }));
-    Workers { handles }
+    });
+    Workers { runners, reaper }
 }
 
 async fn work(app: AppState, n: usize) {
     let mut stop = app.stopping.subscribe();
     let me = format!("{}/{n}", app.config.instance);
     loop {
-        if *stop.borrow() {
+        if *stop.borrow() || app.draining.load(Ordering::SeqCst) {
             return;
         }
         let (q, who) = (app.queue.clone(), me.clone());
         let lease_ms = app.config.lease.as_millis() as i64;
         let deadline_ms = app.config.run_deadline.as_millis() as i64;
-        let claimed =
-            tokio::task::spawn_blocking(move || q.claim("runs", &who, 1, lease_ms, deadline_ms))
-                .await;
+        let queues = app.config.queues.clone();
+        let claimed = tokio::task::spawn_blocking(move || {
+            for queue in &queues {
+                let leases = q.claim(queue, &who, 1, lease_ms, deadline_ms)?;
+                if !leases.is_empty() {
+                    return Ok(leases);
+                }
+            }
+            Ok::<_, gauntlet_store::StoreError>(Vec::new())
+        })
+        .await;
         match claimed {
             Ok(Ok(mut leases)) if !leases.is_empty() => {
                 let lease = leases.remove(0);
@@ -211,7 +232,7 @@ async fn execute(app: &AppState, lease: Lease) {
             let backoff = 1000 * (1i64 << lease.attempt.clamp(0, 8));
             let m = m.clone();
             let _ = tokio::task::spawn_blocking(move || queue.retry_later(&l, &m, backoff)).await;
-            app.hub.publish(&id, json!({"type": "status", "run_id": id, "state": "retryable", "error": result.err().map(|f| f.message())}));
+            app.publish(&id, json!({"type": "status", "run_id": id, "state": "retryable", "error": result.err().map(|f| f.message())}));
             return;
         }
     };
@@ -230,12 +251,12 @@ async fn execute(app: &AppState, lease: Lease) {
     };
     app.metrics.run_finished(state);
     let status = result.as_ref().ok().map(|f| f.run.status.as_str());
-    app.hub.publish(
+    app.publish(
         &id,
         json!({"type": "end", "run_id": id, "state": state, "status": status, "error": message}),
     );
     if !matches!(outcome, Outcome::Paused | Outcome::Released) {
-        app.hub.close(&id);
+        app.close_run(&id);
     }
 }
 
@@ -383,8 +404,8 @@ impl gauntlet_run::Observer for Watch<'_> {
                 counts[status as usize] += n;
             }
         }
-        self.app.hub.open(id, counts, planned);
-        self.app.hub.publish(id, json!({"type": "status", "run_id": id, "state": "running", "attempt": self.lease.attempt, "planned": planned}));
+        self.app.open_run(id, counts, planned);
+        self.app.publish(id, json!({"type": "status", "run_id": id, "state": "running", "attempt": self.lease.attempt, "planned": planned}));
     }
 
     fn case(&mut self, case: &CaseResult, _totals: &gauntlet_core::result::Totals) -> bool {
@@ -394,7 +415,7 @@ impl gauntlet_run::Observer for Watch<'_> {
             return false;
         }
         let id = &self.lease.id;
-        self.app.hub.publish(
+        self.app.publish(
             id,
             json!({
                 "type": "case", "run_id": id, "index": case.index, "trial": case.trial, "case": case.id,

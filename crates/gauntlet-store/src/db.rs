@@ -11,6 +11,7 @@
 //! therefore be repeatable, which a transaction that rolled back always is.
 
 mod lite;
+pub mod notes;
 mod pg;
 
 use std::sync::{Arc, Condvar, Mutex};
@@ -440,6 +441,40 @@ impl Db {
             Backend::Sqlite { path } => lite::connect(path).map(Connection::Sqlite),
             Backend::Postgres { config } => {
                 pg::connect(config).map(|c| Connection::Postgres(Box::new(c)))
+            }
+        }
+    }
+
+    /// Sends `payload` to every process listening on `channel` ([`Db::listen`]), at most
+    /// [`notes::MAX_PAYLOAD`] bytes. PostgreSQL only: on SQLite, one process owns the file and
+    /// there is nobody else to tell, so this does nothing.
+    pub fn notify(&self, channel: &str, payload: &str) -> Result<()> {
+        if self.dialect() == Dialect::Sqlite {
+            return Ok(());
+        }
+        if payload.len() > notes::MAX_PAYLOAD {
+            return Err(StoreError::Backend(format!(
+                "a note of {} bytes is longer than the {} PostgreSQL carries",
+                payload.len(),
+                notes::MAX_PAYLOAD
+            )));
+        }
+        self.with_conn(|c| {
+            c.execute(
+                "SELECT pg_notify($1, $2)",
+                &[Val::Text(channel.to_owned()), Val::Text(payload.to_owned())],
+            )
+            .map(drop)
+        })
+    }
+
+    /// The notes sent on `channel` by any process, on a connection of its own that is
+    /// reopened when lost; `None` on SQLite. Must be called inside a tokio runtime.
+    pub fn listen(&self, channel: &str) -> Option<tokio::sync::mpsc::Receiver<notes::Heard>> {
+        match &self.inner.backend {
+            Backend::Sqlite { .. } => None,
+            Backend::Postgres { config } => {
+                Some(notes::listen(config.as_ref().clone(), channel.to_owned()))
             }
         }
     }

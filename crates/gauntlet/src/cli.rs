@@ -68,6 +68,9 @@ pub enum Command {
     View(ViewArgs),
     /// Serve the multi-tenant REST API (/api/v1) and the dashboard, with its run workers
     Serve(ServeArgs),
+    /// Execute queued runs from the server's database (PostgreSQL: any number of workers on
+    /// any number of machines), without serving the API
+    Worker(WorkerArgs),
     /// Apply the database migrations and exit
     Migrate(ServerDbArgs),
     /// Server administration
@@ -93,35 +96,24 @@ pub struct ServeArgs {
     /// Address to listen on
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub listen: String,
-    /// Runs executed at once by this process
+    /// Runs executed at once by this process (0: serve the API only and leave the runs to
+    /// `gauntlet worker` processes on the same PostgreSQL database)
     #[arg(long, default_value_t = 2)]
     pub workers: usize,
-    /// Seconds a worker's claim on a run lasts without a heartbeat (renewed every third of
-    /// it): a run whose process died is taken up again after at most this long
-    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
-    pub lease: u64,
+    #[command(flatten)]
+    pub runner: RunnerArgs,
     /// Requests per second allowed per API key (burst: twice that)
     #[arg(long, default_value_t = 100)]
     pub rate_limit: u32,
     /// Largest request body accepted, in bytes
     #[arg(long, default_value_t = 8 << 20)]
     pub max_body: usize,
-    /// The Ed25519 key (PKCS#8 PEM) that signs audit tree heads [default: ~/.config/gauntlet/audit-ed25519.pem]
-    #[arg(long, env = "GAUNTLET_AUDIT_KEY")]
-    pub audit_key: Option<PathBuf>,
-    /// The key that seals tenants' secrets (created on first use; keep it out of the
-    /// database's backups) [default: ~/.config/gauntlet/secrets.key]
-    #[arg(long, env = "GAUNTLET_SECRETS_KEY")]
-    pub secrets_key: Option<PathBuf>,
     /// Failed authentications allowed per client address and second (burst: twice that)
     #[arg(long, default_value_t = 20)]
     pub auth_failure_limit: u32,
     /// Take the client address from `X-Forwarded-For` (only behind a proxy that sets it)
     #[arg(long)]
     pub trust_forwarded_for: bool,
-    /// Where the server makes private directories for sandboxed programs
-    #[arg(long, env = "GAUNTLET_WORK_DIR")]
-    pub work_dir: Option<PathBuf>,
     /// Also accept JWT bearer tokens from this OIDC issuer (its `iss`)
     #[arg(long, env = "GAUNTLET_OIDC_ISSUER")]
     pub oidc_issuer: Option<String>,
@@ -173,6 +165,48 @@ pub struct ServeArgs {
     /// How long a dashboard session lasts, in hours
     #[arg(long, default_value_t = 12, value_parser = clap::value_parser!(u64).range(1..=720))]
     pub session_hours: u64,
+}
+
+/// What every process that executes runs needs: `gauntlet serve` and `gauntlet worker`.
+#[derive(Args)]
+pub struct RunnerArgs {
+    /// Seconds a worker's claim on a run lasts without a heartbeat (renewed every third of
+    /// it): a run whose process died is taken up again after at most this long
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub lease: u64,
+    /// On SIGTERM, seconds the runs in hand may take to finish before they are handed back
+    /// to the queue (another worker resumes them from their journal)
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=3600))]
+    pub grace: u64,
+    /// The queues to claim runs from, in order (comma-separated)
+    #[arg(long, value_delimiter = ',', default_value = "runs")]
+    pub queues: Vec<String>,
+    /// The Ed25519 key (PKCS#8 PEM) that signs audit tree heads [default: ~/.config/gauntlet/audit-ed25519.pem]
+    #[arg(long, env = "GAUNTLET_AUDIT_KEY")]
+    pub audit_key: Option<PathBuf>,
+    /// The key that seals tenants' secrets (created on first use; keep it out of the
+    /// database's backups; every process on one database needs the same) [default: ~/.config/gauntlet/secrets.key]
+    #[arg(long, env = "GAUNTLET_SECRETS_KEY")]
+    pub secrets_key: Option<PathBuf>,
+    /// Where the server makes private directories for sandboxed programs
+    #[arg(long, env = "GAUNTLET_WORK_DIR")]
+    pub work_dir: Option<PathBuf>,
+}
+
+/// `gauntlet worker`.
+#[derive(Args)]
+pub struct WorkerArgs {
+    #[command(flatten)]
+    pub db: ServerDbArgs,
+    /// Runs executed at once by this process
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..=256))]
+    pub concurrency: u64,
+    /// Serve /metrics, /healthz and /readyz on this address (no sign-in: keep it off public
+    /// networks)
+    #[arg(long)]
+    pub metrics_listen: Option<String>,
+    #[command(flatten)]
+    pub runner: RunnerArgs,
 }
 
 #[derive(Args)]

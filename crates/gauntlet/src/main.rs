@@ -72,6 +72,7 @@ fn main() -> ExitCode {
         cli::Command::MockServer(a) => external::mock_server(&a),
         cli::Command::Gateway(c) => gateway::run(&c),
         cli::Command::Serve(a) => server::serve(&a),
+        cli::Command::Worker(a) => server::worker(&a),
         cli::Command::View(a) => server::view(&a),
         cli::Command::Migrate(a) => server::migrate(&a),
         cli::Command::Admin(cli::AdminCommand::Create(a)) => server::admin_create(&a),

@@ -6,7 +6,7 @@ use anyhow::{Context, Result};
 use gauntlet_server::{ServeError, ServerConfig};
 use gauntlet_store::Store;
 
-use crate::cli::{AdminCreateArgs, ServeArgs, ServerDbArgs};
+use crate::cli::{AdminCreateArgs, RunnerArgs, ServeArgs, ServerDbArgs, WorkerArgs};
 use crate::output;
 use crate::{Outcome, UsageError};
 
@@ -48,17 +48,14 @@ pub fn admin_create(args: &AdminCreateArgs) -> Result<Outcome> {
 
 pub fn serve(args: &ServeArgs) -> Result<Outcome> {
     let store = open(&args.db)?;
+    if args.workers == 0 && store.db().dialect() == gauntlet_store::db::Dialect::Sqlite {
+        return Err(UsageError(
+            "--workers 0 leaves runs to `gauntlet worker` processes, which share a PostgreSQL database; on SQLite nothing would ever execute them".into(),
+        )
+        .into());
+    }
     let config = ServerConfig {
-        secrets_key: args
-            .secrets_key
-            .clone()
-            .unwrap_or_else(|| crate::audit::config_file("secrets.key")),
-        work_dir: args
-            .work_dir
-            .clone()
-            .unwrap_or_else(|| ServerConfig::default().work_dir),
-        workers: args.workers.max(1),
-        lease: std::time::Duration::from_secs(args.lease),
+        workers: args.workers,
         rate_limit_per_s: args.rate_limit,
         auth_failures_per_s: args.auth_failure_limit,
         trust_forwarded_for: args.trust_forwarded_for,
@@ -87,7 +84,7 @@ pub fn serve(args: &ServeArgs) -> Result<Outcome> {
             }
             _ => None,
         },
-        ..ServerConfig::default()
+        ..runner(&args.runner, "serve")
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -97,7 +94,7 @@ pub fn serve(args: &ServeArgs) -> Result<Outcome> {
         // The same signer configuration as the CLI's (a local key, or Vault Transit).
         let signer = crate::audit::signer(&crate::cli::StoreArgs {
             db: None,
-            audit_key: args.audit_key.clone(),
+            audit_key: args.runner.audit_key.clone(),
         })
         .await?;
         let listener = tokio::net::TcpListener::bind(&args.listen)
@@ -117,6 +114,77 @@ pub fn serve(args: &ServeArgs) -> Result<Outcome> {
         ));
         gauntlet_server::serve(app, listener, shutdown_signal()).await?;
         output::err("gauntlet serve: stopped; running runs were paused and resume on the next start");
+        Ok::<_, anyhow::Error>(())
+    })?;
+    Ok(Outcome::Passed)
+}
+
+/// The configuration of a process that executes runs, from the flags both commands share.
+fn runner(args: &RunnerArgs, role: &str) -> ServerConfig {
+    ServerConfig {
+        secrets_key: args
+            .secrets_key
+            .clone()
+            .unwrap_or_else(|| crate::audit::config_file("secrets.key")),
+        work_dir: args
+            .work_dir
+            .clone()
+            .unwrap_or_else(|| ServerConfig::default().work_dir),
+        lease: std::time::Duration::from_secs(args.lease),
+        grace: std::time::Duration::from_secs(args.grace),
+        queues: args.queues.clone(),
+        instance: gauntlet_server::instance_name(role),
+        ..ServerConfig::default()
+    }
+}
+
+/// `gauntlet worker`: runs from the database, no API.
+pub fn worker(args: &WorkerArgs) -> Result<Outcome> {
+    let store = open(&args.db)?;
+    if args.runner.queues.iter().any(|q| q.trim().is_empty()) {
+        return Err(UsageError("--queues: a queue name is empty".into()).into());
+    }
+    if store.db().dialect() == gauntlet_store::db::Dialect::Sqlite {
+        return Err(UsageError(
+            "workers share a PostgreSQL database (--database-url postgres://…); on SQLite one process owns the file, and `gauntlet serve` executes the runs itself".into(),
+        )
+        .into());
+    }
+    let config = ServerConfig {
+        workers: args.concurrency as usize,
+        ..runner(&args.runner, "worker")
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    rt.block_on(async move {
+        let signer = crate::audit::signer(&crate::cli::StoreArgs {
+            db: None,
+            audit_key: args.runner.audit_key.clone(),
+        })
+        .await?;
+        let ops = match &args.metrics_listen {
+            Some(addr) => Some(
+                tokio::net::TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("cannot listen on {addr}"))?,
+            ),
+            None => None,
+        };
+        let ops_addr = ops.as_ref().and_then(|l| l.local_addr().ok());
+        let app = gauntlet_server::app(store, Arc::from(signer), config)?;
+        output::err(&format!(
+            "gauntlet worker {}: {} runs at once from queue(s) {} on {}{}; SIGTERM drains (grace {} s)",
+            app.config.instance,
+            app.config.workers,
+            app.config.queues.join(", "),
+            app.db.location(),
+            ops_addr.map_or(String::new(), |a| format!("; http://{a}/metrics, /healthz and /readyz")),
+            app.config.grace.as_secs(),
+        ));
+        gauntlet_server::work(app, ops, shutdown_signal()).await?;
+        output::err("gauntlet worker: stopped; runs not finished within the grace were handed back to the queue");
         Ok::<_, anyhow::Error>(())
     })?;
     Ok(Outcome::Passed)

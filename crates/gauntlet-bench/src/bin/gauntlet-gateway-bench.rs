@@ -4,7 +4,8 @@
 //! Prints client-side p50/p99 for both and the difference, and the gateway's own
 //! `x-gauntlet-overhead-ms` percentiles; asserts nothing. `scripts/bench-gateway` runs it.
 //!
-//! Arguments: `[SECONDS]` per rate (default 5) and `[RATES]` (default 500,1000,2000).
+//! Arguments: `[SECONDS]` per rate (default 5), `[RATES]` (default 500,1000,2000) and
+//! `[pinned|shared]` (default both, pinned first, on a machine with two cores or more).
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
@@ -137,6 +138,54 @@ async fn load(
     (lat, over, failed)
 }
 
+/// Where the processes run. `Pinned` gives the gateway a core of its own and puts the load
+/// generator and the upstream on the other, so the figures measure the gateway's work rather
+/// than three processes competing for two cores; `Shared` lets the scheduler place everything.
+#[derive(Clone, Copy, PartialEq)]
+enum Layout {
+    Pinned,
+    Shared,
+}
+
+impl Layout {
+    fn name(self) -> &'static str {
+        match self {
+            Layout::Pinned => "pinned: gateway on CPU 1; client and upstream on CPU 0",
+            Layout::Shared => "shared: every process on every core",
+        }
+    }
+
+    /// The command, under `taskset` when pinned.
+    fn command(self, cpu: usize) -> Command {
+        match self {
+            Layout::Pinned => {
+                let mut c = Command::new("taskset");
+                c.args(["-c", &cpu.to_string()]).arg(binary());
+                c
+            }
+            Layout::Shared => Command::new(binary()),
+        }
+    }
+
+    /// Pins this process's main thread, and so the runtime threads it starts next, when pinned.
+    fn pin_self(self, cores: usize) {
+        let cpus = match self {
+            Layout::Pinned => "0".to_owned(),
+            Layout::Shared => format!("0-{}", cores.saturating_sub(1)),
+        };
+        let ok = Command::new("taskset")
+            .args(["-p", "-c", &cpus, &std::process::id().to_string()])
+            .stdout(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            fail(
+                "taskset could not set this process's CPUs (util-linux is needed for the pinned layout)",
+            );
+        }
+    }
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let secs: u64 = args.first().and_then(|a| a.parse().ok()).unwrap_or(5);
@@ -146,28 +195,42 @@ fn main() {
         .split(',')
         .filter_map(|r| r.parse().ok())
         .collect();
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let layouts: Vec<Layout> = match args.get(2).map(String::as_str) {
+        Some("shared") => vec![Layout::Shared],
+        Some("pinned") if cores >= 2 => vec![Layout::Pinned],
+        _ if cores >= 2 => vec![Layout::Pinned, Layout::Shared],
+        _ => vec![Layout::Shared],
+    };
+    println!(
+        "gateway overhead, open loop, {secs} s per rate, one client process, this machine ({cores} cores)"
+    );
+    for layout in layouts {
+        measure(layout, cores, secs, &rates);
+    }
+}
+
+fn measure(layout: Layout, cores: usize, secs: u64, rates: &[u64]) {
     let dir = tempfile_dir();
     project(&dir, "http://127.0.0.1:1");
-    let mut mock = Command::new(binary());
+    let mut mock = layout.command(0);
     mock.args(["mock-server", "--port", "0"])
         .arg(dir.join("gauntlet.yaml"));
     let (mut mock_child, upstream) = start(mock);
     project(&dir, &upstream);
-    let mut gw = Command::new(binary());
+    let mut gw = layout.command(1);
     gw.args(["gateway", "serve"])
         .arg(dir.join("gauntlet.yaml"))
         .args(["--listen", "127.0.0.1:0"])
         .env("GAUNTLET_DATABASE_URL", dir.join("store.db"))
         .env("GAUNTLET_AUDIT_KEY", dir.join("audit.pem"));
     let (mut gw_child, gateway) = start(gw);
+    layout.pin_self(cores);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .unwrap_or_else(|e| fail(&e.to_string()));
-    println!(
-        "gateway overhead, open loop, {secs} s per rate, one client process, this machine ({} cores)",
-        std::thread::available_parallelism().map_or(0, |n| n.get())
-    );
+    println!("\n{}", layout.name());
     println!(
         "{:>6} | {:>17} | {:>17} | {:>17} | {:>21} | failed",
         "req/s", "direct p50/p99 ms", "gateway p50/p99", "added p50/p99", "self-reported p50/p99"
@@ -180,7 +243,7 @@ fn main() {
         // Warm both paths.
         let _ = load(&client, &upstream, None, "echo", 200, 1).await;
         let _ = load(&client, &gateway, Some(KEY), "gpt-4o-mini", 200, 1).await;
-        for rate in rates {
+        for &rate in rates {
             let (mut d, _, df) = load(&client, &upstream, None, "echo", rate, secs).await;
             let (mut g, mut o, gf) = load(&client, &gateway, Some(KEY), "gpt-4o-mini", rate, secs).await;
             let (d50, d99, g50, g99) = (pct(&mut d, 0.5), pct(&mut d, 0.99), pct(&mut g, 0.5), pct(&mut g, 0.99));
@@ -193,8 +256,11 @@ fn main() {
             );
         }
     });
+    drop(rt);
     let _ = gw_child.kill();
     let _ = mock_child.kill();
+    let _ = gw_child.wait();
+    let _ = mock_child.wait();
     let _ = std::fs::remove_dir_all(&dir);
 }
 

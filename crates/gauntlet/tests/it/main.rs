@@ -17,6 +17,7 @@ mod reports;
 mod serve;
 mod simulate;
 mod trust;
+mod workers;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use crate::examples;
 
 pub(crate) struct Server {
-    child: Child,
+    pub(crate) child: Child,
     pub(crate) addr: String,
 }
 
@@ -47,32 +47,43 @@ fn serve(dir: &Path, db: &str) -> Server {
 
 /// [`serve`] with more variables in the server's environment.
 pub(crate) fn serve_with(dir: &Path, db: &str, env: &[(&str, &str)]) -> Server {
-    let mut child = command(
-        dir,
-        db,
-        &[
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--workers",
-            "1",
-            "--lease",
-            "2",
-            "--rate-limit",
-            "100000",
-        ],
-    )
-    .envs(env.iter().copied())
-    .env("GAUNTLET_SECRETS_KEY", dir.join("secrets.key"))
-    .stdout(Stdio::null())
-    .stderr(Stdio::piped())
-    .spawn()
-    .expect("gauntlet serve starts");
+    serve_args(dir, db, &["--workers", "1"], env)
+}
+
+/// `gauntlet serve` with `extra` arguments and `env` in its environment.
+pub(crate) fn serve_args(dir: &Path, db: &str, extra: &[&str], env: &[(&str, &str)]) -> Server {
+    let mut args = vec![
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--lease",
+        "2",
+        "--rate-limit",
+        "100000",
+    ];
+    args.extend_from_slice(extra);
+    let mut c = command(dir, db, &args);
+    c.envs(env.iter().copied());
+    listening(c)
+}
+
+/// Starts a `gauntlet` process (with the test's secrets key) and waits for the line of its
+/// stderr that names an `http://` address.
+pub(crate) fn listening(mut command: Command) -> Server {
+    let mut child = command
+        .env(
+            "GAUNTLET_SECRETS_KEY",
+            command_dir(&command).join("secrets.key"),
+        )
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("gauntlet starts");
     let mut lines = BufReader::new(child.stderr.take().expect("stderr is piped")).lines();
     let mut seen = String::new();
     let addr = loop {
         let Some(Ok(line)) = lines.next() else {
-            panic!("gauntlet serve stopped before it listened:\n{seen}");
+            panic!("gauntlet stopped before it listened:\n{seen}");
         };
         if let Some(rest) = line.split("http://").nth(1) {
             break rest.split('/').next().unwrap_or_default().to_owned();
@@ -80,9 +91,15 @@ pub(crate) fn serve_with(dir: &Path, db: &str, env: &[(&str, &str)]) -> Server {
         seen.push_str(&line);
         seen.push('\n');
     };
-    // Keep draining stderr so the server never blocks on a full pipe.
+    // Keep draining stderr so the process never blocks on a full pipe.
     std::thread::spawn(move || for _ in lines {});
     Server { child, addr }
+}
+
+fn command_dir(c: &Command) -> std::path::PathBuf {
+    c.get_current_dir()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
 }
 
 /// One HTTP/1.1 exchange (`Connection: close`), returning the status and the JSON body.
@@ -204,6 +221,16 @@ fn running_run(dir: &Path, db: &str) -> (Server, String, String) {
 /// A platform admin, `gauntlet serve` on `db` with `env` in its environment, and a tenant
 /// `acme`: (server, the tenant admin's key).
 pub(crate) fn server_with_tenant(dir: &Path, db: &str, env: &[(&str, &str)]) -> (Server, String) {
+    server_with_tenant_args(dir, db, &["--workers", "1"], env)
+}
+
+/// [`server_with_tenant`] with `extra` arguments to `gauntlet serve`.
+pub(crate) fn server_with_tenant_args(
+    dir: &Path,
+    db: &str,
+    extra: &[&str],
+    env: &[(&str, &str)],
+) -> (Server, String) {
     let out = command(
         dir,
         db,
@@ -213,7 +240,7 @@ pub(crate) fn server_with_tenant(dir: &Path, db: &str, env: &[(&str, &str)]) -> 
     .expect("gauntlet admin create runs");
     assert!(out.status.success(), "{out:?}");
     let root = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-    let s = serve_with(dir, db, env);
+    let s = serve_args(dir, db, extra, env);
     let (st, made) = call(
         &s,
         &root,
@@ -261,7 +288,7 @@ fn sigkill_mid_run_then_restart_on(dir: &Path, db: &str, takeover: Duration) {
     finished_exactly_once(&s, &key, &status, takeover + Duration::from_secs(120));
 }
 
-fn signal(s: &Server, sig: &str) {
+pub(crate) fn signal(s: &Server, sig: &str) {
     let ok = Command::new("kill")
         .args([sig, &s.child.id().to_string()])
         .status()
@@ -270,7 +297,7 @@ fn signal(s: &Server, sig: &str) {
 }
 
 /// A scratch PostgreSQL database's URL, or `None` (said loudly) without a test server.
-fn scratch_postgres(test: &str) -> Option<String> {
+pub(crate) fn scratch_postgres(test: &str) -> Option<String> {
     let found = gauntlet_store::db::scratch::postgres(test).expect("a scratch database");
     if found.is_none() {
         gauntlet_store::db::scratch::skipped(test);
