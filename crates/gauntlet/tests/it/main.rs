@@ -8,6 +8,7 @@ mod cli;
 mod diff;
 mod drift;
 mod evaluators;
+mod faults;
 mod gateway;
 mod gateway_ops;
 mod generate;

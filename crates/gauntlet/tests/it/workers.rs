@@ -24,8 +24,8 @@ fn worker(dir: &Path, db: &str, extra: &[&str]) -> Server {
     listening(command(dir, db, &args))
 }
 
-/// The quickstart uploaded as `qs` and a run of it queued: the run's status path.
-fn queue_run(api: &Server, key: &str, repeat: u64) -> String {
+/// The quickstart uploaded as `qs` (a new version when it is there already).
+pub(crate) fn upload(api: &Server, key: &str) {
     let yaml = std::fs::read_to_string(examples().join("quickstart/gauntlet.yaml"))
         .expect("the quickstart suite");
     let (st, body) = call(
@@ -36,6 +36,10 @@ fn queue_run(api: &Server, key: &str, repeat: u64) -> String {
         Some(&json!({"name": "qs", "files": {"gauntlet.yaml": yaml}})),
     );
     assert!(st == 201 || st == 200, "{st} {body}");
+}
+
+/// A run of `repeat` × the 12 cases of `qs` queued: its status path.
+pub(crate) fn queue(api: &Server, key: &str, repeat: u64) -> String {
     let (st, run) = call(
         api,
         key,
@@ -45,6 +49,12 @@ fn queue_run(api: &Server, key: &str, repeat: u64) -> String {
     );
     assert_eq!(st, 202, "{run}");
     format!("/api/v1/runs/{}", run["id"].as_str().expect("a run id"))
+}
+
+/// The quickstart uploaded and a run of it queued: the run's status path.
+fn queue_run(api: &Server, key: &str, repeat: u64) -> String {
+    upload(api, key);
+    queue(api, key, repeat)
 }
 
 fn state(api: &Server, key: &str, status: &str) -> Value {
