@@ -191,7 +191,12 @@ impl Page {
     }
 
     async fn goto(&mut self, url: &str) {
+        // Under load the previous document can stay up (and complete) for a while after the
+        // navigation is sent: mark it, and wait for a document without the mark (redirects
+        // included).
+        self.eval("window.__gauntletLeaving = true").await;
         self.send("Page.navigate", json!({"url": url})).await;
+        self.wait("!window.__gauntletLeaving", 20).await;
         self.settle().await;
     }
 
