@@ -175,9 +175,10 @@ pub struct RunnerArgs {
     #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub lease: u64,
     /// On SIGTERM, seconds the runs in hand may take to finish before they are handed back
-    /// to the queue (another worker resumes them from their journal)
-    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=3600))]
-    pub grace: u64,
+    /// to the queue (another worker resumes them from their journal) [default: 0 for serve,
+    /// 25 for worker, inside Kubernetes' 30 s termination grace]
+    #[arg(long, value_parser = clap::value_parser!(u64).range(0..=3600))]
+    pub grace: Option<u64>,
     /// The queues to claim runs from, in order (comma-separated)
     #[arg(long, value_delimiter = ',', default_value = "runs")]
     pub queues: Vec<String>,
@@ -196,8 +197,9 @@ pub struct RunnerArgs {
 /// `gauntlet worker`.
 #[derive(Args)]
 pub struct WorkerArgs {
-    #[command(flatten)]
-    pub db: ServerDbArgs,
+    /// The server's PostgreSQL database (postgres://…), shared with `gauntlet serve`
+    #[arg(long = "database-url", env = "GAUNTLET_DATABASE_URL")]
+    pub database_url: String,
     /// Runs executed at once by this process
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..=256))]
     pub concurrency: u64,

@@ -131,7 +131,11 @@ fn runner(args: &RunnerArgs, role: &str) -> ServerConfig {
             .clone()
             .unwrap_or_else(|| ServerConfig::default().work_dir),
         lease: std::time::Duration::from_secs(args.lease),
-        grace: std::time::Duration::from_secs(args.grace),
+        grace: std::time::Duration::from_secs(args.grace.unwrap_or(if role == "worker" {
+            25
+        } else {
+            0
+        })),
         queues: args.queues.clone(),
         instance: gauntlet_server::instance_name(role),
         ..ServerConfig::default()
@@ -140,15 +144,18 @@ fn runner(args: &RunnerArgs, role: &str) -> ServerConfig {
 
 /// `gauntlet worker`: runs from the database, no API.
 pub fn worker(args: &WorkerArgs) -> Result<Outcome> {
-    let store = open(&args.db)?;
-    if args.runner.queues.iter().any(|q| q.trim().is_empty()) {
-        return Err(UsageError("--queues: a queue name is empty".into()).into());
-    }
-    if store.db().dialect() == gauntlet_store::db::Dialect::Sqlite {
+    let url = args.database_url.as_str();
+    if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
         return Err(UsageError(
             "workers share a PostgreSQL database (--database-url postgres://…); on SQLite one process owns the file, and `gauntlet serve` executes the runs itself".into(),
         )
         .into());
+    }
+    let store = open(&ServerDbArgs {
+        database_url: args.database_url.clone(),
+    })?;
+    if args.runner.queues.iter().any(|q| q.trim().is_empty()) {
+        return Err(UsageError("--queues: a queue name is empty".into()).into());
     }
     let config = ServerConfig {
         workers: args.concurrency as usize,
