@@ -3,7 +3,9 @@
 //! (reaching the worker that executes the run), and the wake-up of idle workers when a run is
 //! queued.
 //!
-//! Notes travel by `NOTIFY` on one channel, batched into as few payloads as fit. They only
+//! Notes travel by `NOTIFY`, batched into as few payloads as fit, on two channels: live
+//! events (followed by processes serving the API) and signals (followed by processes with
+//! workers), so that a worker does not parse every event of every other worker. They only
 //! make the other processes act sooner: every decision is still taken from the rows. A lost
 //! cancel or pause reaches the worker at its next heartbeat (a third of the lease); a lost
 //! wake-up, at its next claim poll (half a second). Live events are best effort, as they are
@@ -18,8 +20,11 @@ use tokio::sync::mpsc;
 use crate::AppState;
 use crate::audit::tracing_error;
 
-/// The `LISTEN`/`NOTIFY` channel.
-pub const CHANNEL: &str = "gauntlet_runs";
+/// The channel of live run events, which processes serving the API follow.
+pub const EVENTS: &str = "gauntlet_run_events";
+/// The channel of cancels, pauses and wake-ups, which processes with workers follow. Apart,
+/// so that workers do not parse every event of every other worker.
+pub const SIGNALS: &str = "gauntlet_run_signals";
 
 /// One thing another process should know.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -39,6 +44,15 @@ pub enum Note {
     Signal { run: String, cancel: bool },
     /// A run was queued or resumed: idle workers should claim.
     Wake,
+}
+
+impl Note {
+    fn channel(&self) -> &'static str {
+        match self {
+            Note::Open { .. } | Note::Event { .. } | Note::Close { .. } => EVENTS,
+            Note::Signal { .. } | Note::Wake => SIGNALS,
+        }
+    }
 }
 
 #[derive(Serialize, Deserialize)]
@@ -74,12 +88,18 @@ impl Bus {
                 {
                     notes.push(n);
                 }
-                let payloads = pack(&origin, notes);
+                let (events, signals): (Vec<Note>, Vec<Note>) =
+                    notes.into_iter().partition(|n| n.channel() == EVENTS);
+                let payloads: Vec<(&str, String)> = pack(&origin, events)
+                    .into_iter()
+                    .map(|p| (EVENTS, p))
+                    .chain(pack(&origin, signals).into_iter().map(|p| (SIGNALS, p)))
+                    .collect();
                 let db = db.clone();
                 let sent = tokio::task::spawn_blocking(move || {
                     payloads
                         .iter()
-                        .try_for_each(|p| db.notify(CHANNEL, p))
+                        .try_for_each(|(channel, p)| db.notify(channel, p))
                         .map_err(|e| e.to_string())
                 })
                 .await;
@@ -141,9 +161,19 @@ fn pack(origin: &str, notes: Vec<Note>) -> Vec<String> {
         .collect()
 }
 
-/// Applies other processes' notes here, until shutdown (nothing on SQLite).
-pub fn listen(app: &AppState) {
-    let Some(mut heard) = app.db.listen(CHANNEL) else {
+/// Applies other processes' notes here, until shutdown (nothing on SQLite): live events when
+/// this process serves the API (`api`), signals and wake-ups when it has workers.
+pub fn listen(app: &AppState, api: bool) {
+    if api {
+        follow(app, EVENTS);
+    }
+    if app.config.workers > 0 {
+        follow(app, SIGNALS);
+    }
+}
+
+fn follow(app: &AppState, channel: &'static str) {
+    let Some(mut heard) = app.db.listen(channel) else {
         return;
     };
     let app = std::sync::Arc::clone(app);
@@ -167,16 +197,23 @@ pub fn listen(app: &AppState) {
                 }
                 Some(gauntlet_store::db::notes::Heard::Connected) => {
                     if told {
-                        tracing_error("listening for other processes' runs again");
+                        tracing_error(&format!("listening on `{channel}` again"));
                     }
                     told = false;
                     // Whatever was queued while nobody listened is claimable now.
-                    app.wake.notify_waiters();
+                    if channel == SIGNALS {
+                        app.wake.notify_waiters();
+                    }
                 }
                 Some(gauntlet_store::db::notes::Heard::Lost(e)) => {
                     if !told {
                         tracing_error(&format!(
-                            "{e}; cancels reach this process's runs at their heartbeat until it is back"
+                            "{e}; {} until it is back",
+                            if channel == SIGNALS {
+                                "cancels reach this process's runs at their heartbeat"
+                            } else {
+                                "runs executing elsewhere send this process no live events"
+                            }
                         ));
                     }
                     told = true;
@@ -196,11 +233,7 @@ fn apply(app: &AppState, note: Note) {
         Note::Event { run, event } => app.hub.publish(&run, event),
         Note::Close { run } => app.hub.close(&run),
         Note::Signal { run, cancel } => app.running.signal(&run, cancel),
-        Note::Wake => {
-            if app.config.workers > 0 {
-                app.wake.notify_waiters();
-            }
-        }
+        Note::Wake => app.wake.notify_waiters(),
     }
 }
 

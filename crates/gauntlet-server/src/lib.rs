@@ -250,7 +250,7 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
     let workers = worker::start(Arc::clone(&state));
-    bus::listen(&state);
+    bus::listen(&state, true);
     let s = Arc::clone(&state);
     axum::serve(
         listener,
@@ -276,7 +276,7 @@ pub async fn work(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
     let workers = worker::start(Arc::clone(&state));
-    bus::listen(&state);
+    bus::listen(&state, false);
     let server = ops.map(|listener| {
         let router = http::ops_router(Arc::clone(&state));
         let mut stop = state.stopping.subscribe();
