@@ -241,7 +241,26 @@ async fn record_usage(store: GatewayStore, mut rx: mpsc::UnboundedReceiver<Usage
     }
 }
 
-/// The gateway's routes: the proxy endpoints, administration, health and metrics.
+/// Ready while the kill switches are fresh: a gateway that cannot read them refuses every
+/// request (fails closed), so it should leave its Service until it can.
+async fn readyz(
+    axum::extract::State(gw): axum::extract::State<Arc<Gateway>>,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    if gw.switches.is_stale() {
+        return (
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(serde_json::json!({
+                "status": "unavailable",
+                "reason": "the kill switches cannot be read from the database; every request is refused until they can",
+            })),
+        )
+            .into_response();
+    }
+    axum::Json(serde_json::json!({"status": "ready"})).into_response()
+}
+
+/// The gateway's routes: the proxy endpoints, administration, health, readiness and metrics.
 pub fn router(gw: Arc<Gateway>) -> axum::Router {
     use axum::routing::{delete, get, post, put};
     axum::Router::new()
@@ -249,6 +268,7 @@ pub fn router(gw: Arc<Gateway>) -> axum::Router {
         .route("/v1/messages", post(proxy::anthropic))
         .route("/v1/models", get(proxy::models))
         .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
         .route("/metrics", get(metrics::handler))
         .route("/gateway/v1/agents", get(admin::agents))
         .route("/gateway/v1/agents/{name}", put(admin::set_agent))

@@ -50,6 +50,7 @@ import openai, anthropic
 
 base, support, admin = sys.argv[1], sys.argv[2], sys.argv[3]
 oa = openai.OpenAI(base_url=base + "/v1", api_key=support, max_retries=0)
+assert json.load(urllib.request.urlopen(base + "/readyz"))["status"] == "ready"
 
 # Plain, with the caller's PII restored: the provider saw a placeholder.
 r = oa.chat.completions.with_raw_response.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "Mail me at jane.doe@acme-corp.com"}])
