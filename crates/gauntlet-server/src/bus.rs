@@ -116,6 +116,11 @@ impl Bus {
         Bus { tx: Some(tx) }
     }
 
+    /// Whether notes go anywhere (PostgreSQL).
+    pub fn carries(&self) -> bool {
+        self.tx.is_some()
+    }
+
     pub fn send(&self, note: Note) {
         if let Some(tx) = &self.tx {
             let _ = tx.try_send(note);
@@ -240,6 +245,10 @@ fn apply(app: &AppState, note: Note) {
 impl crate::App {
     /// Publishes a live event of a run to subscribers here and in every other process.
     pub fn publish(&self, run: &str, event: Value) {
+        if !self.bus.carries() {
+            // SQLite: nobody else to tell, so the event is not copied for them.
+            return self.hub.publish(run, event);
+        }
         self.hub.publish(run, event.clone());
         self.bus.send(Note::Event {
             run: run.to_owned(),

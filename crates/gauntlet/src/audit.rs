@@ -57,6 +57,15 @@ pub fn config_file(name: &str) -> PathBuf {
 /// The signer named by GAUNTLET_AUDIT_SIGNER: `local` (default) or `vault` (Vault Transit,
 /// configured by VAULT_ADDR, VAULT_TOKEN, VAULT_NAMESPACE, GAUNTLET_AUDIT_VAULT_KEY and
 /// GAUNTLET_AUDIT_VAULT_MOUNT).
+/// [`signer`] with only a key file given (the server, its workers and the gateway).
+pub async fn signer_at(audit_key: Option<PathBuf>) -> Result<Box<dyn Signer>> {
+    signer(&StoreArgs {
+        db: None,
+        audit_key,
+    })
+    .await
+}
+
 pub async fn signer(args: &StoreArgs) -> Result<Box<dyn Signer>> {
     match std::env::var("GAUNTLET_AUDIT_SIGNER").as_deref() {
         Err(_) | Ok("") | Ok("local") => {

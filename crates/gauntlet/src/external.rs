@@ -2,17 +2,10 @@
 
 use std::sync::Arc;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 
 use crate::cli::{McpListArgs, MockServerArgs};
-use crate::{Outcome, UsageError, output, project};
-
-fn runtime() -> Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")
-}
+use crate::{Outcome, UsageError, output, project, runtime};
 
 /// Serves the project's mock agents over HTTP until Ctrl-C.
 pub fn mock_server(args: &MockServerArgs) -> Result<Outcome> {

@@ -45,15 +45,9 @@ fn serve(args: &GatewayServeArgs) -> Result<Outcome> {
             &args.path,
         )?,
     };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+    let rt = crate::runtime()?;
     rt.block_on(async move {
-        let signer = crate::audit::signer(&crate::cli::StoreArgs {
-            db: None,
-            audit_key: args.audit_key.clone(),
-        })
+        let signer = crate::audit::signer_at(args.audit_key.clone())
         .await?;
         let location = store.db().location();
         let gw = gauntlet_gateway::Gateway::start(Arc::new(project), Arc::new(store), Arc::from(signer), shared)?;

@@ -38,6 +38,15 @@ pub enum Outcome {
 #[error("{0}")]
 pub struct UsageError(pub String);
 
+/// The async runtime a command that serves or connects runs on.
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    use anyhow::Context;
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
     let result = match args.command {

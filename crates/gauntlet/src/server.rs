@@ -86,16 +86,10 @@ pub fn serve(args: &ServeArgs) -> Result<Outcome> {
         },
         ..runner(&args.runner, "serve")
     };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+    let rt = crate::runtime()?;
     rt.block_on(async move {
         // The same signer configuration as the CLI's (a local key, or Vault Transit).
-        let signer = crate::audit::signer(&crate::cli::StoreArgs {
-            db: None,
-            audit_key: args.runner.audit_key.clone(),
-        })
+        let signer = crate::audit::signer_at(args.runner.audit_key.clone())
         .await?;
         let listener = tokio::net::TcpListener::bind(&args.listen)
             .await
@@ -161,15 +155,9 @@ pub fn worker(args: &WorkerArgs) -> Result<Outcome> {
         workers: args.concurrency as usize,
         ..runner(&args.runner, "worker")
     };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+    let rt = crate::runtime()?;
     rt.block_on(async move {
-        let signer = crate::audit::signer(&crate::cli::StoreArgs {
-            db: None,
-            audit_key: args.runner.audit_key.clone(),
-        })
+        let signer = crate::audit::signer_at(args.runner.audit_key.clone())
         .await?;
         let ops = match &args.metrics_listen {
             Some(addr) => Some(
@@ -259,10 +247,7 @@ pub fn view(args: &crate::cli::ViewArgs) -> Result<Outcome> {
         },
         ..ServerConfig::default()
     };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+    let rt = crate::runtime()?;
     rt.block_on(async move {
         let signer = crate::audit::signer(&read.store).await?;
         let app = gauntlet_server::app(store, Arc::from(signer), config)?;

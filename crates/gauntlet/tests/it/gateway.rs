@@ -160,20 +160,7 @@ fn official_clients_work_through_the_gateway_and_its_refusals_are_the_vendors_er
     let upstream = mock_server(&examples().join("gateway").join("upstream.yaml"));
     let dir = tempfile::tempdir().unwrap();
     let gw = gateway(&examples().join("gateway"), dir.path(), &upstream.url, None);
-    let script = dir.path().join("clients.py");
-    std::fs::write(&script, CLIENTS).unwrap();
-    let out = Command::new("python3")
-        .arg(&script)
-        .args([&gw.url, SUPPORT, ADMIN])
-        .env("PYTHONPATH", crate::providers::sdk_clients())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "stdout:\n{}\nstderr:\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    crate::providers::python(dir.path(), CLIENTS, &[&gw.url, SUPPORT, ADMIN]);
     // The upstream key never reaches the caller or the store.
     drop(gw);
     for entry in std::fs::read_dir(dir.path()).unwrap().flatten() {

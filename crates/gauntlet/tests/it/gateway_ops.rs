@@ -75,20 +75,7 @@ fn webhook() -> (String, Arc<Mutex<Vec<serde_json::Value>>>) {
 }
 
 fn python(dir: &Path, script: &str, args: &[&str]) -> String {
-    let path = dir.join("script.py");
-    std::fs::write(&path, [PRELUDE, script].concat()).unwrap();
-    let out = Command::new("python3")
-        .arg(&path)
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "stdout:\n{}\nstderr:\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    crate::providers::python(dir, &[PRELUDE, script].concat(), args)
 }
 
 /// The audit log's actions, in order.

@@ -139,11 +139,18 @@ print("official clients OK")
 fn official_clients_work_against_the_mock_server() {
     let server = mock_server(&examples().join("quickstart"));
     let dir = tempfile::tempdir().unwrap();
-    let script = dir.path().join("clients.py");
-    std::fs::write(&script, OFFICIAL_CLIENTS).unwrap();
+    let out = python(dir.path(), OFFICIAL_CLIENTS, &[&server.url]);
+    assert!(out.contains("official clients OK"));
+}
+
+/// Runs `script` with python3 (the official SDK clients importable) and `args`, written into
+/// `dir`; asserts that it succeeded and returns what it printed.
+pub(crate) fn python(dir: &Path, script: &str, args: &[&str]) -> String {
+    let path = dir.join("script.py");
+    std::fs::write(&path, script).unwrap();
     let out = Command::new("python3")
-        .arg(&script)
-        .arg(&server.url)
+        .arg(&path)
+        .args(args)
         .env("PYTHONPATH", sdk_clients())
         .output()
         .unwrap();
@@ -153,7 +160,7 @@ fn official_clients_work_against_the_mock_server() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(String::from_utf8_lossy(&out.stdout).contains("official clients OK"));
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// Every file under `dir`, as bytes, with its path.
